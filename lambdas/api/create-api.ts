@@ -1,0 +1,100 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ApiRequest } from '../http/api-types';
+import { HttpProblem, problems } from '../http/problem';
+import { createRouter } from '../http/router';
+import { serializeResponse } from './responses';
+import type { RouteContext } from './route-context';
+import { adminStoreRoutes } from './routes/admin-stores';
+import { healthRoutes } from './routes/health';
+import { type ApiDependencies, createServices, type RequestSecrets } from './services';
+
+/** The logger the API needs; Powertools' Logger satisfies it. */
+export interface ApiLogger {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** Errors AWS returns when a dependency is throttled; the client should come back shortly. */
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+
+/**
+ * The HTTP API as a function of an API Gateway (payload v2) event. Every answer that is not a success is a
+ * problem+json document; client mistakes are 4xx, and nothing unexpected escapes as anything but a logged 500.
+ */
+export function createApi(deps: ApiDependencies, logger: ApiLogger) {
+  const services = createServices(deps);
+  const route = createRouter<RouteContext>([...healthRoutes(), ...adminStoreRoutes(services)]);
+
+  return async (
+    event: APIGatewayProxyEventV2,
+    secrets: RequestSecrets,
+  ): Promise<APIGatewayProxyStructuredResultV2> => {
+    const request = toApiRequest(event);
+    try {
+      return toResult(serializeResponse(await route(request, { secrets })));
+    } catch (error) {
+      return toResult(serializeResponse(problemResponse(errorToProblem(error, request, logger))));
+    }
+  };
+}
+
+function errorToProblem(error: unknown, request: ApiRequest, logger: ApiLogger): HttpProblem {
+  if (error instanceof HttpProblem) return error;
+  const name = (error as { name?: string } | undefined)?.name ?? '';
+  if (THROTTLING_ERRORS.has(name)) {
+    logger.warn('dependency throttled', { error: name, path: request.path });
+    return new HttpProblem(503, 'Service busy', 'The service is busy; nothing was accepted. Retry shortly.', {
+      slug: 'service-busy',
+      headers: { 'retry-after': '1' },
+    });
+  }
+  logger.error('unhandled error', { error, method: request.method, path: request.path });
+  return problems.internal(request.requestId);
+}
+
+function problemResponse(problem: HttpProblem) {
+  return {
+    status: problem.status,
+    body: problem.toDocument(),
+    headers: { ...problem.headers, 'content-type': 'application/problem+json' },
+  };
+}
+
+export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (value !== undefined) headers[name.toLowerCase()] = value;
+  }
+  const query: Record<string, string> = {};
+  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) {
+    if (value !== undefined) query[name] = value;
+  }
+  const body = event.body ?? '';
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    path: event.rawPath,
+    headers,
+    query,
+    rawBody: event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body,
+    requestId: event.requestContext.requestId,
+  };
+}
+
+function toResult(response: {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: response.status,
+    headers: response.headers,
+    body: response.body,
+    isBase64Encoded: false,
+  };
+}

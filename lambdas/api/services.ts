@@ -1,0 +1,53 @@
+import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
+import type { StoresRepository } from '../domain/stores';
+import type { ApiRequest, ApiResponse } from '../http/api-types';
+import { Authenticator } from './authenticator';
+import { idempotentPost } from './idempotent-post';
+
+/** What the API's routes are built from: the domain's ports, a clock and the request's secrets. */
+export interface ApiDependencies {
+  readonly stores: StoresRepository;
+  readonly idempotency: IdempotencyStore;
+  readonly now?: () => number;
+  /** How long an in-flight request holds its Idempotency-Key; longer than the function timeout. @default 60 s */
+  readonly idempotencyLockMs?: number;
+  /** How long keys are kept. @default 24 h (the contract's minimum) */
+  readonly idempotencyRetentionMs?: number;
+  /** How long a verified store key is remembered per execution environment. @default 60 s */
+  readonly authCacheTtlMs?: number;
+}
+
+/** Per-request values that come from Secrets Manager (or the local config). */
+export interface RequestSecrets {
+  readonly adminApiKey: string;
+}
+
+export interface ApiServices {
+  readonly deps: ApiDependencies;
+  readonly now: () => number;
+  readonly auth: Authenticator;
+  /** See idempotentPost: `scope` separates the key spaces of stores and the admin. */
+  idempotent(
+    request: ApiRequest,
+    scope: string,
+    body: unknown,
+    execute: () => Promise<ApiResponse>,
+    defaultKey?: string,
+  ): Promise<ApiResponse>;
+}
+
+export function createServices(deps: ApiDependencies): ApiServices {
+  const now = deps.now ?? Date.now;
+  const options = {
+    now,
+    lockMs: deps.idempotencyLockMs ?? 60_000,
+    retentionMs: deps.idempotencyRetentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  };
+  return {
+    deps,
+    now,
+    auth: new Authenticator(deps.stores, { now, cacheTtlMs: deps.authCacheTtlMs }),
+    idempotent: (request, scope, body, execute, defaultKey) =>
+      idempotentPost(deps.idempotency, options, request, scope, body, execute, defaultKey),
+  };
+}
