@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+import { createPipelineApp } from '../lib/app';
+
+createPipelineApp();
