@@ -12,6 +12,11 @@ export interface IndexDescription {
   readonly backfilling: boolean;
 }
 
+/** An index may be read once it is ACTIVE and not backfilling (DynamoDB refuses reads of a backfilling one). */
+export function isIndexReadable(index: IndexDescription): boolean {
+  return index.status === 'ACTIVE' && !index.backfilling;
+}
+
 /** Port: describes a table's global secondary indexes (DescribeTable in AWS). */
 export interface IndexDescriber {
   describeIndexes(table: string): Promise<readonly IndexDescription[]>;
@@ -147,7 +152,7 @@ export class IndexGate {
     if (!options.fresh && cached && cached.until > this.now()) return cached;
     const description = (await this.describer.describeIndexes(table)).find((i) => i.name === index);
     const status = description ? description.status : 'MISSING';
-    const ready = description !== undefined && description.status === 'ACTIVE' && !description.backfilling;
+    const ready = description !== undefined && isIndexReadable(description);
     return this.remember(table, index, ready, description?.backfilling ? 'BACKFILLING' : status);
   }
 
