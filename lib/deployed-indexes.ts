@@ -14,7 +14,7 @@ export const DEPLOYED_INDEXES_FILE = path.join(__dirname, 'deployed-indexes.json
 /** The record as written in messages: relative to the repository root. */
 export const DEPLOYED_INDEXES_FILE_NAME = 'lib/deployed-indexes.json';
 
-export const RECORD_DEPLOYED_INDEXES_COMMAND = 'npx tsx scripts/record-deployed-indexes.ts';
+export const RECORD_DEPLOYED_INDEXES_COMMAND = 'npm run indexes:record';
 
 /**
  * Context key that replaces the committed record, e.g. in tests: the record itself, as an object or as JSON
