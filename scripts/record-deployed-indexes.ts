@@ -2,7 +2,7 @@
  * Rewrites lib/deployed-indexes.json from the app: the global secondary indexes every PipelineTable declares.
  * Run it after a deploy has succeeded, and commit the file: synthesis compares the next change with it.
  *
- *   npx tsx scripts/record-deployed-indexes.ts
+ *   npm run indexes:record
  *
  * It refuses to record a table whose declared indexes differ from the record by more than one, since no
  * deployment can have made that change; fix the declaration, or the file by hand if AWS really has them.
