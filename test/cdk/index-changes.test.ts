@@ -49,9 +49,7 @@ describe('at most one GSI created or deleted per table and deployment', () => {
 
     expect(synth).toThrow(/Table Pipeline\/SubscriptionsTable: this deployment would add \[indexB, indexC\]/);
     expect(synth).toThrow(/deployed: \[indexA\], according to context commerce-pipeline:deployed-indexes/);
-    expect(synth).toThrow(
-      /Declare one change at a time: deploy it, run `npx tsx scripts\/record-deployed-indexes.ts`/,
-    );
+    expect(synth).toThrow(/Declare one change at a time: deploy it, run `npm run indexes:record`/);
   });
 
   test('removing two indexes fails', () => {
@@ -96,7 +94,7 @@ describe('the record', () => {
 
   test('a missing record file fails and says how to restore it', () => {
     expect(() => readDeployedIndexRecord('/nonexistent/deployed-indexes.json')).toThrow(
-      /restore it from version control, or create it with `npx tsx scripts\/record-deployed-indexes.ts`/,
+      /restore it from version control, or create it with `npm run indexes:record`/,
     );
   });
 });

@@ -1,0 +1,256 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { NON_SECRET_CONFIG_VARIABLES } from '../lambdas/config';
+import {
+  createLocalClients,
+  type LocalClients,
+  type LocalEndpoints,
+  localSdkEnvironment,
+} from './aws-clients';
+import { startDynamoDbLocal } from './emulators/dynamodb-local';
+import { startFauxqs } from './emulators/fauxqs';
+import type { RunningEmulator } from './emulators/managed-child';
+import { provisionResources } from './provision';
+import type { ResourceMap } from './resource-map';
+import { bundleHandlers, REPO_ROOT } from './runtime/bundle-handlers';
+import type { EventSource } from './runtime/event-source';
+import { startEventSources } from './runtime/event-source-mappings';
+import { functionDefinitions, handlerEntries } from './runtime/function-definitions';
+import { type HttpGateway, listenHttpGateway } from './runtime/http-gateway';
+import { httpRoutes } from './runtime/http-routes';
+import { LocalFunction } from './runtime/local-function';
+import { seedDemoStore } from './seed-demo-store';
+import { type CfnTemplate, synthesizePipelineTemplate } from './template';
+
+export interface LocalStackConfig {
+  /** @default generated */
+  readonly adminApiKey?: string;
+  /** @default generated */
+  readonly demoStoreApiKey?: string;
+  /** @default 'sk_test_local' */
+  readonly paymentGatewayApiKey?: string;
+  /**
+   * The contract's non-secret settings, by variable name, given to every function.
+   * @default those set in this process's environment, with WEBHOOK_ALLOW_PRIVATE_TARGETS=true
+   */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+export interface LocalStackOptions {
+  /** @default 0 - a free port */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** An already running DynamoDB Local. @default - one is started, and stopped with the stack */
+  readonly dynamodbEndpoint?: string;
+  /** An already running fauxqs (SQS and S3). @default - one is started, and stopped with the stack */
+  readonly sqsEndpoint?: string;
+  /**
+   * Starts every physical name, so that stacks can share emulators: lower-case letters, digits and dashes.
+   * @default 'cp' and random characters
+   */
+  readonly prefix?: string;
+  readonly config?: LocalStackConfig;
+  /** DynamoDB Local holds tables and indexes in CREATING for a while, as AWS does. @default false */
+  readonly delayTransientStatuses?: boolean;
+  /** The template to run. @default the pipeline's, synthesized from the CDK app */
+  readonly template?: CfnTemplate;
+  /** How much faster than real time schedules run (tests). @default 1 */
+  readonly scheduleSpeed?: number;
+  /** Where the stack reports failed invocations and poller errors. @default console.error */
+  readonly log?: (message: string) => void;
+}
+
+export interface LocalStack {
+  /** The HTTP API, `http://host:port`. */
+  readonly apiUrl: string;
+  readonly adminApiKey: string;
+  /** The store `demo`, when the template has a stores table to put it in. */
+  readonly demoStore?: { readonly id: string; readonly apiKey: string };
+  readonly endpoints: LocalEndpoints;
+  readonly resources: ResourceMap;
+  /** The running functions by logical id. */
+  readonly functions: ReadonlyMap<string, LocalFunction>;
+  /** The event source mappings and schedules, for the start-up summary. */
+  readonly eventSources: readonly EventSource[];
+  /** Stops pollers and schedules, then functions, the HTTP server and the emulators it started, in that order. */
+  stop(): Promise<void>;
+}
+
+/** In-flight invocations get this long to finish when the stack stops. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * The whole pipeline on this machine: emulators, every table, queue and bucket of the CDK app's template, its
+ * functions with their event sources and schedules, and the HTTP API. On a start-up failure everything started
+ * so far is stopped before the error is thrown.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const prefix = options.prefix ?? `cp${randomBytes(3).toString('hex')}`;
+  if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(prefix)) {
+    throw new Error(`Invalid prefix "${prefix}": use up to 31 lower-case letters, digits and dashes.`);
+  }
+  const log = options.log ?? ((message: string) => console.error(message));
+  const config = options.config ?? {};
+  const adminApiKey = config.adminApiKey ?? `sk_admin_${randomBytes(24).toString('base64url')}`;
+  const bundleDir = path.join(REPO_ROOT, '.local', 'bundles', prefix);
+  const stops = new StopPhases(log);
+
+  try {
+    // The port first: if it is taken, nothing else needs to start.
+    const gateway: HttpGateway = await listenHttpGateway({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+    });
+    stops.add('servers', () => gateway.stop());
+
+    // The emulators boot in their own processes while the CDK app synthesizes here.
+    const emulators = settleAll(
+      [
+        options.dynamodbEndpoint ??
+          startDynamoDbLocal({ delayTransientStatuses: options.delayTransientStatuses }),
+        options.sqsEndpoint ?? startFauxqs(),
+      ],
+      stops,
+    );
+    let template: CfnTemplate;
+    try {
+      template = options.template ?? synthesizePipelineTemplate();
+    } catch (error) {
+      await emulators.catch(() => undefined);
+      throw error;
+    }
+    // esbuild bundles in its own process too, while the emulators finish starting.
+    const bundling = bundleHandlers(handlerEntries(template), bundleDir);
+    const bundled = bundling.catch(() => undefined);
+    stops.add('servers', () => bundled.then(() => rm(bundleDir, { recursive: true, force: true })));
+    const [dynamodb = '', sqs = ''] = await emulators;
+    const endpoints: LocalEndpoints = { dynamodb, sqs, s3: sqs };
+    const clients: LocalClients = createLocalClients(endpoints);
+    stops.add('servers', async () => clients.destroy());
+
+    const resources = await provisionResources(template, { prefix, clients });
+    for (const api of resources.all().filter((resource) => resource.type === 'AWS::ApiGatewayV2::Api')) {
+      resources.set({ ...api, attributes: { ...api.attributes, ApiEndpoint: gateway.url, ApiId: api.ref } });
+    }
+
+    const definitions = functionDefinitions(
+      template,
+      resources,
+      { ...localSdkEnvironment(endpoints), ...(config.settings ?? localSettings(process.env)) },
+      {
+        ADMIN_API_KEY: adminApiKey,
+        PAYMENT_GATEWAY_API_KEY: config.paymentGatewayApiKey ?? 'sk_test_local',
+      },
+    );
+    const bundles = await bundling;
+    const functions = new Map(
+      definitions.map((definition) => [
+        definition.logicalId,
+        new LocalFunction({
+          ...definition,
+          bundlePath: bundles.get(definition.entry) ?? '',
+          onInvocationError: (error) =>
+            log(`[local] ${definition.name} failed: ${error.errorType}: ${error.message}`),
+        }),
+      ]),
+    );
+    stops.add('functions', () => Promise.all([...functions.values()].map((fn) => fn.stop(STOP_GRACE_MS))));
+
+    const eventSources = await startEventSources(template, resources, functions, clients, {
+      scheduleSpeed: options.scheduleSpeed,
+      log,
+    });
+    // Pollers finish their in-flight invocations within the grace period; then the functions stop anyway.
+    stops.add('sources', () =>
+      withTimeout(Promise.all(eventSources.map((source) => source.stop())), STOP_GRACE_MS),
+    );
+
+    const routes = httpRoutes(template, resources, functions);
+    gateway.setRoutes(routes.apiId, routes.routes);
+
+    const demoStore = await seedDemoStore(definitions, clients.dynamodb, config.demoStoreApiKey);
+    return {
+      apiUrl: gateway.url,
+      adminApiKey,
+      demoStore,
+      endpoints,
+      resources,
+      functions,
+      eventSources,
+      stop: () => stops.run(),
+    };
+  } catch (error) {
+    await stops.run();
+    throw error;
+  }
+}
+
+/** The contract's non-secret settings set in `env`; locally, webhooks may target private addresses by default. */
+export function localSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const settings: Record<string, string> = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' };
+  for (const name of NON_SECRET_CONFIG_VARIABLES) {
+    const value = env[name];
+    if (value !== undefined && value !== '') settings[name] = value;
+  }
+  return settings;
+}
+
+/**
+ * Waits for every emulator (a given endpoint is already running), registers the stop of each one that started,
+ * then throws the first failure: no emulator is left behind when another fails.
+ */
+async function settleAll(
+  starting: (string | Promise<RunningEmulator>)[],
+  stops: StopPhases,
+): Promise<string[]> {
+  const results = await Promise.allSettled(starting.map((item) => Promise.resolve(item)));
+  const endpoints: string[] = [];
+  for (const result of results) {
+    if (result.status === 'rejected') continue;
+    const { value } = result;
+    if (typeof value === 'string') endpoints.push(value);
+    else {
+      stops.add('emulators', () => value.stop());
+      endpoints.push(value.endpoint);
+    }
+  }
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
+  return endpoints;
+}
+
+/** What a stack stops, in order: pollers and schedules, functions, servers and clients, child processes. */
+type StopPhase = 'sources' | 'functions' | 'servers' | 'emulators';
+
+class StopPhases {
+  private readonly phases: Record<StopPhase, (() => Promise<unknown>)[]> = {
+    sources: [],
+    functions: [],
+    servers: [],
+    emulators: [],
+  };
+
+  constructor(private readonly log: (message: string) => void) {}
+
+  add(phase: StopPhase, stop: () => Promise<unknown>): void {
+    this.phases[phase].push(stop);
+  }
+
+  /** Runs every registered stop once, phase by phase; a failing stop is logged and does not stop the others. */
+  async run(): Promise<void> {
+    for (const stops of Object.values(this.phases)) {
+      await Promise.all(
+        stops.splice(0).map((stop) => stop().catch((error) => this.log(`[local] stop: ${error}`))),
+      );
+    }
+  }
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}

@@ -1,0 +1,61 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { createLocalClients, type LocalClients } from '../../../local/aws-clients';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
+import type { CfnTemplate } from '../../../local/template';
+import { sharedEmulators, uniquePrefix } from './emulators';
+
+export interface TestStack extends LocalStack {
+  /** SDK clients on the shared emulators. */
+  readonly clients: LocalClients;
+  /** What the stack logged (failed invocations, poller errors). */
+  readonly logs: string[];
+  /** The physical name or URL (`Ref`) of a resource, by its construct id (the logical id less CDK's hash). */
+  ref(constructId: string): string;
+  /** The items the fixture handlers recorded of one kind (`sqs`, `stream`, `schedule`). */
+  observations<T = Record<string, unknown>>(kind: string): Promise<T[]>;
+}
+
+/** A local stack for `template` on the shared emulators, with a unique prefix and a free port. */
+export async function startTestStack(
+  template: CfnTemplate,
+  options: Omit<LocalStackOptions, 'template' | 'dynamodbEndpoint' | 'sqsEndpoint' | 'log'> = {},
+): Promise<TestStack> {
+  const emulators = sharedEmulators();
+  const logs: string[] = [];
+  const stack = await startLocalStack({
+    ...emulators,
+    prefix: uniquePrefix(),
+    ...options,
+    template,
+    log: (message) => logs.push(message),
+  });
+  const clients = createLocalClients(stack.endpoints);
+  const ref = (constructId: string) => {
+    const pattern = new RegExp(`^${constructId}[0-9A-F]{8}$`);
+    const resource = stack.resources.all().find((candidate) => pattern.test(candidate.logicalId));
+    if (!resource) throw new Error(`No resource with the construct id ${constructId}`);
+    return resource.ref;
+  };
+  return {
+    ...stack,
+    clients,
+    logs,
+    ref,
+    observations: async <T>(kind: string) => {
+      const { Items = [] } = await clients.dynamodb.send(
+        new ScanCommand({
+          TableName: ref('Observations'),
+          FilterExpression: 'kind = :kind',
+          ExpressionAttributeValues: { ':kind': { S: kind } },
+          ConsistentRead: true,
+        }),
+      );
+      return Items.map((item) => unmarshall(item) as T);
+    },
+    stop: async () => {
+      clients.destroy();
+      await stack.stop();
+    },
+  };
+}
