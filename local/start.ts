@@ -56,7 +56,9 @@ async function main(): Promise<void> {
     adminApiKey: stack.adminApiKey,
     pid: process.pid,
     endpoints: stack.endpoints,
-    resources: Object.fromEntries(stack.resources.all().map((resource) => [resource.logicalId, resource.ref])),
+    resources: Object.fromEntries(
+      stack.resources.all().map((resource) => [resource.logicalId, resource.ref]),
+    ),
   });
   printSummary(stack, Date.now() - startedAt);
 }
