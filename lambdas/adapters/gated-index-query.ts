@@ -11,6 +11,7 @@ import {
   IndexGate,
   type IndexReadPolicy,
 } from '../domain/index-gate';
+import { reportIndexNotReady } from './metrics';
 
 /**
  * The only place in the code that may name a GSI in a query: every index read goes through the readiness gate.
@@ -46,9 +47,10 @@ export function isIndexNotReadyError(error: unknown): boolean {
   );
 }
 
+/** A gate over DescribeTable that reports every not-ready read as the `IndexNotReady` metric by default. */
 export function createIndexGate(
   client: DescribeTableSender,
-  onNotReady?: (table: string, index: string, status: string) => void,
+  onNotReady: (table: string, index: string, status: string) => void = reportIndexNotReady,
 ): IndexGate {
   return new IndexGate(new DynamoIndexDescriber(client), {
     onNotReady,

@@ -8,10 +8,16 @@ import { sharedEmulators } from '../support/emulators';
 // Emulator round trips, visibility timeouts and retries: more than jest's default 5 s per test or hook.
 jest.setTimeout(30_000);
 
-/** The processes of this user whose command line contains `marker`. */
+/**
+ * The child processes of this test process whose command line contains `marker`. Only our own children: other
+ * test files start and stop emulators of their own at the same time.
+ */
 function processesMatching(marker: string): number {
-  const lines = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n');
-  return lines.filter((line) => line.includes(marker)).length;
+  const lines = execFileSync('ps', ['-eo', 'ppid=,args='], { encoding: 'utf8' }).split('\n');
+  return lines.filter((line) => {
+    const [ppid, ...args] = line.trim().split(/\s+/);
+    return Number(ppid) === process.pid && args.join(' ').includes(marker);
+  }).length;
 }
 
 describe('emulator launchers', () => {
