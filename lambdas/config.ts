@@ -46,31 +46,24 @@ const url = (protocols: readonly string[]) =>
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
 
-const duration = (defaultValue: string) =>
-  z
-    .string()
-    .default(defaultValue)
-    .transform((value, ctx) => {
-      try {
-        return parseDuration(value);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    });
+/** A text variable turned into a value by `parse`, whose thrown message becomes the variable's problem. */
+const parsedWith =
+  <T>(parse: (text: string) => T) =>
+  (defaultValue: string) =>
+    z
+      .string()
+      .default(defaultValue)
+      .transform((value, ctx) => {
+        try {
+          return parse(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      });
 
-const durationList = (defaultValue: string) =>
-  z
-    .string()
-    .default(defaultValue)
-    .transform((value, ctx) => {
-      try {
-        return parseDurationList(value);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    });
+const duration = parsedWith(parseDuration);
+const durationList = parsedWith(parseDurationList);
 
 const booleanFlag = z
   .string()
