@@ -1,0 +1,73 @@
+import { decodeTime, encodeTime, isValid, monotonicFactory } from 'ulid';
+
+/**
+ * Events: what webhooks carry (CONTRACT.md section 4). Ids are `evt_` + a ULID, so they sort by creation time:
+ * the events table lists a store's events oldest first by key alone, and a time window is a key range.
+ */
+export const EVENT_TYPES = [
+  'transaction.created',
+  'subscription.created',
+  'subscription.charged',
+  'subscription.payment_failed',
+  'subscription.canceled',
+  'datafeed.ready',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** The webhook body: `{id, type, createdAt, storeId, data}`. */
+export interface PipelineEvent {
+  readonly id: string;
+  readonly type: EventType;
+  readonly createdAt: string;
+  readonly storeId: string;
+  readonly data: unknown;
+}
+
+/**
+ * Where an event entered the pipeline. `transaction` events are fanned out from the transactions table's stream;
+ * the events table's own stream fans out only `direct` ones (written by the other paths in the same transaction
+ * as their cause), so nothing is fanned out twice.
+ */
+export type EventOrigin = 'transaction' | 'direct';
+
+const EVENT_ID_PREFIX = 'evt_';
+const nextUlid = monotonicFactory();
+
+export function newEventId(now: number = Date.now()): string {
+  return EVENT_ID_PREFIX + nextUlid(now);
+}
+
+export function isEventId(value: string): boolean {
+  return value.startsWith(EVENT_ID_PREFIX) && isValid(value.slice(EVENT_ID_PREFIX.length));
+}
+
+/** When the event with this id was created (epoch ms). */
+export function eventIdTime(eventId: string): number {
+  return decodeTime(eventId.slice(EVENT_ID_PREFIX.length));
+}
+
+/** The smallest id an event created at `time` (epoch ms) or later can have: the start of a key range. */
+export function firstEventIdAt(time: number): string {
+  return `${EVENT_ID_PREFIX}${encodeTime(time, 10)}${'0'.repeat(16)}`;
+}
+
+/** Port: the events table. */
+export interface EventsRepository {
+  /** Stores the event unless it is already stored (same id): safe to repeat. */
+  put(event: PipelineEvent, origin: EventOrigin): Promise<void>;
+  get(storeId: string, eventId: string): Promise<PipelineEvent | undefined>;
+  /**
+   * A store's events, oldest first, strictly after `afterId` (or from `firstEventIdAt(since)`) and before
+   * `untilTime` when given, optionally of some types. `next` is the id to continue after, when there may be more.
+   */
+  list(
+    storeId: string,
+    query: {
+      readonly afterId?: string;
+      readonly untilTime?: number;
+      readonly types?: readonly EventType[];
+      readonly limit: number;
+    },
+  ): Promise<{ events: PipelineEvent[]; next?: string }>;
+}

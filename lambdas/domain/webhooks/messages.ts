@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { EVENT_TYPES } from '../events';
+
+/**
+ * Queue messages of the webhook side. Parsed with zod at the consumer: a malformed message is a bug upstream,
+ * reported as a batch item failure (it ends on the DLQ) rather than silently dropped.
+ */
+
+/** One delivery of one event to one endpoint: the message makes attempt number `attempt`. */
+export const deliveryMessage = z.object({
+  storeId: z.string().min(1),
+  endpointId: z.string().min(1),
+  eventId: z.string().min(1),
+  /** Set when a replay (refeed) asked for this delivery. */
+  replayId: z.string().min(1).optional(),
+  attempt: z.number().int().min(1),
+  /** Epoch ms before which the attempt must not be made (SQS delays stop at 15 minutes: longer ones chain). */
+  notBefore: z.number().int().optional(),
+});
+export type DeliveryMessage = z.infer<typeof deliveryMessage>;
+
+/** A replay request: deliver every matching event of the window to one endpoint again. */
+export const replayJob = z.object({
+  storeId: z.string().min(1),
+  endpointId: z.string().min(1),
+  replayId: z.string().min(1),
+  /** Epoch ms, inclusive. */
+  since: z.number().int(),
+  /** Epoch ms, exclusive. */
+  until: z.number().int(),
+  types: z.array(z.enum(EVENT_TYPES)).optional(),
+});
+export type ReplayJob = z.infer<typeof replayJob>;
+
+/** The longest delay SQS applies to a message. */
+export const MAX_SQS_DELAY_SECONDS = 900;
+
+/** Port: the deliveries queue and its DLQ. */
+export interface DeliveryQueue {
+  /** Sends in batches of up to 10; every message is delayed by min(its notBefore - now, 15 min). */
+  send(messages: readonly DeliveryMessage[]): Promise<void>;
+  /** Puts an exhausted delivery on the dead-letter queue, where `npx pipeline redrive deliveries` finds it. */
+  sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void>;
+}
+
+/** Port: the replays queue. */
+export interface ReplayQueue {
+  send(job: ReplayJob): Promise<void>;
+}
