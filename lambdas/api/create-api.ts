@@ -5,7 +5,10 @@ import { createRouter } from '../http/router';
 import { serializeResponse } from './responses';
 import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';
+import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { transactionRoutes } from './routes/transactions';
+import { webhookRoutes } from './routes/webhooks';
 import { type ApiDependencies, createServices, type RequestSecrets } from './services';
 
 /** The logger the API needs; Powertools' Logger satisfies it. */
@@ -29,7 +32,13 @@ const THROTTLING_ERRORS = new Set([
  */
 export function createApi(deps: ApiDependencies, logger: ApiLogger) {
   const services = createServices(deps);
-  const route = createRouter<RouteContext>([...healthRoutes(), ...adminStoreRoutes(services)]);
+  const route = createRouter<RouteContext>([
+    ...healthRoutes(),
+    ...adminStoreRoutes(services),
+    ...transactionRoutes(services),
+    ...webhookRoutes(services),
+    ...eventRoutes(services),
+  ]);
 
   return async (
     event: APIGatewayProxyEventV2,

@@ -1,5 +1,11 @@
+import type { EventsRepository } from '../domain/events';
 import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
 import type { StoresRepository } from '../domain/stores';
+import type { TransactionsRepository } from '../domain/transactions';
+import type { HostResolver, TargetPolicy } from '../domain/webhook-target';
+import type { AttemptsRepository } from '../domain/webhooks/attempts';
+import type { EndpointsRepository } from '../domain/webhooks/endpoints';
+import type { ReplayQueue } from '../domain/webhooks/messages';
 import type { ApiRequest, ApiResponse } from '../http/api-types';
 import { Authenticator } from './authenticator';
 import { idempotentPost } from './idempotent-post';
@@ -8,6 +14,17 @@ import { idempotentPost } from './idempotent-post';
 export interface ApiDependencies {
   readonly stores: StoresRepository;
   readonly idempotency: IdempotencyStore;
+  readonly transactions: TransactionsRepository;
+  readonly events: EventsRepository;
+  readonly endpoints: EndpointsRepository;
+  readonly attempts: AttemptsRepository;
+  readonly replays: ReplayQueue;
+  /** Resolves webhook hosts for the SSRF guard. */
+  readonly resolver: HostResolver;
+  /** Which webhook URLs are refused: private targets are allowed locally only; https is required in AWS. */
+  readonly webhookPolicy: Omit<TargetPolicy, 'resolver'>;
+  /** Called once per newly accepted transaction (not for replays): the `TransactionsAccepted` metric. */
+  readonly onTransactionAccepted?: (storeId: string) => void;
   readonly now?: () => number;
   /** How long an in-flight request holds its Idempotency-Key; longer than the function timeout. @default 60 s */
   readonly idempotencyLockMs?: number;
@@ -26,6 +43,8 @@ export interface ApiServices {
   readonly deps: ApiDependencies;
   readonly now: () => number;
   readonly auth: Authenticator;
+  /** The webhook URL policy with its resolver, as checkWebhookTarget takes it. */
+  readonly targetPolicy: TargetPolicy;
   /** See idempotentPost: `scope` separates the key spaces of stores and the admin. */
   idempotent(
     request: ApiRequest,
@@ -34,6 +53,11 @@ export interface ApiServices {
     execute: () => Promise<ApiResponse>,
     defaultKey?: string,
   ): Promise<ApiResponse>;
+}
+
+/** The Idempotency-Key space of one store, apart from other stores' and the admin's. */
+export function storeScope(storeId: string): string {
+  return `store:${storeId}`;
 }
 
 export function createServices(deps: ApiDependencies): ApiServices {
@@ -47,6 +71,7 @@ export function createServices(deps: ApiDependencies): ApiServices {
     deps,
     now,
     auth: new Authenticator(deps.stores, { now, cacheTtlMs: deps.authCacheTtlMs }),
+    targetPolicy: { ...deps.webhookPolicy, resolver: deps.resolver },
     idempotent: (request, scope, body, execute, defaultKey) =>
       idempotentPost(deps.idempotency, options, request, scope, body, execute, defaultKey),
   };

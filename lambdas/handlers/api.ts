@@ -1,28 +1,48 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { dnsResolver } from '../adapters/dns-resolver';
+import { DynamoAttemptsRepository } from '../adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-repository';
+import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoIdempotencyStore } from '../adapters/dynamo-idempotency-store';
 import { DynamoStoresRepository } from '../adapters/dynamo-stores-repository';
+import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
 import { documentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
+import { metrics } from '../adapters/metrics';
 import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
+import { SqsReplayQueue } from '../adapters/sqs-replay-queue';
 import { createApi } from '../api/create-api';
+import { loadConfig } from '../config';
 
 /** The HTTP API function: API Gateway (HTTP API, payload v2) in AWS, the local gateway in `npm start`. */
 const logger = new Logger();
 const secretBindings = { adminApiKey: 'ADMIN_API_KEY_SECRET_ARN' } as const;
+const config = loadConfig(process.env, 'aws');
+const table = (variable: string) => ({ client: documentClient(), tableName: requireEnv(variable) });
 
 const api = createApi(
   {
-    stores: new DynamoStoresRepository({
-      client: documentClient(),
-      tableName: requireEnv('STORES_TABLE_NAME'),
-    }),
-    idempotency: new DynamoIdempotencyStore({
-      client: documentClient(),
-      tableName: requireEnv('IDEMPOTENCY_TABLE_NAME'),
-    }),
+    stores: new DynamoStoresRepository(table('STORES_TABLE_NAME')),
+    idempotency: new DynamoIdempotencyStore(table('IDEMPOTENCY_TABLE_NAME')),
+    transactions: new DynamoTransactionsRepository(table('TRANSACTIONS_TABLE_NAME')),
+    events: new DynamoEventsRepository(table('EVENTS_TABLE_NAME')),
+    endpoints: new DynamoEndpointsRepository(table('WEBHOOKS_TABLE_NAME')),
+    attempts: new DynamoAttemptsRepository(table('ATTEMPTS_TABLE_NAME')),
+    replays: new SqsReplayQueue({ client: new SQSClient({}), queueUrl: requireEnv('REPLAYS_QUEUE_URL') }),
+    resolver: dnsResolver,
+    webhookPolicy: {
+      allowPrivate: config.webhookAllowPrivateTargets,
+      // Plain http is for local receivers only: wherever private targets are refused (AWS), https is required.
+      requireHttps: !config.webhookAllowPrivateTargets,
+    },
+    // Published at once (one EMF line), so requests that accept nothing publish no empty metric set.
+    onTransactionAccepted: () =>
+      metrics.singleMetric().addMetric('TransactionsAccepted', MetricUnit.Count, 1),
   },
   logger,
 );

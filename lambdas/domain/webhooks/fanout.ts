@@ -1,0 +1,193 @@
+import { z } from 'zod';
+import { EVENT_TYPES, type EventsRepository, isEventId, type PipelineEvent } from '../events';
+import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
+import type { DeliveryMessage, DeliveryQueue } from './messages';
+
+/**
+ * Fan-out: from a stream record of the transactions table or the events table to one delivery message per
+ * (event, endpoint that wants it). The transactions table is the outbox of `POST /v1/transactions`; the events table
+ * carries every other event (`origin: direct`) and, as a copy for listing and replay, the transaction ones.
+ */
+
+/**
+ * How long the delivery side trusts what it read of an endpoint: a disable, a rotation or a new URL is seen within
+ * this. (The fan-out keeps its cache for one invocation only; see handlers/fanout.ts.)
+ */
+export const ENDPOINT_CACHE_TTL_MS = 3_000;
+
+/** An item of the transactions table, as the stream's NEW_IMAGE carries it. */
+const transactionItem = z.object({
+  storeId: z.string().min(1),
+  txnId: z.string().min(1),
+  eventId: z.string().refine(isEventId, 'must be an event id'),
+  acceptedAt: z.string().min(1),
+  transaction: z.unknown().refine((value) => value !== undefined, 'is required'),
+});
+
+/** An item of the events table, as the stream's NEW_IMAGE carries it. */
+const eventItem = z.object({
+  storeId: z.string().min(1),
+  eventId: z.string().refine(isEventId, 'must be an event id'),
+  type: z.enum(EVENT_TYPES),
+  createdAt: z.string().min(1),
+  data: z.unknown(),
+  origin: z.enum(['transaction', 'direct']),
+});
+
+export type StreamTable = 'transactions' | 'events';
+
+/** What to do with one inserted item. */
+export type FanoutWork =
+  /** `store`: put the event in the events table first (transactions only; idempotent). */
+  | { readonly kind: 'fan-out'; readonly event: PipelineEvent; readonly store: boolean }
+  | { readonly kind: 'skip'; readonly reason: string };
+
+/**
+ * Which table a stream record comes from: the table name in its ARN (`arn:...:table/<name>/stream/<label>`), or,
+ * for an ARN naming neither table, the item's shape (only transactions have `txnId`).
+ */
+export function streamTableOf(
+  eventSourceArn: string | undefined,
+  tables: { readonly transactions: string; readonly events: string },
+  item: Readonly<Record<string, unknown>>,
+): StreamTable {
+  const name = /:table\/([^/]+)\/stream\//.exec(eventSourceArn ?? '')?.[1];
+  if (name === tables.transactions) return 'transactions';
+  if (name === tables.events) return 'events';
+  return 'txnId' in item ? 'transactions' : 'events';
+}
+
+/** @throws Error (with zod's issues) when the item is not what the table holds. */
+export function fanoutWorkFor(table: StreamTable, item: Readonly<Record<string, unknown>>): FanoutWork {
+  if (table === 'transactions') {
+    const txn = transactionItem.parse(item);
+    return {
+      kind: 'fan-out',
+      store: true,
+      event: {
+        id: txn.eventId,
+        type: 'transaction.created',
+        createdAt: txn.acceptedAt,
+        storeId: txn.storeId,
+        data: txn.transaction,
+      },
+    };
+  }
+  const stored = eventItem.parse(item);
+  // Transaction events reach the events table from the fan-out itself, which has already sent their messages.
+  if (stored.origin === 'transaction')
+    return { kind: 'skip', reason: 'fanned out from the transactions table' };
+  return {
+    kind: 'fan-out',
+    store: false,
+    event: {
+      id: stored.eventId,
+      type: stored.type,
+      createdAt: stored.createdAt,
+      storeId: stored.storeId,
+      data: stored.data,
+    },
+  };
+}
+
+/** One message per endpoint of the event's store that wants its type; the first attempt after `schedule[0]`. */
+export function deliveryMessagesFor(
+  event: PipelineEvent,
+  endpoints: readonly Endpoint[],
+  firstDelayMs: number,
+  now: number,
+): DeliveryMessage[] {
+  return endpoints
+    .filter((endpoint) => endpointWants(endpoint, event.type))
+    .map((endpoint) => ({
+      storeId: event.storeId,
+      endpointId: endpoint.id,
+      eventId: event.id,
+      attempt: 1,
+      notBefore: now + firstDelayMs,
+    }));
+}
+
+/**
+ * Endpoints read through a short per-environment cache. Concurrent look-ups of one key share one read, and a read
+ * that fails is not kept. `remember` records what this environment itself just changed (a disable, a failure run).
+ */
+export class CachedEndpoints {
+  private readonly lists = new Map<string, { expiresAt: number; value: Promise<readonly Endpoint[]> }>();
+  private readonly single = new Map<string, { expiresAt: number; value: Promise<Endpoint | undefined> }>();
+  private readonly now: () => number;
+  private readonly ttlMs: number;
+
+  constructor(
+    private readonly repository: Pick<EndpointsRepository, 'list' | 'get'>,
+    options: { readonly ttlMs?: number; readonly now?: () => number } = {},
+  ) {
+    this.ttlMs = options.ttlMs ?? ENDPOINT_CACHE_TTL_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  list(storeId: string): Promise<readonly Endpoint[]> {
+    return this.cached(this.lists, storeId, () => this.repository.list(storeId));
+  }
+
+  get(storeId: string, id: string): Promise<Endpoint | undefined> {
+    return this.cached(this.single, singleKey(storeId, id), () => this.repository.get(storeId, id));
+  }
+
+  remember(endpoint: Endpoint): void {
+    this.single.set(singleKey(endpoint.storeId, endpoint.id), {
+      expiresAt: this.now() + this.ttlMs,
+      value: Promise.resolve(endpoint),
+    });
+    this.lists.delete(endpoint.storeId);
+  }
+
+  private cached<T>(
+    entries: Map<string, { expiresAt: number; value: Promise<T> }>,
+    key: string,
+    load: () => Promise<T>,
+  ): Promise<T> {
+    const now = this.now();
+    const hit = entries.get(key);
+    if (hit && hit.expiresAt > now) return hit.value;
+    for (const [k, entry] of entries) if (entry.expiresAt <= now) entries.delete(k);
+    const value = load();
+    entries.set(key, { expiresAt: now + this.ttlMs, value });
+    value.catch(() => {
+      if (entries.get(key)?.value === value) entries.delete(key);
+    });
+    return value;
+  }
+}
+
+function singleKey(storeId: string, id: string): string {
+  return `${storeId}\n${id}`;
+}
+
+export interface FanoutDependencies {
+  readonly events: Pick<EventsRepository, 'put'>;
+  readonly endpoints: CachedEndpoints;
+  readonly queue: Pick<DeliveryQueue, 'send'>;
+  readonly retryScheduleMs: readonly number[];
+  readonly now?: () => number;
+}
+
+/** Runs the work of one stream record. Safe to repeat: the put is idempotent and deliveries check the log. */
+export class Fanout {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: FanoutDependencies) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** The number of delivery messages sent. */
+  async run(work: FanoutWork): Promise<number> {
+    if (work.kind === 'skip') return 0;
+    const { event } = work;
+    if (work.store) await this.deps.events.put(event, 'transaction');
+    const endpoints = await this.deps.endpoints.list(event.storeId);
+    const messages = deliveryMessagesFor(event, endpoints, this.deps.retryScheduleMs[0] ?? 0, this.now());
+    if (messages.length > 0) await this.deps.queue.send(messages);
+    return messages.length;
+  }
+}

@@ -1,0 +1,85 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import middy from '@middy/core';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { dnsResolver } from '../adapters/dns-resolver';
+import { DynamoAttemptsRepository } from '../adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-repository';
+import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
+import { documentClient } from '../adapters/dynamodb';
+import { requireEnv } from '../adapters/environment';
+import { metrics } from '../adapters/metrics';
+import { SqsDeliveryQueue } from '../adapters/sqs-delivery-queue';
+import { WebhookHttpClient } from '../adapters/webhook-http-client';
+import { loadConfig } from '../config';
+import { Delivery } from '../domain/webhooks/delivery';
+import { CachedEndpoints } from '../domain/webhooks/fanout';
+import { deliveryMessage } from '../domain/webhooks/messages';
+
+/**
+ * Delivery: one DeliveriesQueue message is one attempt (or a reschedule) of one event to one endpoint. The items
+ * of a batch run concurrently (BatchProcessor's default), and every attempt is bounded by WEBHOOK_TIMEOUT_MS, so
+ * a slow endpoint's message does not hold up the others in its batch.
+ */
+const logger = new Logger();
+const config = loadConfig(process.env, 'aws');
+const endpoints = new DynamoEndpointsRepository({
+  client: documentClient(),
+  tableName: requireEnv('WEBHOOKS_TABLE_NAME'),
+});
+const delivery = new Delivery({
+  endpoints: new CachedEndpoints(endpoints),
+  endpointWrites: endpoints,
+  events: new DynamoEventsRepository({
+    client: documentClient(),
+    tableName: requireEnv('EVENTS_TABLE_NAME'),
+  }),
+  attempts: new DynamoAttemptsRepository({
+    client: documentClient(),
+    tableName: requireEnv('ATTEMPTS_TABLE_NAME'),
+  }),
+  queue: new SqsDeliveryQueue({
+    client: new SQSClient({}),
+    queueUrl: requireEnv('DELIVERIES_QUEUE_URL'),
+    deadLetterQueueUrl: requireEnv('DELIVERIES_DLQ_URL'),
+  }),
+  sender: new WebhookHttpClient({
+    timeoutMs: config.webhookTimeoutMs,
+    allowPrivateTargets: config.webhookAllowPrivateTargets,
+    // https is required wherever private targets are refused, i.e. deployed; the local stack's receivers are http.
+    requireHttps: !config.webhookAllowPrivateTargets,
+    resolver: dnsResolver,
+  }),
+  metrics: {
+    attempted(succeeded, durationMs) {
+      metrics.addMetric(succeeded ? 'DeliveriesSucceeded' : 'DeliveriesFailed', MetricUnit.Count, 1);
+      metrics.addMetric('DeliveryAttemptLatency', MetricUnit.Milliseconds, durationMs);
+    },
+  },
+  logger,
+  retryScheduleMs: config.webhookRetryScheduleMs,
+  disableAfterMs: config.webhookDisableAfterMs,
+});
+const processor = new BatchProcessor(EventType.SQS);
+
+async function deliver(record: SQSRecord): Promise<void> {
+  // A malformed message is a bug upstream: it fails, and after the queue's retries it waits on the DLQ.
+  const message = deliveryMessage.parse(JSON.parse(record.body));
+  const result = await delivery.deliver(message);
+  logger.debug('delivery processed', {
+    storeId: message.storeId,
+    endpointId: message.endpointId,
+    eventId: message.eventId,
+    attempt: message.attempt,
+    result: result.kind,
+  });
+}
+
+export const handler = middy<SQSEvent>()
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .handler((event, context) => processPartialResponse(event, deliver, processor, { context }));

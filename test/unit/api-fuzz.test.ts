@@ -1,0 +1,120 @@
+import fc from 'fast-check';
+import { EVENT_TYPES } from '../../lambdas/domain/events';
+import { apiEvent } from './support/api-events';
+import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-webhooks';
+
+/**
+ * Whatever a client sends to any route, the answer is never a 5xx and always a JSON (or empty) body: client
+ * mistakes are 4xx. Bodies mix pure noise with near-valid documents, whose fields get random values, so the
+ * validation and the domain code behind it are reached too.
+ */
+describe('API under random requests', () => {
+  it('never answers 5xx on any route', async () => {
+    const { api, call } = await webhookApi();
+    const created = await call('POST', '/v1/webhooks', {
+      body: JSON.stringify({ url: 'https://hooks.example.com/', events: ['*'] }),
+      headers: { authorization: `Bearer ${STORE_KEY}` },
+    });
+    const realId: string = created.body.id;
+
+    const id = fc.oneof(
+      fc.constant(realId),
+      fc.constant('ep_01J00000000000000000000000'),
+      fc.string({ minLength: 1 }).map(encodeURIComponent),
+      fc.string({ minLength: 1000, maxLength: 3000 }).map(encodeURIComponent),
+      fc.constantFrom('%E0%A4%A', '..', '%2F'),
+    );
+    const path = fc.oneof(
+      fc.constantFrom('/v1/transactions', '/v1/webhooks', '/v1/events', '/v1/transactions/', '/v1/webhooks/'),
+      id.map((i) => `/v1/webhooks/${i}`),
+      id.map((i) => `/v1/webhooks/${i}/rotate-secret`),
+      id.map((i) => `/v1/webhooks/${i}/attempts`),
+      id.map((i) => `/v1/webhooks/${i}/replay`),
+      fc.webPath(),
+    );
+    const method = fc.constantFrom('GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS');
+    const time = fc
+      .date({ min: new Date(-1e14), max: new Date(1e14), noInvalidDate: true })
+      .map((d) => d.toISOString());
+    const queryValue = fc.oneof(
+      fc.string(),
+      time,
+      fc.integer().map(String),
+      fc.constantFrom(...EVENT_TYPES, 'evt_01J00000000000000000000000', 'evt_8ZZZZZZZZZZZZZZZZZZZZZZZZZ'),
+    );
+    const query = fc
+      .record(
+        { since: queryValue, type: queryValue, limit: queryValue, other: fc.string() },
+        { requiredKeys: [] },
+      )
+      .map((q) => new URLSearchParams(q).toString());
+    const anyValue = fc.oneof(fc.anything(), time, fc.integer(), fc.string());
+    const nearTransaction = fc.record(
+      {
+        id: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.:-]{1,128}$/), fc.string()),
+        customer: fc.oneof(fc.record({ email: fc.oneof(fc.emailAddress(), fc.string()) }), anyValue),
+        currency: fc.oneof(fc.constantFrom('EUR', 'USD'), fc.string()),
+        total: fc.oneof(fc.integer(), fc.double(), anyValue),
+        items: fc.oneof(
+          fc.array(
+            fc.record({
+              sku: fc.string(),
+              name: fc.string(),
+              quantity: fc.integer(),
+              unitPrice: fc.integer(),
+            }),
+            { maxLength: 3 },
+          ),
+          anyValue,
+        ),
+        createdAt: fc.oneof(time, anyValue),
+        metadata: fc.oneof(fc.dictionary(fc.string(), fc.string()), anyValue),
+      },
+      { requiredKeys: [] },
+    );
+    const nearWebhook = fc.record(
+      {
+        url: fc.oneof(
+          fc.webUrl(),
+          fc.constantFrom('http://[::ffff:127.0.0.1]/', 'http://2130706433/'),
+          anyValue,
+        ),
+        events: fc.oneof(fc.subarray([...EVENT_TYPES, '*']), fc.array(fc.string())),
+        status: fc.oneof(fc.constantFrom('enabled', 'disabled'), anyValue),
+        description: anyValue,
+        since: fc.oneof(time, anyValue),
+        until: fc.oneof(time, anyValue),
+      },
+      { requiredKeys: [] },
+    );
+    const body = fc.oneof(
+      fc.string(),
+      fc.json(),
+      nearTransaction.map((v) => JSON.stringify(v)),
+      nearWebhook.map((v) => JSON.stringify(v)),
+    );
+    const headers = fc.record(
+      {
+        authorization: fc.oneof(
+          fc.constant(`Bearer ${STORE_KEY}`),
+          fc.constant(`Bearer ${ADMIN_KEY}`),
+          fc.string(),
+        ),
+        'idempotency-key': fc.oneof(fc.string(), fc.constant('fuzz-key')),
+        'content-type': fc.oneof(fc.constant('application/json'), fc.string()),
+      },
+      { requiredKeys: [] },
+    );
+
+    await fc.assert(
+      fc.asyncProperty(method, path, query, body, headers, async (m, p, q, b, h) => {
+        const result = await api(apiEvent(m, p, { body: b, headers: h, query: q }), {
+          adminApiKey: ADMIN_KEY,
+        });
+        expect(result.statusCode).toBeLessThan(500);
+        if (result.body) expect(() => JSON.parse(result.body ?? '')).not.toThrow();
+      }),
+      { numRuns: 1500 },
+    );
+  });
+});

@@ -1,0 +1,229 @@
+import {
+  type EventOrigin,
+  type EventsRepository,
+  type EventType,
+  eventIdTime,
+  firstEventIdAt,
+  type PipelineEvent,
+} from '../../../lambdas/domain/events';
+import type { AttemptsRepository, DeliveryAttempt } from '../../../lambdas/domain/webhooks/attempts';
+import type { AttemptResult, WebhookSender } from '../../../lambdas/domain/webhooks/delivery';
+import type {
+  DisabledReason,
+  Endpoint,
+  EndpointsRepository,
+} from '../../../lambdas/domain/webhooks/endpoints';
+import type { DeliveryMessage, DeliveryQueue } from '../../../lambdas/domain/webhooks/messages';
+
+/**
+ * In-memory stand-ins for the webhook ports, with the semantics of the DynamoDB adapters. They count the reads and
+ * writes a DynamoDB table would see, in one shared `Io`, so a test can assert what a delivery costs.
+ */
+export class Io {
+  reads = 0;
+  writes = 0;
+}
+
+export class FakeEventsRepository implements EventsRepository {
+  readonly items = new Map<string, { event: PipelineEvent; origin: EventOrigin }>();
+
+  constructor(readonly io = new Io()) {}
+
+  async put(event: PipelineEvent, origin: EventOrigin): Promise<void> {
+    this.io.writes += 1;
+    const key = `${event.storeId}/${event.id}`;
+    if (!this.items.has(key)) this.items.set(key, { event, origin });
+  }
+
+  async get(storeId: string, eventId: string): Promise<PipelineEvent | undefined> {
+    this.io.reads += 1;
+    return this.items.get(`${storeId}/${eventId}`)?.event;
+  }
+
+  async list(
+    storeId: string,
+    query: { afterId?: string; untilTime?: number; types?: readonly EventType[]; limit: number },
+  ): Promise<{ events: PipelineEvent[]; next?: string }> {
+    this.io.reads += 1;
+    const until = query.untilTime === undefined ? undefined : firstEventIdAt(query.untilTime);
+    const matching = [...this.items.values()]
+      .map(({ event }) => event)
+      .filter((e) => e.storeId === storeId)
+      .filter((e) => query.afterId === undefined || e.id > query.afterId)
+      .filter((e) => until === undefined || e.id < until)
+      .filter((e) => !query.types || query.types.includes(e.type))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    const events = matching.slice(0, query.limit);
+    const last = events.at(-1);
+    return matching.length > query.limit && last ? { events, next: last.id } : { events };
+  }
+
+  /** Stores an event without counting it (test set-up). */
+  seed(event: PipelineEvent, origin: EventOrigin = 'direct'): void {
+    this.items.set(`${event.storeId}/${event.id}`, { event, origin });
+  }
+}
+
+export class FakeEndpointsRepository implements EndpointsRepository {
+  readonly endpoints = new Map<string, Endpoint>();
+
+  constructor(readonly io = new Io()) {}
+
+  seed(endpoint: Endpoint): void {
+    this.endpoints.set(key(endpoint.storeId, endpoint.id), endpoint);
+  }
+
+  async create(endpoint: Endpoint): Promise<void> {
+    this.io.writes += 1;
+    this.seed(endpoint);
+  }
+
+  async get(storeId: string, id: string): Promise<Endpoint | undefined> {
+    this.io.reads += 1;
+    return this.endpoints.get(key(storeId, id));
+  }
+
+  async list(storeId: string): Promise<Endpoint[]> {
+    this.io.reads += 1;
+    return [...this.endpoints.values()].filter((e) => e.storeId === storeId);
+  }
+
+  async update(
+    storeId: string,
+    id: string,
+    changes: Partial<Endpoint> & { updatedAt: string },
+  ): Promise<Endpoint | undefined> {
+    this.io.writes += 1;
+    const existing = this.endpoints.get(key(storeId, id));
+    if (!existing) return undefined;
+    const updated = { ...existing, ...changes };
+    this.seed(updated);
+    return updated;
+  }
+
+  async delete(storeId: string, id: string): Promise<boolean> {
+    this.io.writes += 1;
+    return this.endpoints.delete(key(storeId, id));
+  }
+
+  async recordFailure(storeId: string, id: string, at: string): Promise<string | undefined> {
+    this.io.writes += 1;
+    const existing = this.endpoints.get(key(storeId, id));
+    if (!existing) return undefined;
+    const failingSince = existing.failingSince ?? at;
+    this.seed({ ...existing, failingSince });
+    return failingSince;
+  }
+
+  async recordSuccess(storeId: string, id: string): Promise<void> {
+    this.io.writes += 1;
+    const existing = this.endpoints.get(key(storeId, id));
+    if (!existing) return;
+    const { failingSince: _, ...healthy } = existing;
+    this.seed(healthy);
+  }
+
+  async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<void> {
+    this.io.writes += 1;
+    const existing = this.endpoints.get(key(storeId, id));
+    if (existing?.status !== 'enabled') return;
+    this.seed({ ...existing, status: 'disabled', disabledReason: reason, updatedAt: at });
+  }
+}
+
+export class FakeAttemptsRepository implements AttemptsRepository {
+  readonly attempts: DeliveryAttempt[] = [];
+
+  constructor(readonly io = new Io()) {}
+
+  async record(attempt: DeliveryAttempt): Promise<void> {
+    this.io.writes += 1;
+    this.attempts.push(attempt);
+  }
+
+  async hasSucceeded(endpointId: string, eventId: string, replayId?: string): Promise<boolean> {
+    this.io.reads += 1;
+    return this.attempts.some(
+      (a) =>
+        a.endpointId === endpointId &&
+        a.eventId === eventId &&
+        a.replayId === replayId &&
+        a.status === 'succeeded',
+    );
+  }
+
+  async list(endpointId: string, limit: number): Promise<DeliveryAttempt[]> {
+    this.io.reads += 1;
+    return this.attempts.filter((a) => a.endpointId === endpointId).slice(0, limit);
+  }
+}
+
+export class FakeDeliveryQueue implements DeliveryQueue {
+  readonly sent: DeliveryMessage[] = [];
+  readonly deadLettered: { message: DeliveryMessage; reason: string }[] = [];
+  sendCalls = 0;
+
+  async send(messages: readonly DeliveryMessage[]): Promise<void> {
+    this.sendCalls += 1;
+    this.sent.push(...messages);
+  }
+
+  async sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void> {
+    this.deadLettered.push({ message, reason });
+  }
+}
+
+/** Answers each POST with the next scripted result (the last one repeats), recording what was sent. */
+export class ScriptedSender implements WebhookSender {
+  readonly requests: { url: string; body: string; headers: Readonly<Record<string, string>> }[] = [];
+
+  constructor(private readonly script: (AttemptResult | ((url: string) => Promise<AttemptResult>))[]) {}
+
+  async post(url: string, body: string, headers: Readonly<Record<string, string>>): Promise<AttemptResult> {
+    this.requests.push({ url, body, headers });
+    const next = this.script.length > 1 ? this.script.shift() : this.script[0];
+    if (next === undefined) throw new Error('ScriptedSender has no script');
+    return typeof next === 'function' ? next(url) : next;
+  }
+}
+
+export class FakeClock {
+  constructor(public time: number) {}
+  readonly now = (): number => this.time;
+  advance(ms: number): void {
+    this.time += ms;
+  }
+}
+
+export const TEST_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+export function endpointFixture(overrides: Partial<Endpoint> = {}): Endpoint {
+  return {
+    id: 'ep_1',
+    storeId: 'store_1',
+    url: 'https://hooks.example.com/in',
+    events: ['*'],
+    status: 'enabled',
+    secrets: [{ secret: TEST_SECRET }],
+    createdAt: '2024-01-01T00:00:00.000Z',
+    updatedAt: '2024-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+export function eventFixture(id: string, overrides: Partial<PipelineEvent> = {}): PipelineEvent {
+  return {
+    id,
+    type: 'transaction.created',
+    createdAt: new Date(eventIdTime(id)).toISOString(),
+    storeId: 'store_1',
+    data: { txnId: 'txn_1', amount: 1200, currency: 'EUR' },
+    ...overrides,
+  };
+}
+
+export const silentWebhookLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+function key(storeId: string, id: string): string {
+  return `${storeId}/${id}`;
+}

@@ -1,0 +1,192 @@
+import { newEventId } from '../../lambdas/domain/events';
+import { CachedEndpoints, Fanout, fanoutWorkFor, streamTableOf } from '../../lambdas/domain/webhooks/fanout';
+import {
+  endpointFixture,
+  FakeClock,
+  FakeDeliveryQueue,
+  FakeEndpointsRepository,
+  FakeEventsRepository,
+  Io,
+} from './support/webhook-fakes';
+
+const NOW = Date.parse('2024-06-01T12:00:00.000Z');
+const tables = { transactions: 'Pipeline-TransactionsTable-ABC', events: 'Pipeline-EventsTable-DEF' };
+const arn = (table: string) =>
+  `arn:aws:dynamodb:eu-west-1:123456789012:table/${table}/stream/2024-06-01T00:00:00.000`;
+
+const eventId = newEventId(NOW);
+const transactionItem = {
+  storeId: 'store_1',
+  txnId: 'txn_1',
+  eventId,
+  fingerprint: 'abc',
+  acceptedAt: '2024-06-01T12:00:00.000Z',
+  transaction: { id: 'txn_1', amount: 1200, currency: 'EUR' },
+};
+const directItem = {
+  storeId: 'store_1',
+  eventId,
+  type: 'subscription.charged',
+  createdAt: '2024-06-01T12:00:00.000Z',
+  data: { subscriptionId: 'sub_1' },
+  origin: 'direct',
+};
+
+function setUp() {
+  const io = new Io();
+  const clock = new FakeClock(NOW);
+  const events = new FakeEventsRepository(io);
+  const endpoints = new FakeEndpointsRepository(io);
+  const queue = new FakeDeliveryQueue();
+  endpoints.seed(endpointFixture({ id: 'ep_all', events: ['*'] }));
+  endpoints.seed(endpointFixture({ id: 'ep_txn', events: ['transaction.created'] }));
+  endpoints.seed(
+    endpointFixture({ id: 'ep_subs', events: ['subscription.charged', 'subscription.canceled'] }),
+  );
+  endpoints.seed(
+    endpointFixture({ id: 'ep_off', events: ['*'], status: 'disabled', disabledReason: 'manual' }),
+  );
+  endpoints.seed(endpointFixture({ id: 'ep_other_store', storeId: 'store_2', events: ['*'] }));
+  const fanout = new Fanout({
+    events,
+    endpoints: new CachedEndpoints(endpoints, { now: clock.now }),
+    queue,
+    retryScheduleMs: [2_000, 5_000],
+    now: clock.now,
+  });
+  return { io, clock, events, endpoints, queue, fanout };
+}
+
+describe('streamTableOf', () => {
+  it('tells the streams apart by the table in the ARN', () => {
+    expect(streamTableOf(arn(tables.transactions), tables, directItem)).toBe('transactions');
+    expect(streamTableOf(arn(tables.events), tables, transactionItem)).toBe('events');
+  });
+
+  it('falls back to the item’s shape for an ARN naming neither table', () => {
+    expect(streamTableOf(undefined, tables, transactionItem)).toBe('transactions');
+    expect(streamTableOf(arn('Other'), tables, directItem)).toBe('events');
+  });
+});
+
+describe('fanoutWorkFor', () => {
+  it('makes a transaction.created event of a transactions item, to be stored', () => {
+    expect(fanoutWorkFor('transactions', transactionItem)).toEqual({
+      kind: 'fan-out',
+      store: true,
+      event: {
+        id: eventId,
+        type: 'transaction.created',
+        createdAt: transactionItem.acceptedAt,
+        storeId: 'store_1',
+        data: transactionItem.transaction,
+      },
+    });
+  });
+
+  it('fans out a direct event as it is, without storing it again', () => {
+    expect(fanoutWorkFor('events', directItem)).toMatchObject({
+      kind: 'fan-out',
+      store: false,
+      event: { id: eventId, type: 'subscription.charged', data: { subscriptionId: 'sub_1' } },
+    });
+  });
+
+  it('skips events of origin transaction: the transactions stream fanned them out', () => {
+    expect(fanoutWorkFor('events', { ...directItem, origin: 'transaction' })).toMatchObject({ kind: 'skip' });
+  });
+
+  it.each([
+    ['transactions', { ...transactionItem, eventId: 'nope' }],
+    ['transactions', { ...transactionItem, transaction: undefined }],
+    ['events', { ...directItem, type: 'order.shipped' }],
+    ['events', { ...directItem, origin: undefined }],
+  ] as const)('refuses a malformed %s item (reported as a failure, never dropped)', (table, item) => {
+    expect(() => fanoutWorkFor(table, item)).toThrow();
+  });
+});
+
+describe('Fanout', () => {
+  it('stores a transaction event and sends one first attempt per enabled endpoint of the store that wants it', async () => {
+    const t = setUp();
+    const sent = await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
+
+    expect(sent).toBe(2);
+    expect(t.events.items.get(`store_1/${eventId}`)?.origin).toBe('transaction');
+    expect(t.queue.sent).toEqual(
+      ['ep_all', 'ep_txn'].map((endpointId) => ({
+        storeId: 'store_1',
+        endpointId,
+        eventId,
+        attempt: 1,
+        notBefore: NOW + 2_000,
+      })),
+    );
+    expect(t.queue.sendCalls).toBe(1);
+  });
+
+  it('fans out a direct event to the endpoints filtering for its type and `*`, without a write', async () => {
+    const t = setUp();
+    await t.fanout.run(fanoutWorkFor('events', directItem));
+    expect(t.queue.sent.map((m) => m.endpointId).sort()).toEqual(['ep_all', 'ep_subs']);
+    expect(t.io.writes).toBe(0);
+  });
+
+  it('sends nothing for a skipped record or a store without endpoints', async () => {
+    const t = setUp();
+    expect(await t.fanout.run({ kind: 'skip', reason: 'x' })).toBe(0);
+    expect(await t.fanout.run(fanoutWorkFor('events', { ...directItem, storeId: 'store_9' }))).toBe(0);
+    expect(t.queue.sendCalls).toBe(0);
+  });
+
+  it('is safe to repeat (a retried stream record): the event is stored once', async () => {
+    const t = setUp();
+    const work = fanoutWorkFor('transactions', transactionItem);
+    await t.fanout.run(work);
+    await t.fanout.run(work);
+    expect(t.events.items.size).toBe(1);
+    expect(t.queue.sent).toHaveLength(4);
+  });
+});
+
+describe('CachedEndpoints', () => {
+  it('reads a store’s endpoints once per TTL, sharing concurrent reads', async () => {
+    const io = new Io();
+    const clock = new FakeClock(NOW);
+    const repository = new FakeEndpointsRepository(io);
+    repository.seed(endpointFixture());
+    const cache = new CachedEndpoints(repository, { ttlMs: 3_000, now: clock.now });
+
+    await Promise.all([cache.list('store_1'), cache.list('store_1'), cache.list('store_1')]);
+    clock.advance(2_999);
+    await cache.list('store_1');
+    expect(io.reads).toBe(1);
+    clock.advance(1);
+    await cache.list('store_1');
+    expect(io.reads).toBe(2);
+  });
+
+  it('does not keep a failed read', async () => {
+    let calls = 0;
+    const cache = new CachedEndpoints({
+      list: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('throttled');
+        return [];
+      },
+      get: async () => undefined,
+    });
+    await expect(cache.list('store_1')).rejects.toThrow('throttled');
+    await expect(cache.list('store_1')).resolves.toEqual([]);
+  });
+
+  it('remembers what this environment changed', async () => {
+    const repository = new FakeEndpointsRepository();
+    repository.seed(endpointFixture());
+    const cache = new CachedEndpoints(repository);
+    const endpoint = await cache.get('store_1', 'ep_1');
+    if (!endpoint) throw new Error('missing');
+    cache.remember({ ...endpoint, status: 'disabled', disabledReason: 'gone' });
+    expect(await cache.get('store_1', 'ep_1')).toMatchObject({ status: 'disabled' });
+  });
+});
