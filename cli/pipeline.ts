@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { ApiError, callApi } from './api-client';
+import { approximateDepth, redrive, resolveRedriveTarget } from './redrive';
 import { resolveTarget, TargetError, type TargetOptions } from './target';
 
 /** `npx pipeline`: the operator CLI, for the local stack and (with AWS credentials) a deployed one. */
@@ -37,6 +39,42 @@ export function buildProgram(): Command {
         idempotencyKey: options.idempotencyKey ?? randomUUID(),
       });
       console.log(JSON.stringify(body, null, 2));
+    });
+
+  program
+    .command('redrive <queue>')
+    .description(
+      'move every message of a dead-letter queue back to its source queue: `deliveries`, `replays`, a logical name or a queue URL',
+    )
+    .option('--to <url>', 'the source queue, for a dead-letter queue URL that is no pipeline queue')
+    .action(async (queue: string, options: { to?: string }) => {
+      const { sqs, pair } = await resolveRedriveTarget(queue, {
+        stack: program.opts<TargetOptions>().stack,
+        ...options,
+      });
+      try {
+        const total = await approximateDepth(sqs, pair.deadLetterUrl);
+        // A bar on a terminal; in a pipe or a log, only the final count line.
+        const bar = process.stderr.isTTY
+          ? new SingleBar({ format: 'redrive [{bar}] {value}/{total}' })
+          : undefined;
+        bar?.start(total, 0);
+        const result = await redrive(sqs, pair, {
+          onProgress: (moved) => {
+            if (moved > (bar?.getTotal() ?? 0)) bar?.setTotal(moved);
+            bar?.update(moved);
+          },
+        });
+        bar?.stop();
+        console.log(`Moved ${result.moved} message(s) from ${pair.deadLetterUrl} to ${pair.sourceUrl}.`);
+        if (result.failed > 0) {
+          throw new Error(
+            `${result.failed} message(s) could not be sent and stay on the dead-letter queue; run redrive again.`,
+          );
+        }
+      } finally {
+        sqs.destroy();
+      }
     });
 
   return program;

@@ -1,13 +1,17 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { PipelineFunction } from './constructs/pipeline-function';
+import { DurableQueue } from './constructs/durable-queue';
+import { METRICS_NAMESPACE, PipelineFunction } from './constructs/pipeline-function';
 import { PipelineTable } from './constructs/pipeline-table';
 
 /** Template metadata naming the local configuration variable that supplies a secret's value (docs/conventions.md). */
@@ -49,6 +53,12 @@ export interface PipelineStackProps extends StackProps {
    * @default - the deployed defaults only
    */
   readonly settings?: PipelineSettings;
+  /**
+   * Concurrent invocations of DeliverFunction at most: bounds the parallel webhook POSTs (and the Lambda
+   * concurrency they hold while endpoints answer). AWS accepts 2 to 1000.
+   * @default 10
+   */
+  readonly deliveryConcurrency?: number;
 }
 
 /** The contract's defaults that differ in AWS from the local stack. */
@@ -60,10 +70,30 @@ const DEPLOYED_SETTINGS: PipelineSettings = {
 /** Configuration variables that hold secrets (CONTRACT.md section 2): never environment variables in AWS. */
 const SECRET_SETTINGS = ['ADMIN_API_KEY', 'DEMO_STORE_API_KEY', 'PAYMENT_GATEWAY_API_KEY'];
 
-/** The commerce pipeline in AWS: tables, datafeed bucket, secrets, the API function and its HTTP API. */
+/** CONTRACT.md section 2: the default timeout of one delivery attempt. */
+const DEFAULT_WEBHOOK_TIMEOUT_MS = 15_000;
+
+/**
+ * The commerce pipeline in AWS: tables, datafeed bucket, secrets, the API function and its HTTP API, and the
+ * webhook side (docs/webhooks-design.md): the transactions and events streams into FanoutFunction, the
+ * deliveries and replays queues into DeliverFunction and ReplayFunction.
+ */
 export class PipelineStack extends Stack {
   public readonly storesTable: PipelineTable;
   public readonly idempotencyTable: PipelineTable;
+  public readonly transactionsTable: PipelineTable;
+  public readonly eventsTable: PipelineTable;
+  public readonly webhooksTable: PipelineTable;
+  public readonly attemptsTable: PipelineTable;
+  public readonly deliveriesQueue: DurableQueue;
+  public readonly replaysQueue: DurableQueue;
+  public readonly fanoutFunction: PipelineFunction;
+  public readonly deliverFunction: PipelineFunction;
+  public readonly replayFunction: PipelineFunction;
+  /** The share of failed deliveries: endpoints are failing broadly, or delivery itself is broken. */
+  public readonly failingDeliveriesAlarm: cloudwatch.Alarm;
+  /** The stream consumer falls behind or is stuck on a batch it keeps retrying. */
+  public readonly streamIteratorAgeAlarm: cloudwatch.Alarm;
   public readonly datafeedsBucket: s3.Bucket;
   public readonly accessLogsBucket: s3.Bucket;
   public readonly adminApiKeySecret: secretsmanager.Secret;
@@ -87,6 +117,46 @@ export class PipelineStack extends Stack {
       timeToLiveAttribute: 'expiresAt',
       deletionProtection: props.deletionProtection,
     });
+
+    // The webhook side (docs/webhooks-design.md). The transactions table is the outbox: its stream hands every
+    // accepted transaction to FanoutFunction, so the API's request is one write and nothing accepted is lost.
+    const string = dynamodb.AttributeType.STRING;
+    this.transactionsTable = new PipelineTable(this, 'TransactionsTable', {
+      partitionKey: { name: 'storeId', type: string },
+      sortKey: { name: 'txnId', type: string },
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      deletionProtection: props.deletionProtection,
+    });
+    this.eventsTable = new PipelineTable(this, 'EventsTable', {
+      partitionKey: { name: 'storeId', type: string },
+      sortKey: { name: 'eventId', type: string },
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      deletionProtection: props.deletionProtection,
+    });
+    this.webhooksTable = new PipelineTable(this, 'WebhooksTable', {
+      partitionKey: { name: 'storeId', type: string },
+      sortKey: { name: 'endpointId', type: string },
+      deletionProtection: props.deletionProtection,
+    });
+    this.attemptsTable = new PipelineTable(this, 'AttemptsTable', {
+      partitionKey: { name: 'endpointId', type: string },
+      sortKey: { name: 'sk', type: string },
+      // The attempt log is kept 30 days (the handler sets expiresAt), then DynamoDB deletes it for free.
+      timeToLiveAttribute: 'expiresAt',
+      deletionProtection: props.deletionProtection,
+    });
+
+    // One attempt may take WEBHOOK_TIMEOUT_MS, and a batch may wait for an attempt of another endpoint's
+    // message too (a batch is delivered concurrently, so twice the attempt timeout bounds it), plus the
+    // reads and writes around it: the function must outlive its slowest attempt, or the message is retried
+    // while its attempt is still open.
+    const deliverTimeout = Duration.seconds(
+      Math.max(60, Math.ceil((2 * webhookTimeoutMs(settings)) / 1000) + 10),
+    );
+    // Paging a replay window and sending its messages: longer than a delivery batch.
+    const replayTimeout = Duration.minutes(2);
+    this.deliveriesQueue = new DurableQueue(this, 'Deliveries', { consumerTimeout: deliverTimeout });
+    this.replaysQueue = new DurableQueue(this, 'Replays', { consumerTimeout: replayTimeout });
 
     // The target of DatafeedsBucket's server access logs; as a log target it logs nothing itself (cdk-nag S1
     // recognises this).
@@ -139,11 +209,142 @@ export class PipelineStack extends Stack {
         STORES_TABLE_NAME: this.storesTable.table.tableName,
         IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
         ADMIN_API_KEY_SECRET_ARN: this.adminApiKeySecret.secretArn,
+        TRANSACTIONS_TABLE_NAME: this.transactionsTable.table.tableName,
+        EVENTS_TABLE_NAME: this.eventsTable.table.tableName,
+        WEBHOOKS_TABLE_NAME: this.webhooksTable.table.tableName,
+        ATTEMPTS_TABLE_NAME: this.attemptsTable.table.tableName,
+        REPLAYS_QUEUE_URL: this.replaysQueue.queue.queueUrl,
       },
     });
     this.storesTable.table.grantReadWriteData(this.apiFunction.fn);
     this.idempotencyTable.table.grantReadWriteData(this.apiFunction.fn);
     this.adminApiKeySecret.grantRead(this.apiFunction.fn);
+    // Accepting a transaction is a write (its condition answers a replayed POST); the API never reads it back.
+    this.transactionsTable.table.grantWriteData(this.apiFunction.fn);
+    // The events list and the attempt log are read-only views; the endpoint registry is the API's to manage.
+    this.eventsTable.table.grantReadData(this.apiFunction.fn);
+    this.attemptsTable.table.grantReadData(this.apiFunction.fn);
+    this.webhooksTable.table.grantReadWriteData(this.apiFunction.fn);
+    this.replaysQueue.queue.grantSendMessages(this.apiFunction.fn);
+
+    this.fanoutFunction = new PipelineFunction(this, 'FanoutFunction', {
+      entry: 'lambdas/handlers/fanout.ts',
+      description:
+        'Turns transactions and events from the table streams into events and one delivery message per endpoint.',
+      timeout: Duration.minutes(1),
+      logRetention,
+      environment: {
+        ...settings,
+        TRANSACTIONS_TABLE_NAME: this.transactionsTable.table.tableName,
+        EVENTS_TABLE_NAME: this.eventsTable.table.tableName,
+        WEBHOOKS_TABLE_NAME: this.webhooksTable.table.tableName,
+        DELIVERIES_QUEUE_URL: this.deliveriesQueue.queue.queueUrl,
+        DELIVERIES_DLQ_URL: this.deliveriesQueue.deadLetterQueue.queueUrl,
+      },
+    });
+    // The event put is conditional (idempotent fan-out): a put, nothing else, on the events table.
+    this.eventsTable.table.grant(this.fanoutFunction.fn, 'dynamodb:PutItem');
+    this.webhooksTable.table.grantReadData(this.fanoutFunction.fn);
+    this.deliveriesQueue.queue.grantSendMessages(this.fanoutFunction.fn);
+    // Lambda lists a table's streams to read them; ListStreams has no resource-level permissions, so it is in
+    // a policy of its own, where the one wildcard is acknowledged and any other on the role is still reported.
+    const streamListing = new iam.Policy(this, 'FanoutStreamListingPolicy', {
+      roles: [this.fanoutFunction.fn.role as iam.IRole],
+      statements: [new iam.PolicyStatement({ actions: ['dynamodb:ListStreams'], resources: ['*'] })],
+    });
+    Validations.of(streamListing).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'dynamodb:ListStreams supports no resource-level permissions; the stream reads are scoped to the two streams.',
+    });
+    for (const table of [this.transactionsTable, this.eventsTable]) {
+      table.table.grantStream(
+        this.fanoutFunction.fn,
+        'dynamodb:DescribeStream',
+        'dynamodb:GetRecords',
+        'dynamodb:GetShardIterator',
+      );
+      const mapping = this.fanoutFunction.fn.addEventSourceMapping(`${table.node.id}Stream`, {
+        eventSourceArn: table.table.tableStreamArn as string,
+        // Everything the stream still holds when the mapping is created, not only what comes after.
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        // Only the failed record and those after it come back; a failing batch is halved until the
+        // failing record is alone, so one bad record does not hold the good ones of its batch.
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        // Unbounded: a stream batch that exhausts its retries is skipped, and an on-failure destination
+        // receives only its sequence numbers, not the records; after the stream's 24 h they are gone. An
+        // accepted transaction must never be dropped, so the batch is retried until it succeeds, and the
+        // IteratorAge alarm below calls a human long before the 24 h are up.
+        retryAttempts: -1,
+      });
+      mapping.node.addDependency(streamListing);
+    }
+
+    this.deliverFunction = new PipelineFunction(this, 'DeliverFunction', {
+      entry: 'lambdas/handlers/deliver.ts',
+      description: 'Signs and POSTs one webhook per message, logs the attempt and schedules the retry.',
+      timeout: deliverTimeout,
+      logRetention,
+      environment: {
+        ...settings,
+        EVENTS_TABLE_NAME: this.eventsTable.table.tableName,
+        WEBHOOKS_TABLE_NAME: this.webhooksTable.table.tableName,
+        ATTEMPTS_TABLE_NAME: this.attemptsTable.table.tableName,
+        DELIVERIES_QUEUE_URL: this.deliveriesQueue.queue.queueUrl,
+        DELIVERIES_DLQ_URL: this.deliveriesQueue.deadLetterQueue.queueUrl,
+      },
+    });
+    this.eventsTable.table.grantReadData(this.deliverFunction.fn);
+    // Endpoint health: failingSince, and disabling on 410 or after WEBHOOK_DISABLE_AFTER of failures.
+    this.webhooksTable.table.grantReadWriteData(this.deliverFunction.fn);
+    // Writes the attempt log, and reads it (consistently) before a POST: a delivery that succeeded is not
+    // sent again by a redelivered message.
+    this.attemptsTable.table.grantReadWriteData(this.deliverFunction.fn);
+    // Retries travel as new delayed messages; an exhausted delivery goes to the DLQ by the handler itself.
+    this.deliveriesQueue.queue.grantSendMessages(this.deliverFunction.fn);
+    this.deliveriesQueue.deadLetterQueue.grantSendMessages(this.deliverFunction.fn);
+    this.deliveriesQueue.addConsumer(this.deliverFunction, {
+      batchSize: 10,
+      maxConcurrency: props.deliveryConcurrency ?? 10,
+    });
+
+    this.replayFunction = new PipelineFunction(this, 'ReplayFunction', {
+      entry: 'lambdas/handlers/replay.ts',
+      description:
+        "Refeeds a time window of a store's events to one endpoint, one delivery message per event.",
+      timeout: replayTimeout,
+      logRetention,
+      environment: {
+        ...settings,
+        EVENTS_TABLE_NAME: this.eventsTable.table.tableName,
+        WEBHOOKS_TABLE_NAME: this.webhooksTable.table.tableName,
+        DELIVERIES_QUEUE_URL: this.deliveriesQueue.queue.queueUrl,
+        DELIVERIES_DLQ_URL: this.deliveriesQueue.deadLetterQueue.queueUrl,
+      },
+    });
+    this.eventsTable.table.grantReadData(this.replayFunction.fn);
+    this.webhooksTable.table.grantReadData(this.replayFunction.fn);
+    this.deliveriesQueue.queue.grantSendMessages(this.replayFunction.fn);
+    this.replaysQueue.addConsumer(this.replayFunction, { batchSize: 1, maxConcurrency: 2 });
+
+    this.failingDeliveriesAlarm = failingDeliveriesAlarm(this, this.deliverFunction);
+    // Lambda reports IteratorAge per function: one alarm covers both streams FanoutFunction reads. With
+    // unbounded retries a batch that keeps failing blocks its shard instead of being skipped, so the age of
+    // the records it holds back is the signal; 15 minutes leaves most of the stream's 24 h to fix the cause.
+    this.streamIteratorAgeAlarm = new cloudwatch.Alarm(this, 'FanoutIteratorAgeAlarm', {
+      alarmDescription:
+        'FanoutFunction is more than 15 minutes behind a table stream: a batch keeps failing or the function cannot keep up. Stream records expire after 24 h, and then accepted transactions are lost.',
+      metric: this.fanoutFunction.fn.metric('IteratorAge', {
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: Duration.minutes(15).toMilliseconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
 
     this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Commerce pipeline API: every route and method goes to ApiFunction, which routes itself.',
@@ -193,6 +394,23 @@ export class PipelineStack extends Stack {
       value: this.paymentGatewayApiKeySecret.secretArn,
       description: 'Secret to put the payment gateway key into.',
     });
+    // `npx pipeline redrive <queue> --stack <name>` reads the queue pairs from these.
+    new CfnOutput(this, 'DeliveriesQueueUrl', {
+      value: this.deliveriesQueue.queue.queueUrl,
+      description: 'Queue of webhook deliveries.',
+    });
+    new CfnOutput(this, 'DeliveriesDeadLetterQueueUrl', {
+      value: this.deliveriesQueue.deadLetterQueue.queueUrl,
+      description: 'Exhausted webhook deliveries; `npx pipeline redrive deliveries` moves them back.',
+    });
+    new CfnOutput(this, 'ReplaysQueueUrl', {
+      value: this.replaysQueue.queue.queueUrl,
+      description: 'Queue of replay (refeed) requests.',
+    });
+    new CfnOutput(this, 'ReplaysDeadLetterQueueUrl', {
+      value: this.replaysQueue.deadLetterQueue.queueUrl,
+      description: 'Failed replay requests; `npx pipeline redrive replays` moves them back.',
+    });
   }
 }
 
@@ -207,6 +425,52 @@ function contractSettings(settings: PipelineSettings = {}): Record<string, strin
     if (value !== undefined) merged[name] = value;
   }
   return merged;
+}
+
+/** WEBHOOK_TIMEOUT_MS of the settings (CONTRACT.md section 2), which sizes DeliverFunction's timeout. */
+function webhookTimeoutMs(settings: Record<string, string>): number {
+  const text = settings.WEBHOOK_TIMEOUT_MS;
+  if (text === undefined) return DEFAULT_WEBHOOK_TIMEOUT_MS;
+  const value = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || value <= 0) {
+    throw new Error(
+      `PipelineStack settings: WEBHOOK_TIMEOUT_MS must be a whole number of milliseconds, got "${text}".`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The share of failed delivery attempts, over DeliverFunction's Powertools EMF metrics (namespace
+ * CommercePipeline, dimension `service` = its POWERTOOLS_SERVICE_NAME, which is how Powertools names it).
+ * One dead endpoint is its owner's problem and ends disabled; a quarter of all attempts failing for 15 minutes
+ * means endpoints are failing broadly or delivery itself is broken (egress, DNS, signing).
+ */
+function failingDeliveriesAlarm(scope: Stack, deliver: PipelineFunction): cloudwatch.Alarm {
+  const metric = (metricName: string) =>
+    new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: deliver.serviceName },
+      period: Duration.minutes(5),
+      statistic: cloudwatch.Stats.SUM,
+    });
+  return new cloudwatch.Alarm(scope, 'FailingDeliveriesAlarm', {
+    alarmDescription:
+      'More than 25% of webhook delivery attempts failed in three 5-minute periods in a row (with at least 20 attempts): endpoints are failing broadly, or delivery is broken.',
+    metric: new cloudwatch.MathExpression({
+      // Below 20 attempts in 5 minutes a few failures of one endpoint would make the share meaningless.
+      expression:
+        'IF((FILL(succeeded, 0) + FILL(failed, 0)) >= 20, FILL(failed, 0) / (FILL(succeeded, 0) + FILL(failed, 0)), 0)',
+      usingMetrics: { succeeded: metric('DeliveriesSucceeded'), failed: metric('DeliveriesFailed') },
+      label: 'Failed share of delivery attempts',
+      period: Duration.minutes(5),
+    }),
+    threshold: 0.25,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+    evaluationPeriods: 3,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
 }
 
 function suppliedLocallyFrom(secret: secretsmanager.Secret, variable: string): void {

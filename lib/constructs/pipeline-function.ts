@@ -15,7 +15,7 @@ export const ENTRY_METADATA_KEY = 'commerce-pipeline:entry';
 export const HANDLER_METADATA_KEY = 'commerce-pipeline:handler';
 
 /** Namespace of the Powertools metrics (EMF) every function emits. */
-const METRICS_NAMESPACE = 'CommercePipeline';
+export const METRICS_NAMESPACE = 'CommercePipeline';
 
 /**
  * The newest Node.js Lambda runtime this aws-cdk-lib knows; it must stay >= NODEJS_22_X.
@@ -86,6 +86,11 @@ export class PipelineFunction extends Construct {
   /** The handler file relative to the repository root. */
   public readonly entry: string;
   /**
+   * The Powertools service name (POWERTOOLS_SERVICE_NAME): Powertools metrics carry it as their `service`
+   * dimension, so alarms on the function's own metrics need it.
+   */
+  public readonly serviceName: string;
+  /**
    * Any invocation error in 5 minutes. Handlers map expected failures to responses or partial batch
    * failures, so an error is a bug or an outage of a dependency and needs a human.
    */
@@ -102,6 +107,7 @@ export class PipelineFunction extends Construct {
     this.entry = path.normalize(props.entry).split(path.sep).join('/');
     this.timeout = props.timeout ?? Duration.seconds(30);
     const handler = props.handler ?? 'handler';
+    this.serviceName = props.serviceName ?? toKebabCase(id);
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -133,7 +139,7 @@ export class PipelineFunction extends Construct {
       environment: {
         ...props.environment,
         NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? toKebabCase(id),
+        POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: 'INFO',
       },

@@ -13,6 +13,7 @@ import { LOCAL_REGION } from '../aws-clients';
 import { abortableSleep } from './abortable-sleep';
 import type { EventSource } from './event-source';
 import { FunctionError, type LocalFunction } from './local-function';
+import { PauseGate } from './pause-gate';
 
 export interface DynamoDbStreamSourceProps {
   readonly streamArn: string;
@@ -70,6 +71,7 @@ export async function startDynamoDbStreamSource(
   props: DynamoDbStreamSourceProps,
 ): Promise<EventSource> {
   const abort = new AbortController();
+  const gate = new PauseGate();
   const running = new Map<string, Promise<void>>();
   const finished = new Set<string>();
   const pollIntervalMs = props.pollIntervalMs ?? 250;
@@ -93,7 +95,7 @@ export async function startDynamoDbStreamSource(
       started.push(iterator);
       running.set(
         shardId,
-        readShard(streams, props, shardId, iterator, abort.signal).then(() => {
+        readShard(streams, props, gate, shardId, position, iterator, abort.signal).then(() => {
           finished.add(shardId);
         }),
       );
@@ -119,6 +121,8 @@ export async function startDynamoDbStreamSource(
       await loop;
       await Promise.all(running.values());
     },
+    pause: () => gate.pause(),
+    resume: () => gate.resume(),
   };
 }
 
@@ -139,37 +143,86 @@ async function shardIterator(
   streams: DynamoDBStreamsClient,
   streamArn: string,
   shardId: string,
-  position: 'TRIM_HORIZON' | 'LATEST',
+  position: 'TRIM_HORIZON' | 'LATEST' | { after: string },
 ): Promise<string | undefined> {
   const { ShardIterator } = await streams.send(
-    new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: position }),
+    new GetShardIteratorCommand({
+      StreamArn: streamArn,
+      ShardId: shardId,
+      ...(typeof position === 'string'
+        ? { ShardIteratorType: position }
+        : { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: position.after }),
+    }),
   );
   return ShardIterator;
+}
+
+/**
+ * DynamoDB Local invalidates the iterator an empty shard returned once a record lands in that shard while
+ * another stream is read too (TrimmedDataAccessException); an iterator also expires after 15 minutes. Lambda
+ * keeps a checkpoint per shard and carries on from it: so does this source.
+ */
+function isLostIterator(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name;
+  return name === 'TrimmedDataAccessException' || name === 'ExpiredIteratorException';
 }
 
 async function readShard(
   streams: DynamoDBStreamsClient,
   props: DynamoDbStreamSourceProps,
+  gate: PauseGate,
   shardId: string,
+  position: 'TRIM_HORIZON' | 'LATEST',
   firstIterator: Promise<string | undefined>,
   signal: AbortSignal,
 ): Promise<void> {
   const pollIntervalMs = props.pollIntervalMs ?? 250;
+  const startedAt = Math.floor(Date.now() / 1000) * 1000;
   let iterator = await firstIterator.catch((error) => {
     props.onError?.(error);
     return undefined;
   });
+  // The checkpoint: the last record of the shard that was delivered (or given up on).
+  let checkpoint: string | undefined;
+  // Before the first checkpoint of a LATEST source, a re-read from the trim horizon skips what was written before
+  // the source started (to the second: a record of that very second may come through, never one is missed).
+  let skipBefore = position === 'LATEST' ? startedAt : 0;
   while (iterator && !signal.aborted) {
     try {
-      const { Records = [], NextShardIterator } = await streams.send(
+      // Paused: the shard is not read on, so its records wait in the stream, as behind a disabled mapping.
+      await gate.open(signal);
+      if (signal.aborted) return;
+      const { Records: read = [], NextShardIterator } = await streams.send(
         new GetRecordsCommand({ ShardIterator: iterator, Limit: props.batchSize ?? 100 }),
       );
-      if (Records.length > 0) await deliverWithRetries(props, shardId, Records, 0, signal);
+      const Records = read.filter(
+        (record) => (record.dynamodb?.ApproximateCreationDateTime?.getTime() ?? skipBefore) >= skipBefore,
+      );
+      if (Records.length > 0) await deliverWithRetries(props, gate, shardId, Records, 0, signal);
+      if (signal.aborted) return;
+      const last = read[read.length - 1]?.dynamodb?.SequenceNumber;
+      if (last) {
+        checkpoint = last;
+        skipBefore = 0;
+      }
       // No next iterator: the shard is closed and fully read; its children take over.
       iterator = NextShardIterator;
-      if (Records.length === 0) await abortableSleep(pollIntervalMs, signal);
+      if (read.length === 0) await abortableSleep(pollIntervalMs, signal);
     } catch (error) {
       if (signal.aborted) return;
+      if (isLostIterator(error)) {
+        iterator = await shardIterator(
+          streams,
+          props.streamArn,
+          shardId,
+          checkpoint ? { after: checkpoint } : 'TRIM_HORIZON',
+        ).catch((lost) => {
+          props.onError?.(lost);
+          return iterator;
+        });
+        if (!signal.aborted) await abortableSleep(pollIntervalMs, signal);
+        continue;
+      }
       props.onError?.(error);
       await abortableSleep(1000, signal);
     }
@@ -178,6 +231,7 @@ async function readShard(
 
 async function deliverWithRetries(
   props: DynamoDbStreamSourceProps,
+  gate: PauseGate,
   shardId: string,
   records: _Record[],
   retriesUsed: number,
@@ -187,15 +241,17 @@ async function deliverWithRetries(
   let retries = retriesUsed;
   let invocations = 0;
   while (!signal.aborted) {
+    await gate.open(signal);
+    if (signal.aborted) return;
     invocations += 1;
-    const outcome = await invokeBatch(props, pending);
+    const outcome = await gate.track(invokeBatch(props, pending));
     if (outcome.kind === 'succeeded') return;
     if (outcome.kind === 'partial') {
       pending = pending.slice(outcome.firstFailedIndex);
     } else if (props.bisectBatchOnFunctionError && pending.length > 1) {
       const half = Math.ceil(pending.length / 2);
-      await deliverWithRetries(props, shardId, pending.slice(0, half), retries, signal);
-      await deliverWithRetries(props, shardId, pending.slice(half), retries, signal);
+      await deliverWithRetries(props, gate, shardId, pending.slice(0, half), retries, signal);
+      await deliverWithRetries(props, gate, shardId, pending.slice(half), retries, signal);
       return;
     }
     const maximum = props.maximumRetryAttempts ?? -1;

@@ -35,12 +35,15 @@ export function startScheduleSource(props: ScheduleSourceProps): EventSource {
   const inFlight = new Set<Promise<unknown>>();
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // A paused schedule skips its firings, as a disabled schedule or rule does; it keeps its timer running.
+  let paused = false;
 
   const arm = (after: Date) => {
     const fireAt = schedule.next(after);
     if (!fireAt || stopped) return;
     const delayMs = Math.max(0, (fireAt.getTime() - virtualNow().getTime()) / speed);
     timer = setTimeout(() => {
+      if (paused) return arm(fireAt);
       const invocation = props.function
         .invoke(scheduledEvent(props, fireAt))
         .catch((error) => props.onError?.(error))
@@ -57,6 +60,13 @@ export function startScheduleSource(props: ScheduleSourceProps): EventSource {
       stopped = true;
       clearTimeout(timer);
       await Promise.all(inFlight);
+    },
+    pause: async () => {
+      paused = true;
+      await Promise.all(inFlight);
+    },
+    resume: () => {
+      paused = false;
     },
   };
 }

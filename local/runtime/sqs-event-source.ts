@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   type MessageAttributeValue,
@@ -10,6 +11,7 @@ import { LOCAL_REGION } from '../aws-clients';
 import { abortableSleep } from './abortable-sleep';
 import type { EventSource } from './event-source';
 import type { LocalFunction } from './local-function';
+import { PauseGate } from './pause-gate';
 
 export interface SqsEventSourceProps {
   readonly queueUrl: string;
@@ -41,22 +43,36 @@ const SQS_MAX_MESSAGES_PER_RECEIVE = 10;
  */
 export function startSqsEventSource(sqs: SQSClient, props: SqsEventSourceProps): EventSource {
   const abort = new AbortController();
+  const gate = new PauseGate();
   const concurrency = props.maximumConcurrency ?? 5;
-  const pollers = Array.from({ length: concurrency }, () => poll(sqs, props, abort.signal));
+  const pollers = Array.from({ length: concurrency }, () => poll(sqs, props, gate, abort.signal));
   return {
     description: `${props.queueArn.split(':').pop()} → ${props.function.props.name}`,
     stop: async () => {
       abort.abort();
       await Promise.all(pollers);
     },
+    pause: () => gate.pause(),
+    resume: () => gate.resume(),
   };
 }
 
-async function poll(sqs: SQSClient, props: SqsEventSourceProps, signal: AbortSignal): Promise<void> {
+async function poll(
+  sqs: SQSClient,
+  props: SqsEventSourceProps,
+  gate: PauseGate,
+  signal: AbortSignal,
+): Promise<void> {
   while (!signal.aborted) {
     try {
+      await gate.open(signal);
+      if (signal.aborted) return;
       const messages = await receiveBatch(sqs, props, signal);
-      if (messages.length > 0) await deliver(sqs, props, messages);
+      if (messages.length === 0) continue;
+      // Paused during the long poll: the batch goes back to the queue at once rather than after its
+      // visibility timeout (it counts as a receive, as it would in AWS).
+      if (gate.isPaused) await release(sqs, props.queueUrl, messages);
+      else await gate.track(deliver(sqs, props, messages));
     } catch (error) {
       if (signal.aborted) return;
       props.onError?.(error);
@@ -112,6 +128,21 @@ async function deliver(sqs: SQSClient, props: SqsEventSourceProps, messages: Mes
         Entries: succeeded
           .slice(index, index + SQS_MAX_MESSAGES_PER_RECEIVE)
           .map((message, position) => ({ Id: String(position), ReceiptHandle: message.ReceiptHandle })),
+      }),
+    );
+  }
+}
+
+async function release(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<void> {
+  for (let index = 0; index < messages.length; index += SQS_MAX_MESSAGES_PER_RECEIVE) {
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.slice(index, index + SQS_MAX_MESSAGES_PER_RECEIVE).map((message, position) => ({
+          Id: String(position),
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: 0,
+        })),
       }),
     );
   }

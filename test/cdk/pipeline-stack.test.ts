@@ -13,7 +13,10 @@ const customised = Template.fromStack(
 );
 
 type Resource = { Properties: Record<string, unknown>; Metadata?: Record<string, unknown> };
-const functions = Object.values(defaults.findResources('AWS::Lambda::Function')) as Resource[];
+// The functions PipelineFunction made (they carry the entry metadata), not those of CDK's provider framework.
+const functions = (Object.values(defaults.findResources('AWS::Lambda::Function')) as Resource[]).filter(
+  (fn) => fn.Metadata?.['commerce-pipeline:entry'] !== undefined,
+);
 const logicalIdOf = (type: string, idPrefix: string): string => {
   const id = Object.keys(defaults.findResources(type)).find((logicalId) => logicalId.startsWith(idPrefix));
   if (!id) throw new Error(`no ${type} whose logical id starts with ${idPrefix}`);
@@ -22,7 +25,7 @@ const logicalIdOf = (type: string, idPrefix: string): string => {
 
 describe('tables', () => {
   test('are on-demand, point-in-time recoverable, encrypted, deletion-protected and retained', () => {
-    defaults.resourceCountIs('AWS::DynamoDB::Table', 2);
+    defaults.resourceCountIs('AWS::DynamoDB::Table', 6);
     defaults.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -47,7 +50,14 @@ describe('tables', () => {
   });
 
   test('each has a throttling alarm', () => {
-    for (const table of ['StoresTable', 'IdempotencyTable']) {
+    for (const table of [
+      'StoresTable',
+      'IdempotencyTable',
+      'TransactionsTable',
+      'EventsTable',
+      'WebhooksTable',
+      'AttemptsTable',
+    ]) {
       defaults.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ComparisonOperator: 'GreaterThanThreshold',
         Threshold: 0,
@@ -81,12 +91,15 @@ describe('functions', () => {
   });
 
   test('carry the handler entry and name the local runtime reads', () => {
-    defaults.hasResource('AWS::Lambda::Function', {
-      Metadata: {
-        'commerce-pipeline:entry': 'lambdas/handlers/api.ts',
-        'commerce-pipeline:handler': 'handler',
-      },
-    });
+    for (const entry of ['api', 'fanout', 'deliver', 'replay']) {
+      defaults.hasResource('AWS::Lambda::Function', {
+        Metadata: {
+          'commerce-pipeline:entry': `lambdas/handlers/${entry}.ts`,
+          'commerce-pipeline:handler': 'handler',
+        },
+      });
+    }
+    expect(functions).toHaveLength(4);
     for (const fn of functions) {
       expect(fn.Metadata?.['commerce-pipeline:entry']).toMatch(/^lambdas\/handlers\/[a-z0-9-]+\.ts$/);
     }
@@ -255,5 +268,277 @@ test('outputs the API URL and the ARNs of the secrets', () => {
   });
   defaults.hasOutput('PaymentGatewayApiKeySecretArn', {
     Value: { Ref: logicalIdOf('AWS::SecretsManager::Secret', 'PaymentGatewayApiKeySecret') },
+  });
+});
+
+describe('webhook side', () => {
+  const tableId = (prefix: string) => logicalIdOf('AWS::DynamoDB::Table', prefix);
+  const queueId = (prefix: string) => logicalIdOf('AWS::SQS::Queue', prefix);
+  const functionId = (prefix: string) => logicalIdOf('AWS::Lambda::Function', prefix);
+  const functionResource = (prefix: string) =>
+    defaults.findResources('AWS::Lambda::Function')[functionId(prefix)] as Resource;
+  const variablesOf = (prefix: string) =>
+    (functionResource(prefix).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  /** The actions a function's role may take on the resource (or its stream or index) with this logical id. */
+  const actionsOn = (functionPrefix: string, resourceId: string): string[] => {
+    const roleId = logicalIdOf('AWS::IAM::Role', `${functionPrefix}Role`);
+    const statements = Object.values(
+      defaults.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }),
+    ).flatMap(
+      (policy) =>
+        policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    return [
+      ...new Set(
+        statements
+          .filter((statement) => JSON.stringify(statement.Resource).includes(`"${resourceId}"`))
+          .flatMap((statement) => statement.Action),
+      ),
+    ].sort();
+  };
+
+  test('the four tables have the keys, streams and TTL of the design', () => {
+    const keys = (hash: string, range: string) => [
+      { AttributeName: hash, KeyType: 'HASH' },
+      { AttributeName: range, KeyType: 'RANGE' },
+    ];
+    defaults.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: keys('storeId', 'txnId'),
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+    defaults.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: keys('storeId', 'eventId'),
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    });
+    defaults.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: keys('storeId', 'endpointId'),
+      StreamSpecification: Match.absent(),
+    });
+    defaults.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: keys('endpointId', 'sk'),
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+    });
+  });
+
+  test.each(['TransactionsTable', 'EventsTable'])(
+    'the %s stream feeds FanoutFunction from the trim horizon, retried until it succeeds',
+    (table) => {
+      defaults.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [tableId(table), 'StreamArn'] },
+        FunctionName: { Ref: functionId('FanoutFunction') },
+        StartingPosition: 'TRIM_HORIZON',
+        BatchSize: 100,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: -1,
+        // Nothing skips a record: no on-failure destination, no maximum record age.
+        DestinationConfig: Match.absent(),
+        MaximumRecordAgeInSeconds: Match.absent(),
+      });
+    },
+  );
+
+  test('DeliverFunction consumes DeliveriesQueue in batches of 10, at most 10 at a time', () => {
+    defaults.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId('DeliveriesQueue'), 'Arn'] },
+      FunctionName: { Ref: functionId('DeliverFunction') },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 10 },
+    });
+    defaults.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId('ReplaysQueue'), 'Arn'] },
+      FunctionName: { Ref: functionId('ReplayFunction') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  test('deliveryConcurrency sets the maximum concurrency of DeliverFunction', () => {
+    const template = Template.fromStack(
+      createPipelineApp({ bundle: false, nag: false, stackProps: { deliveryConcurrency: 3 } }).stack,
+    );
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 3 },
+    });
+  });
+
+  test('DeliverFunction outlives two attempt timeouts: max(60 s, 2 x WEBHOOK_TIMEOUT_MS + 10 s)', () => {
+    expect(functionResource('DeliverFunction').Properties.Timeout).toBe(60);
+    const slow = Template.fromStack(
+      createPipelineApp({
+        bundle: false,
+        nag: false,
+        stackProps: { settings: { WEBHOOK_TIMEOUT_MS: '30000' } },
+      }).stack,
+    );
+    slow.hasResourceProperties('AWS::Lambda::Function', {
+      Timeout: 70,
+      Environment: { Variables: Match.objectLike({ WEBHOOK_TIMEOUT_MS: '30000' }) },
+    });
+    expect(() =>
+      createPipelineApp({
+        bundle: false,
+        nag: false,
+        stackProps: { settings: { WEBHOOK_TIMEOUT_MS: '15s' } },
+      }),
+    ).toThrow(/WEBHOOK_TIMEOUT_MS must be a whole number of milliseconds/);
+  });
+
+  test.each([
+    ['DeliveriesQueue', 'DeliverFunction'],
+    ['ReplaysQueue', 'ReplayFunction'],
+  ])(
+    '%s has a dead-letter queue and a visibility timeout of at least 6x its consumer timeout',
+    (queue, fn) => {
+      const properties = defaults.findResources('AWS::SQS::Queue')[queueId(queue)]?.Properties as {
+        VisibilityTimeout: number;
+        RedrivePolicy: { deadLetterTargetArn: unknown };
+      };
+      expect(properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+        6 * Number(functionResource(fn).Properties.Timeout),
+      );
+      const deadLetterQueue = queue.replace('Queue', 'DeadLetterQueue');
+      expect(properties.RedrivePolicy.deadLetterTargetArn).toEqual({
+        'Fn::GetAtt': [queueId(deadLetterQueue), 'Arn'],
+      });
+    },
+  );
+
+  test('every function gets its resource names by reference, and the contract settings', () => {
+    const ref = (prefix: string) => ({ Ref: tableId(prefix) });
+    const url = (prefix: string) => ({ Ref: queueId(prefix) });
+    const expected: Record<string, Record<string, unknown>> = {
+      ApiFunction: {
+        TRANSACTIONS_TABLE_NAME: ref('TransactionsTable'),
+        EVENTS_TABLE_NAME: ref('EventsTable'),
+        WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
+        ATTEMPTS_TABLE_NAME: ref('AttemptsTable'),
+        REPLAYS_QUEUE_URL: url('ReplaysQueue'),
+      },
+      FanoutFunction: {
+        TRANSACTIONS_TABLE_NAME: ref('TransactionsTable'),
+        EVENTS_TABLE_NAME: ref('EventsTable'),
+        WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
+        DELIVERIES_QUEUE_URL: url('DeliveriesQueue'),
+        DELIVERIES_DLQ_URL: url('DeliveriesDeadLetterQueue'),
+      },
+      ReplayFunction: {
+        EVENTS_TABLE_NAME: ref('EventsTable'),
+        WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
+        DELIVERIES_QUEUE_URL: url('DeliveriesQueue'),
+        DELIVERIES_DLQ_URL: url('DeliveriesDeadLetterQueue'),
+      },
+      DeliverFunction: {
+        EVENTS_TABLE_NAME: ref('EventsTable'),
+        WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
+        ATTEMPTS_TABLE_NAME: ref('AttemptsTable'),
+        DELIVERIES_QUEUE_URL: url('DeliveriesQueue'),
+        DELIVERIES_DLQ_URL: url('DeliveriesDeadLetterQueue'),
+      },
+    };
+    for (const [fn, variables] of Object.entries(expected)) {
+      expect(variablesOf(fn)).toMatchObject({ ...variables, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' });
+    }
+  });
+
+  test('grants are least privilege', () => {
+    const read = ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:Scan'];
+    const write = [
+      'dynamodb:BatchWriteItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ];
+    const send = 'sqs:SendMessage';
+
+    // API: writes transactions, reads events and attempts, manages endpoints, sends replays.
+    expect(actionsOn('ApiFunction', tableId('TransactionsTable'))).toEqual(
+      expect.arrayContaining(['dynamodb:PutItem']),
+    );
+    expect(actionsOn('ApiFunction', tableId('TransactionsTable'))).not.toContain('dynamodb:Query');
+    expect(actionsOn('ApiFunction', tableId('EventsTable'))).toEqual(expect.arrayContaining(read));
+    expect(actionsOn('ApiFunction', tableId('EventsTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('ApiFunction', tableId('AttemptsTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('ApiFunction', tableId('WebhooksTable'))).toEqual(
+      expect.arrayContaining([...read, ...write]),
+    );
+    expect(actionsOn('ApiFunction', queueId('ReplaysQueue'))).toContain(send);
+    expect(actionsOn('ApiFunction', queueId('DeliveriesQueue'))).toEqual([]);
+
+    // Fanout: puts events (only), reads endpoints, sends deliveries, reads both streams.
+    expect(actionsOn('FanoutFunction', tableId('EventsTable'))).toEqual(
+      expect.arrayContaining(['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:PutItem']),
+    );
+    expect(actionsOn('FanoutFunction', tableId('EventsTable'))).not.toContain('dynamodb:DeleteItem');
+    expect(actionsOn('FanoutFunction', tableId('TransactionsTable'))).toEqual([
+      'dynamodb:DescribeStream',
+      'dynamodb:GetRecords',
+      'dynamodb:GetShardIterator',
+    ]);
+    expect(actionsOn('FanoutFunction', tableId('WebhooksTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('FanoutFunction', queueId('DeliveriesQueue'))).toContain(send);
+
+    // Replay: reads events and endpoints, sends deliveries.
+    expect(actionsOn('ReplayFunction', tableId('EventsTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('ReplayFunction', tableId('WebhooksTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('ReplayFunction', queueId('DeliveriesQueue'))).toContain(send);
+    expect(actionsOn('ReplayFunction', tableId('AttemptsTable'))).toEqual([]);
+
+    // Deliver: reads events, endpoint health, the attempt log, retries and dead letters.
+    expect(actionsOn('DeliverFunction', tableId('EventsTable'))).not.toContain('dynamodb:PutItem');
+    expect(actionsOn('DeliverFunction', tableId('WebhooksTable'))).toContain('dynamodb:UpdateItem');
+    expect(actionsOn('DeliverFunction', tableId('AttemptsTable'))).toEqual(
+      expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']),
+    );
+    expect(actionsOn('DeliverFunction', queueId('DeliveriesQueue'))).toContain(send);
+    expect(actionsOn('DeliverFunction', queueId('DeliveriesDeadLetterQueue'))).toContain(send);
+    expect(actionsOn('DeliverFunction', tableId('TransactionsTable'))).toEqual([]);
+  });
+
+  test('alarms on the failed share of deliveries, over the Powertools metrics of DeliverFunction', () => {
+    const metric = (name: string) =>
+      Match.objectLike({
+        MetricStat: Match.objectLike({
+          Metric: {
+            Namespace: 'CommercePipeline',
+            MetricName: name,
+            Dimensions: [{ Name: 'service', Value: variablesOf('DeliverFunction').POWERTOOLS_SERVICE_NAME }],
+          },
+        }),
+      });
+    defaults.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 0.25,
+      ComparisonOperator: 'GreaterThanThreshold',
+      EvaluationPeriods: 3,
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: Match.stringLikeRegexp('failed') }),
+        metric('DeliveriesSucceeded'),
+        metric('DeliveriesFailed'),
+      ]),
+    });
+  });
+
+  test("alarms when FanoutFunction's stream iterator age passes 15 minutes", () => {
+    defaults.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: functionId('FanoutFunction') } }],
+      Statistic: 'Maximum',
+      Threshold: 15 * 60 * 1000,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  test('outputs the queue URLs that `npx pipeline redrive --stack` reads', () => {
+    for (const queue of [
+      'DeliveriesQueue',
+      'DeliveriesDeadLetterQueue',
+      'ReplaysQueue',
+      'ReplaysDeadLetterQueue',
+    ]) {
+      defaults.hasOutput(`${queue}Url`, { Value: { Ref: queueId(queue) } });
+    }
   });
 });

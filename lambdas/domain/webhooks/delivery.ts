@@ -215,7 +215,10 @@ export class Delivery {
     // The event is written before any message that names it: its absence is a bug, so fail loudly (the DLQ keeps it).
     if (!event) throw new Error(`Event ${message.eventId} of store ${message.storeId} not found.`);
     if (!endpointWants(endpoint, event.type)) {
-      deps.logger.info('delivery ended without an attempt', { ...where, reason: `endpoint no longer wants ${event.type}` });
+      deps.logger.info('delivery ended without an attempt', {
+        ...where,
+        reason: `endpoint no longer wants ${event.type}`,
+      });
       return { kind: 'skipped', reason: 'event type not wanted' };
     }
 

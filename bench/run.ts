@@ -1,0 +1,551 @@
+/**
+ * `npm run bench`: the webhook path's numbers, side by side in one run against one local stack (issue 4).
+ *
+ *   (a) accepted transactions/s and p50/p99 latency of POST /v1/transactions, against raw conditional PutItem of
+ *       an item of the same size on the same DynamoDB Local with the same concurrency (target ratio >= 0.8);
+ *   (b) DynamoDB write units per accepted transaction (target 1) and per successful first-attempt delivery
+ *       (target <= 1.5), from ReturnConsumedCapacity on every write of the real adapters, run in-process;
+ *   (c) accept-to-delivered latency p50/p99 at a steady 50 transactions/s, 3 endpoints per store (target p50
+ *       under 250 ms).
+ *
+ * Writes bench/results.json and prints a markdown table.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { ulid } from 'ulid';
+import { DynamoAttemptsRepository } from '../lambdas/adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../lambdas/adapters/dynamo-endpoints-repository';
+import { DynamoEventsRepository } from '../lambdas/adapters/dynamo-events-repository';
+import { DynamoTransactionsRepository } from '../lambdas/adapters/dynamo-transactions-repository';
+import { createDocumentClient } from '../lambdas/adapters/dynamodb';
+import { SqsDeliveryQueue } from '../lambdas/adapters/sqs-delivery-queue';
+import { WebhookHttpClient } from '../lambdas/adapters/webhook-http-client';
+import { acceptTransaction } from '../lambdas/domain/transactions';
+import { Delivery } from '../lambdas/domain/webhooks/delivery';
+import { CachedEndpoints } from '../lambdas/domain/webhooks/fanout';
+import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
+import { type LocalStack, startLocalStack } from '../local/stack';
+
+const CONFIG = {
+  /** (a): requests per side, and concurrent clients. */
+  throughputRequests: 2_000,
+  throughputConcurrency: 8,
+  warmupRequests: 100,
+  /** (b): accepted transactions and first-attempt deliveries metered. */
+  meteredTransactions: 200,
+  meteredDeliveries: 200,
+  /** (c): steady rate, duration, endpoints per store. */
+  latencyRatePerSecond: 50,
+  latencySeconds: 20,
+  endpointsPerStore: 3,
+  /** (c): how long after the last transaction every delivery must have arrived. */
+  drainTimeoutMs: 60_000,
+};
+
+const ADMIN_API_KEY = `sk_admin_bench_${randomUUID().replaceAll('-', '')}`;
+const RESULTS_FILE = path.join(__dirname, 'results.json');
+
+async function main(): Promise<void> {
+  Object.assign(process.env, QUIET_SDK_ENVIRONMENT);
+  const startedAt = Date.now();
+  const logs: string[] = [];
+  const stack = await startLocalStack({
+    port: 0,
+    config: {
+      adminApiKey: ADMIN_API_KEY,
+      settings: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_RETRY_SCHEDULE: '0s,1s,5s' },
+    },
+    log: (message) => logs.push(message),
+  });
+  const receivers: Receiver[] = [];
+  try {
+    console.error(`local stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; measuring...`);
+    const throughput = await measureThroughput(stack);
+    console.error('(a) done');
+    const writeUnits = await measureWriteUnits(stack, receivers);
+    console.error('(b) done');
+    const latency = await measureDeliveryLatency(stack, receivers);
+    console.error('(c) done');
+
+    const results = {
+      at: new Date().toISOString(),
+      node: process.version,
+      config: CONFIG,
+      throughput,
+      writeUnits,
+      latency,
+      localStackLogLines: logs.length,
+      durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    };
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(markdown(results));
+    if (logs.length > 0) console.error(`The local stack logged ${logs.length} line(s); first: ${logs[0]}`);
+  } finally {
+    await Promise.all(receivers.map((receiver) => receiver.stop()));
+    await stack.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (a) API throughput against raw conditional PutItem
+
+interface LatencySummary {
+  readonly count: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+async function measureThroughput(stack: LocalStack) {
+  const apiKey = await createStore(stack, `bench-a-${ulid().toLowerCase()}`);
+  const { throughputRequests: count, throughputConcurrency: concurrency, warmupRequests } = CONFIG;
+
+  const post = async () => {
+    const body = transactionBody();
+    const response = await fetch(`${stack.apiUrl}/v1/transactions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 202) throw new Error(`POST /v1/transactions answered ${response.status}`);
+  };
+  await runConcurrently(warmupRequests, concurrency, post);
+  const api = await runConcurrently(count, concurrency, post);
+
+  // The same item the API writes (transactions repository), with the same condition, straight to DynamoDB Local.
+  const dynamodb = new DynamoDBClient(localClientConfig(stack.endpoints.dynamodb));
+  const tableName = `bench-raw-${ulid().toLowerCase()}`;
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: 'storeId', KeyType: 'HASH' },
+        { AttributeName: 'txnId', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'storeId', AttributeType: 'S' },
+        { AttributeName: 'txnId', AttributeType: 'S' },
+      ],
+      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
+    }),
+  );
+  const put = async () => {
+    const record = acceptedRecord('bench-raw');
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: marshall(record, { removeUndefinedValues: true }),
+        ConditionExpression: 'attribute_not_exists(txnId)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  };
+  try {
+    await runConcurrently(warmupRequests, concurrency, put);
+    const raw = await runConcurrently(count, concurrency, put);
+    return {
+      concurrency,
+      itemBytes: Buffer.byteLength(JSON.stringify(acceptedRecord('bench-raw'))),
+      api,
+      rawPutItem: raw,
+      ratio: round(api.perSecond / raw.perSecond, 3),
+      target: '>= 0.8',
+    };
+  } finally {
+    await dynamodb.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
+    dynamodb.destroy();
+  }
+}
+
+async function runConcurrently(
+  count: number,
+  concurrency: number,
+  task: () => Promise<void>,
+): Promise<LatencySummary> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next += 1;
+        const t0 = performance.now();
+        await task();
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    count,
+    perSecond: round(count / seconds, 1),
+    p50Ms: round(percentile(latencies, 50), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (b) write units, from ReturnConsumedCapacity on every write of the real adapters
+
+const WRITE_COMMANDS = new Set([
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'BatchWriteItemCommand',
+  'TransactWriteItemsCommand',
+]);
+
+/** A DynamoDB client that asks for the consumed capacity of every write and adds it up. */
+function meteredClient(endpoint: string) {
+  const meter = { writeUnits: 0, writes: 0 };
+  const client = new DynamoDBClient(localClientConfig(endpoint));
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const write = WRITE_COMMANDS.has(String(context.commandName));
+      if (write) (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      if (write) {
+        meter.writes += 1;
+        const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
+        for (const entry of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
+          const { CapacityUnits, WriteCapacityUnits } = entry as {
+            CapacityUnits?: number;
+            WriteCapacityUnits?: number;
+          };
+          meter.writeUnits += WriteCapacityUnits ?? CapacityUnits ?? 0;
+        }
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'benchMeterWrites' },
+  );
+  return { client, meter };
+}
+
+async function measureWriteUnits(stack: LocalStack, receivers: Receiver[]) {
+  const tables = {
+    transactions: refOf(stack, 'TransactionsTable'),
+    events: refOf(stack, 'EventsTable'),
+    webhooks: refOf(stack, 'WebhooksTable'),
+    attempts: refOf(stack, 'AttemptsTable'),
+  };
+
+  // Accepting: the API's domain function and repository, in-process.
+  const accepting = meteredClient(stack.endpoints.dynamodb);
+  const transactions = new DynamoTransactionsRepository({
+    client: createDocumentClient(accepting.client),
+    tableName: tables.transactions,
+  });
+  const storeId = `bench-b-${ulid().toLowerCase()}`;
+  for (let index = 0; index < CONFIG.meteredTransactions; index += 1) {
+    const transaction = transactionBody();
+    const outcome = await acceptTransaction(transactions, {
+      storeId,
+      transaction,
+      fingerprint: fingerprintOf(transaction),
+      eventId: `evt_${ulid()}`,
+      acceptedAt: new Date().toISOString(),
+    });
+    if (outcome.outcome !== 'accepted') throw new Error(`bench transaction not accepted: ${outcome.outcome}`);
+  }
+  const perAcceptedTransaction = accepting.meter.writeUnits / CONFIG.meteredTransactions;
+  accepting.client.destroy();
+
+  // Delivering: an endpoint and events made through the stack (API and fan-out), then first attempts made
+  // in-process by the delivery domain with the real adapters. Each message carries a replay id of its own, so the
+  // stack's own DeliverFunction (which delivers the same events without it) does not make them "already delivered".
+  const receiver = await Receiver.start();
+  receivers.push(receiver);
+  const deliveryStore = `bench-b2-${ulid().toLowerCase()}`;
+  const apiKey = await createStore(stack, deliveryStore);
+  const endpoint = await api(stack, apiKey, 'POST', '/v1/webhooks', { url: receiver.url, events: ['*'] });
+  const eventIds: string[] = [];
+  for (let index = 0; index < CONFIG.meteredDeliveries; index += 1) {
+    const accepted = await api(stack, apiKey, 'POST', '/v1/transactions', transactionBody());
+    eventIds.push(String(accepted.eventId));
+  }
+  await receiver.waitFor(eventIds, 1, 30_000);
+
+  const delivering = meteredClient(stack.endpoints.dynamodb);
+  const documents = createDocumentClient(delivering.client);
+  const endpoints = new DynamoEndpointsRepository({ client: documents, tableName: tables.webhooks });
+  const sqs = new SQSClient(localClientConfig(stack.endpoints.sqs));
+  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const outcomes = new Map<string, number>();
+  const delivery = new Delivery({
+    endpoints: new CachedEndpoints(endpoints),
+    endpointWrites: endpoints,
+    events: new DynamoEventsRepository({ client: documents, tableName: tables.events }),
+    attempts: new DynamoAttemptsRepository({ client: documents, tableName: tables.attempts }),
+    queue: new SqsDeliveryQueue({
+      client: sqs,
+      queueUrl: refOf(stack, 'DeliveriesQueue'),
+      deadLetterQueueUrl: refOf(stack, 'DeliveriesDeadLetterQueue'),
+    }),
+    sender: new WebhookHttpClient({
+      timeoutMs: 15_000,
+      allowPrivateTargets: true,
+      requireHttps: false,
+      resolver: (await import('../lambdas/adapters/dns-resolver')).dnsResolver,
+    }),
+    metrics: { attempted: () => undefined },
+    logger: quiet,
+    retryScheduleMs: [0, 1_000, 5_000],
+    disableAfterMs: 5 * 86_400_000,
+  });
+  const replayId = `rpl_bench_${ulid()}`;
+  for (const eventId of eventIds) {
+    const result = await delivery.deliver({
+      storeId: deliveryStore,
+      endpointId: String(endpoint.id),
+      eventId,
+      replayId,
+      attempt: 1,
+    });
+    const key = result.kind === 'attempted' ? `attempted:${result.outcome}` : result.kind;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+  const succeeded = outcomes.get('attempted:succeeded') ?? 0;
+  const perFirstAttemptDelivery = succeeded > 0 ? delivering.meter.writeUnits / succeeded : Number.NaN;
+  delivering.client.destroy();
+  sqs.destroy();
+
+  return {
+    perAcceptedTransaction: round(perAcceptedTransaction, 3),
+    perAcceptedTransactionTarget: '1',
+    perFirstAttemptDelivery: round(perFirstAttemptDelivery, 3),
+    perFirstAttemptDeliveryTarget: '<= 1.5',
+    deliveryOutcomes: Object.fromEntries(outcomes),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// (c) accept-to-delivered latency at a steady rate
+
+async function measureDeliveryLatency(stack: LocalStack, receivers: Receiver[]) {
+  const store = `bench-c-${ulid().toLowerCase()}`;
+  const apiKey = await createStore(stack, store);
+  const own: Receiver[] = [];
+  for (let index = 0; index < CONFIG.endpointsPerStore; index += 1) {
+    const receiver = await Receiver.start();
+    receivers.push(receiver);
+    own.push(receiver);
+    await api(stack, apiKey, 'POST', '/v1/webhooks', { url: receiver.url, events: ['*'] });
+  }
+  // The fan-out caches each store's endpoints for a few seconds: let it see all three.
+  await sleep(3_500);
+
+  const total = CONFIG.latencyRatePerSecond * CONFIG.latencySeconds;
+  const intervalMs = 1000 / CONFIG.latencyRatePerSecond;
+  const acceptedAt = new Map<string, number>();
+  const posts: Promise<void>[] = [];
+  const start = performance.now();
+  for (let index = 0; index < total; index += 1) {
+    // Open loop: each transaction leaves on its schedule, whether or not earlier ones have been answered.
+    const due = start + index * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    posts.push(
+      api(stack, apiKey, 'POST', '/v1/transactions', transactionBody()).then((answer) => {
+        acceptedAt.set(String(answer.eventId), Date.now());
+      }),
+    );
+  }
+  await Promise.all(posts);
+  const sendSeconds = (performance.now() - start) / 1000;
+  const eventIds = [...acceptedAt.keys()];
+  for (const receiver of own) await receiver.waitFor(eventIds, 1, CONFIG.drainTimeoutMs);
+
+  const latencies = own.flatMap((receiver) =>
+    eventIds.map(
+      (eventId) => (receiver.firstArrival.get(eventId) ?? Number.NaN) - (acceptedAt.get(eventId) ?? 0),
+    ),
+  );
+  const duplicates = own.reduce(
+    (sum, receiver) => sum + [...receiver.arrivals.values()].filter((count) => count > 1).length,
+    0,
+  );
+  return {
+    transactions: total,
+    endpointsPerStore: CONFIG.endpointsPerStore,
+    achievedRatePerSecond: round(total / sendSeconds, 1),
+    deliveries: latencies.length,
+    p50Ms: round(percentile(latencies, 50), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+    maxMs: round(Math.max(...latencies), 1),
+    duplicateDeliveries: duplicates,
+    target: 'p50 < 250 ms',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// helpers
+
+/** A webhook receiver on 127.0.0.1 that answers 204 and records when each webhook-id first arrived. */
+class Receiver {
+  readonly firstArrival = new Map<string, number>();
+  readonly arrivals = new Map<string, number>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(): Promise<Receiver> {
+    let receiver: Receiver | undefined;
+    const server = createServer((request, response) => {
+      const id = String(request.headers['webhook-id'] ?? '');
+      const now = Date.now();
+      request.resume();
+      request.on('end', () => {
+        if (receiver && id) {
+          if (!receiver.firstArrival.has(id)) receiver.firstArrival.set(id, now);
+          receiver.arrivals.set(id, (receiver.arrivals.get(id) ?? 0) + 1);
+        }
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    receiver = new Receiver(server, `http://127.0.0.1:${port}/webhooks`);
+    return receiver;
+  }
+
+  async waitFor(eventIds: readonly string[], copies: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const missing = () => eventIds.filter((id) => (this.arrivals.get(id) ?? 0) < copies);
+    while (missing().length > 0) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${this.url}: ${missing().length} of ${eventIds.length} webhooks did not arrive in time`,
+        );
+      }
+      await sleep(50);
+    }
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+}
+
+async function api(
+  stack: LocalStack,
+  key: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const response = await fetch(`${stack.apiUrl}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = (await response.json()) as Record<string, unknown>;
+  if (response.status >= 300)
+    throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+async function createStore(stack: LocalStack, id: string): Promise<string> {
+  const store = await api(stack, ADMIN_API_KEY, 'POST', '/v1/admin/stores', { id, name: id });
+  return String(store.apiKey);
+}
+
+let sequence = 0;
+
+/** A realistic small cart: what the storefront posts. */
+function transactionBody() {
+  sequence += 1;
+  return {
+    id: `txn_${ulid()}_${sequence}`,
+    customer: { id: 'cus_bench', email: 'buyer@example.com' },
+    currency: 'USD',
+    total: 4_500,
+    items: [
+      { sku: 'SKU-MUG', name: 'Mug', quantity: 1, unitPrice: 2_500 },
+      { sku: 'SKU-TEA', name: 'Tea', quantity: 2, unitPrice: 1_000 },
+    ],
+  };
+}
+
+function fingerprintOf(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+}
+
+/** The transactions table's item for a body: the same attributes and sizes as the API writes. */
+function acceptedRecord(storeId: string) {
+  const transaction = transactionBody();
+  const acceptedAt = new Date().toISOString();
+  return {
+    storeId,
+    txnId: transaction.id,
+    eventId: `evt_${ulid()}`,
+    fingerprint: fingerprintOf(transaction),
+    acceptedAt,
+    transaction: { ...transaction, createdAt: acceptedAt },
+  };
+}
+
+function refOf(stack: LocalStack, constructId: string): string {
+  const pattern = new RegExp(`^${constructId}[0-9A-F]{8}$`);
+  const resource = stack.resources.all().find((candidate) => pattern.test(candidate.logicalId));
+  if (!resource) throw new Error(`the local stack has no ${constructId}`);
+  return resource.ref;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function markdown(results: {
+  throughput: Awaited<ReturnType<typeof measureThroughput>>;
+  writeUnits: Awaited<ReturnType<typeof measureWriteUnits>>;
+  latency: Awaited<ReturnType<typeof measureDeliveryLatency>>;
+}): string {
+  const { throughput: t, writeUnits: w, latency: l } = results;
+  const ok = (pass: boolean) => (pass ? 'yes' : 'no');
+  return [
+    '| measure | value | target | met |',
+    '|---|---|---|---|',
+    `| POST /v1/transactions (${t.concurrency} clients, ${t.api.count} requests) | ${t.api.perSecond} tx/s, p50 ${t.api.p50Ms} ms, p99 ${t.api.p99Ms} ms | | |`,
+    `| raw conditional PutItem, same item (${t.itemBytes} B) and concurrency | ${t.rawPutItem.perSecond} puts/s, p50 ${t.rawPutItem.p50Ms} ms, p99 ${t.rawPutItem.p99Ms} ms | | |`,
+    `| API / raw PutItem throughput | ${t.ratio} | >= 0.8 | ${ok(t.ratio >= 0.8)} |`,
+    `| write units per accepted transaction | ${w.perAcceptedTransaction} | 1 | ${ok(w.perAcceptedTransaction <= 1)} |`,
+    `| write units per first-attempt delivery | ${w.perFirstAttemptDelivery} | <= 1.5 | ${ok(w.perFirstAttemptDelivery <= 1.5)} |`,
+    `| accept-to-delivered at ${l.achievedRatePerSecond} tx/s x ${l.endpointsPerStore} endpoints (${l.deliveries} deliveries) | p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms | p50 < 250 ms | ${ok(l.p50Ms < 250)} |`,
+  ].join('\n');
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
