@@ -60,6 +60,11 @@ export interface LocalStackOptions {
   readonly scheduleSpeed?: number;
   /** Where the stack reports failed invocations and poller errors. @default console.error */
   readonly log?: (message: string) => void;
+  /**
+   * Where the functions' own output (their logs and EMF metrics) goes, by function name.
+   * @default - this process's stdout and stderr
+   */
+  readonly functionOutput?: (functionName: string, chunk: string) => void;
 }
 
 export interface LocalStack {
@@ -153,6 +158,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           bundlePath: bundles.get(definition.entry) ?? '',
           onInvocationError: (error) =>
             log(`[local] ${definition.name} failed: ${error.errorType}: ${error.message}`),
+          ...(options.functionOutput
+            ? { onOutput: (chunk: string) => options.functionOutput?.(definition.name, chunk) }
+            : {}),
         }),
       ]),
     );

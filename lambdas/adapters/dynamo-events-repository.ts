@@ -24,7 +24,7 @@ export class DynamoEventsRepository implements EventsRepository {
     this.tableName = props.tableName;
   }
 
-  async put(event: PipelineEvent, origin: EventOrigin): Promise<void> {
+  async put(event: PipelineEvent, origin: EventOrigin): Promise<boolean> {
     try {
       await this.client.send(
         new PutCommand({
@@ -40,9 +40,11 @@ export class DynamoEventsRepository implements EventsRepository {
           ConditionExpression: 'attribute_not_exists(eventId)',
         }),
       );
+      return true;
     } catch (error) {
       // Already stored by an earlier (retried) call: the event is immutable, so that is success.
       if (!isConditionalCheckFailure(error)) throw error;
+      return false;
     }
   }
 

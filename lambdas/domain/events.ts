@@ -54,8 +54,11 @@ export function firstEventIdAt(time: number): string {
 
 /** Port: the events table. */
 export interface EventsRepository {
-  /** Stores the event unless it is already stored (same id): safe to repeat. */
-  put(event: PipelineEvent, origin: EventOrigin): Promise<void>;
+  /**
+   * Stores the event unless it is already stored (same id): safe to repeat.
+   * @returns whether this call stored it (false: an earlier call did, so this is a repetition).
+   */
+  put(event: PipelineEvent, origin: EventOrigin): Promise<boolean>;
   get(storeId: string, eventId: string): Promise<PipelineEvent | undefined>;
   /**
    * A store's events, oldest first, strictly after `afterId` (or from `firstEventIdAt(since)`) and before

@@ -53,7 +53,9 @@ export const handler = middy<APIGatewayProxyEventV2>()
   .handler(async (event, context) => {
     const { adminApiKey } = context as ContextWithSecrets<typeof secretBindings>;
     const result = await api(event, { adminApiKey });
-    logger.info('request', {
+    // Every request is in the HTTP API's access log already; the function logs only what that log cannot tell:
+    // client mistakes at debug (they are common and cheap to repeat), server errors inside createApi at error.
+    logger.debug('request', {
       method: event.requestContext.http.method,
       path: event.rawPath,
       status: result.statusCode,

@@ -69,7 +69,9 @@ const processor = new BatchProcessor(EventType.SQS);
 async function deliver(record: SQSRecord): Promise<void> {
   // A malformed message is a bug upstream: it fails, and after the queue's retries it waits on the DLQ.
   const message = deliveryMessage.parse(JSON.parse(record.body));
-  const result = await delivery.deliver(message);
+  const result = await delivery.deliver(message, {
+    redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1,
+  });
   logger.debug('delivery processed', {
     storeId: message.storeId,
     endpointId: message.endpointId,

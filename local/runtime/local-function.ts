@@ -19,6 +19,8 @@ export interface LocalFunctionProps {
   readonly environment: Readonly<Record<string, string>>;
   /** Told of every failed invocation (Lambda would log it to CloudWatch). */
   readonly onInvocationError?: (error: FunctionError) => void;
+  /** Receives what the function writes to stdout and stderr. @default - this process's stdout and stderr */
+  readonly onOutput?: (chunk: string) => void;
 }
 
 /** The function threw, or its execution environment crashed. */
@@ -164,7 +166,14 @@ export class LocalFunction {
       },
       // The function's memory as the heap limit, so a handler that needs more fails here before it fails in AWS.
       resourceLimits: { maxOldGenerationSizeMb: props.memorySize },
+      stdout: props.onOutput !== undefined,
+      stderr: props.onOutput !== undefined,
     });
+    if (props.onOutput) {
+      const forward = props.onOutput;
+      worker.stdout.on('data', (chunk: Buffer) => forward(chunk.toString('utf8')));
+      worker.stderr.on('data', (chunk: Buffer) => forward(chunk.toString('utf8')));
+    }
     this.all.add(worker);
     // An environment may also die between invocations (a stray timer that throws): forget it then.
     const forget = () => {

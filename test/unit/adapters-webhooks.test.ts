@@ -284,18 +284,37 @@ describe('DynamoAttemptsRepository', () => {
     expect(sent[1]?.input.Item).toMatchObject({ sk: 'evt_A#rpl_X#012' });
   });
 
-  it('looks for a success of one delivery with a consistent read', async () => {
-    const { client, sent } = recordingClient([() => ({ Count: 0 }), () => ({ Count: 1 })]);
+  it('looks for the success of one delivery by its known key, with a consistent read', async () => {
+    const { client, sent } = recordingClient([() => ({}), () => ({ Item: { endpointId: 'ep_1' } })]);
     const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
     expect(await repository.hasSucceeded('ep_1', 'evt_A', 'rpl_X')).toBe(false);
     expect(await repository.hasSucceeded('ep_1', 'evt_A')).toBe(true);
     expect(sent[0]?.input).toMatchObject({
-      KeyConditionExpression: 'endpointId = :endpointId AND begins_with(sk, :prefix)',
-      FilterExpression: '#status = :succeeded',
+      Key: { endpointId: 'ep_1', sk: 'evt_A#rpl_X#ok' },
       ConsistentRead: true,
-      ExpressionAttributeValues: { ':prefix': 'evt_A#rpl_X#' },
     });
-    expect(sent[1]?.input.ExpressionAttributeValues).toMatchObject({ ':prefix': 'evt_A#0#' });
+    expect(sent[1]?.input).toMatchObject({ Key: { endpointId: 'ep_1', sk: 'evt_A#0#ok' } });
+  });
+
+  it('records a success under its known key, once; failures under their attempt number', async () => {
+    const duplicate = Object.assign(new Error('exists'), { name: 'ConditionalCheckFailedException' });
+    const { client, sent } = recordingClient([
+      () => ({}),
+      () => {
+        throw duplicate;
+      },
+      () => ({}),
+    ]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    await repository.record({ ...attempt, status: 'succeeded' });
+    await expect(repository.record({ ...attempt, status: 'succeeded' })).resolves.toBeUndefined();
+    await repository.record({ ...attempt, status: 'failed', attempt: 2 });
+    expect(sent[0]?.input).toMatchObject({
+      Item: { sk: 'evt_A#0#ok' },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    });
+    expect(sent[2]?.input).toMatchObject({ Item: { sk: 'evt_A#0#002' } });
+    expect(sent[2]?.input.ConditionExpression).toBeUndefined();
   });
 
   it('lists newest first without its own key attributes', async () => {

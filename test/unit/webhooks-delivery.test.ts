@@ -114,6 +114,38 @@ describe('Delivery', () => {
     expect(t.attempts.attempts).toHaveLength(1);
   });
 
+  it('sends an embedded event without reading it, and still checks the attempt log first', async () => {
+    const t = setUp([ok]);
+    const delivery = new Delivery(t.deps);
+    const logReads = jest.spyOn(t.attempts, 'hasSucceeded');
+    const eventReads = jest.spyOn(t.deps.events, 'get');
+    await delivery.deliver({ ...t.message, event: t.event });
+    expect(logReads).toHaveBeenCalledTimes(1);
+    expect(eventReads).not.toHaveBeenCalled();
+    expect(t.sender.requests).toHaveLength(1);
+
+    // A duplicate of the message (a retried fan-out sends one as a new message) sends nothing again.
+    expect(await delivery.deliver({ ...t.message, event: t.event })).toEqual({ kind: 'already-delivered' });
+    expect(t.sender.requests).toHaveLength(1);
+  });
+
+  it('reads the attempt log for every message that could be a copy, and only for those', async () => {
+    const t = setUp([ok]);
+    const delivery = new Delivery(t.deps);
+    const logReads = jest.spyOn(t.attempts, 'hasSucceeded');
+    // A fan-out's first pass, first receive: no copy of it can exist, so no read.
+    await delivery.deliver(t.message, { redelivered: false });
+    expect(logReads).not.toHaveBeenCalled();
+    expect(t.sender.requests).toHaveLength(1);
+    // The same delivery as SQS redelivers it, and as a marked copy: both read the log and send nothing.
+    expect(await delivery.deliver(t.message, { redelivered: true })).toEqual({ kind: 'already-delivered' });
+    expect(await delivery.deliver({ ...t.message, mayRepeat: true }, { redelivered: false })).toEqual({
+      kind: 'already-delivered',
+    });
+    expect(logReads).toHaveBeenCalledTimes(2);
+    expect(t.sender.requests).toHaveLength(1);
+  });
+
   it('a replay of a delivered event is a new delivery (its own replayId)', async () => {
     const t = setUp([ok]);
     const delivery = new Delivery(t.deps);
@@ -136,7 +168,7 @@ describe('Delivery', () => {
       responseStatus: 500,
       error: 'HTTP 500',
     });
-    expect(t.queue.sent).toEqual([{ ...t.message, attempt: 2, notBefore: START + 5_000 }]);
+    expect(t.queue.sent).toEqual([{ ...t.message, attempt: 2, notBefore: START + 5_000, mayRepeat: true }]);
     expect(t.endpoints.endpoints.get('store_1/ep_1')?.failingSince).toBe(new Date(START).toISOString());
     expect(t.recorded).toEqual([{ succeeded: false, durationMs: 30 }]);
   });
@@ -180,7 +212,7 @@ describe('Delivery', () => {
   it('429 with Retry-After schedules the next attempt when the receiver asked', async () => {
     const t = setUp([{ status: 429, durationMs: 5, error: 'HTTP 429', retryAfter: '30' }]);
     await new Delivery(t.deps).deliver(t.message);
-    expect(t.queue.sent).toEqual([{ ...t.message, attempt: 2, notBefore: START + 30_000 }]);
+    expect(t.queue.sent).toEqual([{ ...t.message, attempt: 2, notBefore: START + 30_000, mayRepeat: true }]);
   });
 
   it.each<[string, Partial<Endpoint> | undefined]>([
@@ -219,7 +251,7 @@ describe('Delivery', () => {
       if (result.kind !== 'deferred') break;
       const resent = t.queue.sent.at(-1);
       if (!resent) throw new Error('nothing re-sent');
-      expect(resent).toEqual(message);
+      expect(resent).toEqual({ ...message, mayRepeat: true });
       // What SQS applies, as the queue adapter computes it.
       const delay = delaySeconds(resent, t.clock.time);
       hops.push(delay);
@@ -248,7 +280,12 @@ describe('Delivery', () => {
 
     expect(result).toEqual({ kind: 'cooling-down' });
     expect(t.sender.requests).toHaveLength(1);
-    expect(t.queue.sent.at(-1)).toEqual({ ...other, attempt: 2, notBefore: t.clock.time + 5_000 });
+    expect(t.queue.sent.at(-1)).toEqual({
+      ...other,
+      attempt: 2,
+      notBefore: t.clock.time + 5_000,
+      mayRepeat: true,
+    });
 
     // Other endpoints are not affected, and once the window is over the endpoint is tried again.
     t.clock.advance(5_000);

@@ -1,5 +1,11 @@
 import { newEventId } from '../../lambdas/domain/events';
-import { CachedEndpoints, Fanout, fanoutWorkFor, streamTableOf } from '../../lambdas/domain/webhooks/fanout';
+import {
+  CachedEndpoints,
+  deliveryMessagesFor,
+  Fanout,
+  fanoutWorkFor,
+  streamTableOf,
+} from '../../lambdas/domain/webhooks/fanout';
 import {
   endpointFixture,
   FakeClock,
@@ -120,9 +126,38 @@ describe('Fanout', () => {
         eventId,
         attempt: 1,
         notBefore: NOW + 2_000,
+        // Small events travel in the message, so the delivery needs no read to send them.
+        event: t.events.items.get(`store_1/${eventId}`)?.event,
       })),
     );
     expect(t.queue.sendCalls).toBe(1);
+  });
+
+  it('marks what a second pass over the same record sends, so the deliveries check the log first', async () => {
+    const t = setUp();
+    await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
+    expect(t.queue.sent.every((m) => m.mayRepeat === undefined)).toBe(true);
+    const firstPass = t.queue.sent.length;
+    await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
+    const secondPass = t.queue.sent.slice(firstPass);
+    expect(secondPass.length).toBe(firstPass);
+    expect(secondPass.every((m) => m.mayRepeat === true)).toBe(true);
+  });
+
+  it('leaves events over 64 KiB out of the message (the delivery reads them)', () => {
+    const big = {
+      ...transactionItem,
+      transaction: { ...transactionItem.transaction, note: 'x'.repeat(70 * 1024) },
+    };
+    const work = fanoutWorkFor('transactions', big);
+    if (work.kind === 'skip') throw new Error('expected work');
+    const [message] = deliveryMessagesFor(
+      work.event,
+      [endpointFixture({ storeId: 'store_1', events: ['*'] })],
+      0,
+      NOW,
+    );
+    expect(message?.event).toBeUndefined();
   });
 
   it('fans out a direct event to the endpoints filtering for its type and `*`, without a write', async () => {

@@ -121,7 +121,8 @@ export function startsCoolDown(result: AttemptResult): boolean {
 
 /** The message that makes the next attempt after `delayMs`. */
 export function nextAttempt(message: DeliveryMessage, delayMs: number, now: number): DeliveryMessage {
-  return { ...message, attempt: message.attempt + 1, notBefore: now + delayMs };
+  // The message it follows may itself be redelivered (a lost delete): the two could then both send.
+  return { ...message, attempt: message.attempt + 1, notBefore: now + delayMs, mayRepeat: true };
 }
 
 /** Endpoints that recently timed out or refused, as seen by this execution environment. */
@@ -175,14 +176,19 @@ export class Delivery {
     this.random = deps.random ?? Math.random;
   }
 
-  async deliver(message: DeliveryMessage): Promise<DeliveryResult> {
+  /** @param receipt.redelivered whether the queue delivered this message before (ApproximateReceiveCount > 1). */
+  async deliver(
+    message: DeliveryMessage,
+    receipt: { readonly redelivered: boolean } = { redelivered: true },
+  ): Promise<DeliveryResult> {
     const { deps } = this;
     const now = this.now();
     const where = { storeId: message.storeId, endpointId: message.endpointId, eventId: message.eventId };
 
     // SQS delays stop at 15 minutes: a longer wait arrives early and goes back with what remains (chaining).
     if (message.notBefore !== undefined && message.notBefore - now > EARLY_TOLERANCE_MS) {
-      await deps.queue.send([message]);
+      // The re-sent copy and a redelivery of this one could both arrive: mark it.
+      await deps.queue.send([{ ...message, mayRepeat: true }]);
       return { kind: 'deferred' };
     }
 
@@ -206,12 +212,17 @@ export class Delivery {
       return { kind: 'cooling-down' };
     }
 
-    // A redelivered message after a success ends here (strongly consistent read of the attempt log).
-    if (await deps.attempts.hasSucceeded(endpoint.id, message.eventId, message.replayId)) {
+    // A second copy of a delivery that succeeded ends here (a strongly consistent read of the attempt log). Every
+    // way a copy can arise marks it: SQS counts redeliveries, and retries, chained delays, replays and a fan-out's
+    // second pass set `mayRepeat`. Only a pristine first attempt skips the read: none of its copies can exist.
+    if (
+      (receipt.redelivered || message.mayRepeat === true) &&
+      (await deps.attempts.hasSucceeded(endpoint.id, message.eventId, message.replayId))
+    ) {
       return { kind: 'already-delivered' };
     }
 
-    const event = await deps.events.get(message.storeId, message.eventId);
+    const event = message.event ?? (await deps.events.get(message.storeId, message.eventId));
     // The event is written before any message that names it: its absence is a bug, so fail loudly (the DLQ keeps it).
     if (!event) throw new Error(`Event ${message.eventId} of store ${message.storeId} not found.`);
     if (!endpointWants(endpoint, event.type)) {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES, type EventsRepository, isEventId, type PipelineEvent } from '../events';
 import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
-import type { DeliveryMessage, DeliveryQueue } from './messages';
+import { type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './messages';
 
 /**
  * Fan-out: from a stream record of the transactions table or the events table to one delivery message per
@@ -96,16 +96,23 @@ export function deliveryMessagesFor(
   endpoints: readonly Endpoint[],
   firstDelayMs: number,
   now: number,
+  mayRepeat = false,
 ): DeliveryMessage[] {
   return endpoints
     .filter((endpoint) => endpointWants(endpoint, event.type))
-    .map((endpoint) => ({
-      storeId: event.storeId,
-      endpointId: endpoint.id,
-      eventId: event.id,
-      attempt: 1,
-      notBefore: now + firstDelayMs,
-    }));
+    .map((endpoint) =>
+      withEmbeddedEvent(
+        {
+          storeId: event.storeId,
+          endpointId: endpoint.id,
+          eventId: event.id,
+          attempt: 1,
+          notBefore: now + firstDelayMs,
+          ...(mayRepeat ? { mayRepeat } : {}),
+        },
+        event,
+      ),
+    );
 }
 
 /**
@@ -184,9 +191,17 @@ export class Fanout {
   async run(work: FanoutWork): Promise<number> {
     if (work.kind === 'skip') return 0;
     const { event } = work;
-    if (work.store) await this.deps.events.put(event, 'transaction');
+    // A transaction event that was already stored means this record is processed again (a stream retry): what
+    // the first pass sent may have gone out, so these messages may repeat it. A direct event has no such witness.
+    const firstPass = work.store ? await this.deps.events.put(event, 'transaction') : false;
     const endpoints = await this.deps.endpoints.list(event.storeId);
-    const messages = deliveryMessagesFor(event, endpoints, this.deps.retryScheduleMs[0] ?? 0, this.now());
+    const messages = deliveryMessagesFor(
+      event,
+      endpoints,
+      this.deps.retryScheduleMs[0] ?? 0,
+      this.now(),
+      !firstPass,
+    );
     if (messages.length > 0) await this.deps.queue.send(messages);
     return messages.length;
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EVENT_TYPES } from '../events';
+import { EVENT_TYPES, type PipelineEvent } from '../events';
 
 /**
  * Queue messages of the webhook side. Parsed with zod at the consumer: a malformed message is a bug upstream,
@@ -16,8 +16,38 @@ export const deliveryMessage = z.object({
   attempt: z.number().int().min(1),
   /** Epoch ms before which the attempt must not be made (SQS delays stop at 15 minutes: longer ones chain). */
   notBefore: z.number().int().optional(),
+  /**
+   * Set on every message that could be a second copy of a delivery: retries, chained delays, replays, and what a
+   * fan-out sends when it processes a record again. The delivery then reads the attempt log before sending.
+   * Absent only on a first fan-out's first attempts, which no success can precede (together with SQS's own
+   * receive count, which marks a redelivery of any message).
+   */
+  mayRepeat: z.boolean().optional(),
+  /** The event itself when it is small (see withEmbeddedEvent): the delivery then needs no read to send it. */
+  event: z
+    .object({
+      id: z.string(),
+      type: z.enum(EVENT_TYPES),
+      createdAt: z.string(),
+      storeId: z.string(),
+      data: z.unknown(),
+    })
+    .optional(),
 });
 export type DeliveryMessage = z.infer<typeof deliveryMessage>;
+
+/**
+ * Events up to this size travel inside their delivery messages (SQS takes 256 KiB); larger ones are read from
+ * the events table by the delivery. This spares one read per delivery on the common path.
+ */
+export const MAX_EMBEDDED_EVENT_BYTES = 64 * 1024;
+
+/** The message with its event embedded when the event is small enough. */
+export function withEmbeddedEvent(message: DeliveryMessage, event: PipelineEvent): DeliveryMessage {
+  return Buffer.byteLength(JSON.stringify(event)) <= MAX_EMBEDDED_EVENT_BYTES
+    ? { ...message, event }
+    : message;
+}
 
 /** A replay request: deliver every matching event of the window to one endpoint again. */
 export const replayJob = z.object({

@@ -1,5 +1,5 @@
 import { type EventsRepository, firstEventIdAt } from '../events';
-import type { DeliveryMessage, DeliveryQueue, ReplayJob } from './messages';
+import { type DeliveryMessage, type DeliveryQueue, type ReplayJob, withEmbeddedEvent } from './messages';
 
 /**
  * Replay (refeed): every event of a time window, optionally of some types, delivered again to one endpoint, even
@@ -26,13 +26,19 @@ export async function runReplay(
       ...(job.types ? { types: job.types } : {}),
       limit: REPLAY_PAGE_SIZE,
     });
-    const messages: DeliveryMessage[] = page.events.map((event) => ({
-      storeId: job.storeId,
-      endpointId: job.endpointId,
-      eventId: event.id,
-      replayId: job.replayId,
-      attempt: 1,
-    }));
+    const messages: DeliveryMessage[] = page.events.map((event) =>
+      withEmbeddedEvent(
+        {
+          storeId: job.storeId,
+          endpointId: job.endpointId,
+          eventId: event.id,
+          replayId: job.replayId,
+          attempt: 1,
+          mayRepeat: true,
+        },
+        event,
+      ),
+    );
     if (messages.length > 0) await deps.queue.send(messages);
     sent += messages.length;
     afterId = page.next;

@@ -1,4 +1,5 @@
 /** A small client of the pipeline's HTTP API for tests: JSON in, `{status, headers, body}` out. */
+// biome-ignore lint/suspicious/noExplicitAny: the tests read and assert answer bodies as loose JSON
 export interface ApiAnswer<T = any> {
   readonly status: number;
   readonly headers: Headers;
@@ -6,6 +7,7 @@ export interface ApiAnswer<T = any> {
 }
 
 export function pipelineClient(apiUrl: string, key: string) {
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   const call = async <T = any>(
     method: string,
     path: string,

@@ -10,6 +10,8 @@ export interface TestStack extends LocalStack {
   readonly clients: LocalClients;
   /** What the stack logged (failed invocations, poller errors). */
   readonly logs: string[];
+  /** What the functions wrote (their logs, EMF metrics), prefixed by function name. */
+  readonly functionOutput: string[];
   /** The physical name or URL (`Ref`) of a resource, by its construct id (the logical id less CDK's hash). */
   ref(constructId: string): string;
   /** The items the fixture handlers recorded of one kind (`sqs`, `stream`, `schedule`). */
@@ -23,12 +25,15 @@ export async function startTestStack(
 ): Promise<TestStack> {
   const emulators = sharedEmulators();
   const logs: string[] = [];
+  const functionOutput: string[] = [];
   const stack = await startLocalStack({
     ...emulators,
     prefix: uniquePrefix(),
     ...options,
     template,
     log: (message) => logs.push(message),
+    // Kept, not printed: a failing test can print them; a passing run stays readable.
+    functionOutput: (name, chunk) => functionOutput.push(`${name}: ${chunk}`),
   });
   const clients = createLocalClients(stack.endpoints);
   const ref = (constructId: string) => {
@@ -41,6 +46,7 @@ export async function startTestStack(
     ...stack,
     clients,
     logs,
+    functionOutput,
     ref,
     observations: async <T>(kind: string) => {
       const { Items = [] } = await clients.dynamodb.send(

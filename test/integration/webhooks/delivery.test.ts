@@ -1,4 +1,4 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { synthesizePipelineTemplate } from '../../../local/template';
 import { pipelineClient, transaction } from '../support/pipeline-client';
 import { startTestStack, type TestStack } from '../support/test-stack';
@@ -184,24 +184,52 @@ it('accepts the same transaction twice as one event, and refuses the same id wit
   expect(receiver.received).toHaveLength(1);
 });
 
-it('does not send again when a delivered message is redelivered by the queue', async () => {
+it('does not send again when a delivered message is redelivered, or copied by a second fan-out pass', async () => {
   const { id: storeId, client } = await newStore();
   const { receiver, endpointId } = await receiverFor(client);
   const { body } = await client.call('POST', '/v1/transactions', transaction());
   await receiver.waitFor((r) => r.deliveriesOf(body.eventId).length === 1);
 
-  // What SQS does after a lost delete or an expired visibility timeout: the same message once more.
   const deliveries = stack.resources
     .all()
     .find((r) => r.type === 'AWS::SQS::Queue' && /^DeliveriesQueue(?!.*DeadLetter)/.test(r.logicalId));
-  if (!deliveries) throw new Error('no deliveries queue in the template');
+  const consumer = stack.eventSources.find((source) => /deliver/i.test(source.description));
+  if (!deliveries || !consumer) throw new Error('no deliveries queue or consumer in the template');
+  const copy = JSON.stringify({ storeId, endpointId, eventId: body.eventId, attempt: 1 });
+
+  // A real redelivery: the message is received once and not deleted (a crash, a lost delete), so SQS delivers it
+  // again after its visibility timeout, with ApproximateReceiveCount 2.
+  await consumer.pause();
+  await stack.clients.sqs.send(new SendMessageCommand({ QueueUrl: deliveries.ref, MessageBody: copy }));
+  let seen = false;
+  for (let i = 0; i < 10 && !seen; i++) {
+    const { Messages = [] } = await stack.clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: deliveries.ref,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 1,
+        WaitTimeSeconds: 1,
+      }),
+    );
+    seen = Messages.some((message) => message.Body === copy);
+  }
+  expect(seen).toBe(true);
+  consumer.resume();
+
+  // What a fan-out sends when it processes the same record a second time: a new message, marked.
   await stack.clients.sqs.send(
     new SendMessageCommand({
       QueueUrl: deliveries.ref,
-      MessageBody: JSON.stringify({ storeId, endpointId, eventId: body.eventId, attempt: 1 }),
+      MessageBody: JSON.stringify({
+        storeId,
+        endpointId,
+        eventId: body.eventId,
+        attempt: 1,
+        mayRepeat: true,
+      }),
     }),
   );
-  await settle(2_000);
+  await settle(3_000);
   expect(receiver.deliveriesOf(body.eventId)).toHaveLength(1);
 });
 

@@ -53,9 +53,11 @@ export class InMemoryTransactionsRepository implements TransactionsRepository {
 export class InMemoryEventsRepository implements EventsRepository {
   readonly items = new Map<string, PipelineEvent & { origin: EventOrigin }>();
 
-  async put(event: PipelineEvent, origin: EventOrigin): Promise<void> {
+  async put(event: PipelineEvent, origin: EventOrigin): Promise<boolean> {
     const key = `${event.storeId}#${event.id}`;
-    if (!this.items.has(key)) this.items.set(key, { ...event, origin });
+    if (this.items.has(key)) return false;
+    this.items.set(key, { ...event, origin });
+    return true;
   }
 
   async get(storeId: string, eventId: string): Promise<PipelineEvent | undefined> {

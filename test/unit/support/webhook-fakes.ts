@@ -29,10 +29,12 @@ export class FakeEventsRepository implements EventsRepository {
 
   constructor(readonly io = new Io()) {}
 
-  async put(event: PipelineEvent, origin: EventOrigin): Promise<void> {
+  async put(event: PipelineEvent, origin: EventOrigin): Promise<boolean> {
     this.io.writes += 1;
     const key = `${event.storeId}/${event.id}`;
-    if (!this.items.has(key)) this.items.set(key, { event, origin });
+    if (this.items.has(key)) return false;
+    this.items.set(key, { event, origin });
+    return true;
   }
 
   async get(storeId: string, eventId: string): Promise<PipelineEvent | undefined> {
