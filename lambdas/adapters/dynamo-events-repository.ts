@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type EventOrigin,
+  type EventsQuery,
   type EventsRepository,
   type EventType,
   firstEventIdAt,
@@ -55,15 +56,7 @@ export class DynamoEventsRepository implements EventsRepository {
     return Item ? toEvent(Item) : undefined;
   }
 
-  async list(
-    storeId: string,
-    query: {
-      readonly afterId?: string;
-      readonly untilTime?: number;
-      readonly types?: readonly EventType[];
-      readonly limit: number;
-    },
-  ): Promise<{ events: PipelineEvent[]; next?: string }> {
+  async list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }> {
     const range = keyRange(query.afterId, query.untilTime);
     if (!range) return { events: [] };
     const filter = typeFilter(query.types);

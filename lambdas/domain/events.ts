@@ -52,6 +52,14 @@ export function firstEventIdAt(time: number): string {
   return `${EVENT_ID_PREFIX}${encodeTime(time, 10)}${'0'.repeat(16)}`;
 }
 
+/** Which of a store's events `EventsRepository.list` returns (see there). */
+export interface EventsQuery {
+  readonly afterId?: string;
+  readonly untilTime?: number;
+  readonly types?: readonly EventType[];
+  readonly limit: number;
+}
+
 /** Port: the events table. */
 export interface EventsRepository {
   /**
@@ -64,13 +72,5 @@ export interface EventsRepository {
    * A store's events, oldest first, strictly after `afterId` (or from `firstEventIdAt(since)`) and before
    * `untilTime` when given, optionally of some types. `next` is the id to continue after, when there may be more.
    */
-  list(
-    storeId: string,
-    query: {
-      readonly afterId?: string;
-      readonly untilTime?: number;
-      readonly types?: readonly EventType[];
-      readonly limit: number;
-    },
-  ): Promise<{ events: PipelineEvent[]; next?: string }>;
+  list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }>;
 }
