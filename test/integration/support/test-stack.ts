@@ -2,7 +2,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { createLocalClients, type LocalClients } from '../../../local/aws-clients';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../../local/stack';
-import type { CfnTemplate } from '../../../local/template';
+import { type CfnTemplate, synthesizePipelineTemplate } from '../../../local/template';
 import { sharedEmulators, uniquePrefix } from './emulators';
 
 export interface TestStack extends LocalStack {
@@ -64,4 +64,25 @@ export async function startTestStack(
       await stack.stop();
     },
   };
+}
+
+/**
+ * The real pipeline on the shared emulators, set up for webhook tests: local receivers allowed, fast retries
+ * (0s,1s,1s) and a 2 s delivery timeout, plus whatever `settings` add.
+ */
+export function startWebhookTestStack(
+  adminApiKey: string,
+  settings: Record<string, string> = {},
+): Promise<TestStack> {
+  return startTestStack(synthesizePipelineTemplate(), {
+    config: {
+      adminApiKey,
+      settings: {
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+        WEBHOOK_RETRY_SCHEDULE: '0s,1s,1s',
+        WEBHOOK_TIMEOUT_MS: '2000',
+        ...settings,
+      },
+    },
+  });
 }

@@ -1,7 +1,6 @@
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { synthesizePipelineTemplate } from '../../../local/template';
 import { pipelineClient, transaction } from '../support/pipeline-client';
-import { startTestStack, type TestStack } from '../support/test-stack';
+import { startWebhookTestStack, type TestStack } from '../support/test-stack';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 /**
@@ -16,17 +15,7 @@ let stack: TestStack;
 const receivers: WebhookReceiver[] = [];
 
 beforeAll(async () => {
-  stack = await startTestStack(synthesizePipelineTemplate(), {
-    config: {
-      adminApiKey: ADMIN_KEY,
-      settings: {
-        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-        WEBHOOK_RETRY_SCHEDULE: '0s,1s,1s',
-        WEBHOOK_TIMEOUT_MS: '2000',
-        WEBHOOK_DISABLE_AFTER: '1h',
-      },
-    },
-  });
+  stack = await startWebhookTestStack(ADMIN_KEY, { WEBHOOK_DISABLE_AFTER: '1h' });
 }, 120_000);
 
 afterAll(async () => {
