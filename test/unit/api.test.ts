@@ -2,17 +2,9 @@ import fc from 'fast-check';
 import { Authenticator } from '../../lambdas/api/authenticator';
 import { createApi } from '../../lambdas/api/create-api';
 import { hashApiKey } from '../../lambdas/domain/api-keys';
-import { apiEvent } from './support/api-events';
+import { apiEvent, callerFor } from './support/api-events';
 import { InMemoryIdempotencyStore, InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
-import {
-  InMemoryAttemptsRepository,
-  InMemoryEndpointsRepository,
-  InMemoryEventsRepository,
-  InMemoryReplayQueue,
-  InMemoryTransactionsRepository,
-  TEST_DNS,
-  tableResolver,
-} from './support/in-memory-webhooks';
+import { webhookDependencies } from './support/in-memory-webhooks';
 
 const ADMIN_KEY = 'admin-key-for-tests-0123456789';
 const secrets = { adminApiKey: ADMIN_KEY };
@@ -22,30 +14,10 @@ function setup() {
   const stores = new InMemoryStoresRepository();
   const idempotency = new InMemoryIdempotencyStore();
   const api = createApi(
-    {
-      stores,
-      idempotency,
-      transactions: new InMemoryTransactionsRepository(),
-      events: new InMemoryEventsRepository(),
-      endpoints: new InMemoryEndpointsRepository(),
-      attempts: new InMemoryAttemptsRepository(),
-      replays: new InMemoryReplayQueue(),
-      resolver: tableResolver(TEST_DNS),
-      webhookPolicy: { allowPrivate: false, requireHttps: false },
-      now: () => 1_700_000_000_000,
-    },
+    webhookDependencies({ stores, idempotency, now: () => 1_700_000_000_000 }),
     silentLogger,
   );
-  const call = async (...args: Parameters<typeof apiEvent>) => {
-    const result = await api(apiEvent(...args), secrets);
-    const text = typeof result.body === 'string' ? result.body : '';
-    return {
-      status: result.statusCode ?? 0,
-      headers: result.headers ?? {},
-      body: text ? JSON.parse(text) : undefined,
-    };
-  };
-  return { api, call, stores, idempotency };
+  return { api, call: callerFor(api, secrets.adminApiKey), stores, idempotency };
 }
 
 const createStore = (body: unknown, headers: Record<string, string> = {}) =>

@@ -13,11 +13,11 @@ import type { DeliveryMessage } from '../../lambdas/domain/webhooks/messages';
 import {
   endpointFixture,
   eventFixture,
-  FakeAttemptsRepository,
   FakeClock,
   FakeDeliveryQueue,
-  FakeEndpointsRepository,
-  FakeEventsRepository,
+  InMemoryAttemptsRepository,
+  InMemoryEndpointsRepository,
+  InMemoryEventsRepository,
   Io,
   ScriptedSender,
   silentWebhookLogger,
@@ -31,9 +31,9 @@ const DAY = 86_400_000;
 function setUp(script: ConstructorParameters<typeof ScriptedSender>[0], endpoint: Partial<Endpoint> = {}) {
   const io = new Io();
   const clock = new FakeClock(START);
-  const events = new FakeEventsRepository(io);
-  const endpoints = new FakeEndpointsRepository(io);
-  const attempts = new FakeAttemptsRepository(io);
+  const events = new InMemoryEventsRepository(io);
+  const endpoints = new InMemoryEndpointsRepository(io);
+  const attempts = new InMemoryAttemptsRepository(io);
   const queue = new FakeDeliveryQueue();
   const sender = new ScriptedSender(script);
   const recorded: { succeeded: boolean; durationMs: number }[] = [];
@@ -169,7 +169,7 @@ describe('Delivery', () => {
       error: 'HTTP 500',
     });
     expect(t.queue.sent).toEqual([{ ...t.message, attempt: 2, notBefore: START + 5_000, mayRepeat: true }]);
-    expect(t.endpoints.endpoints.get('store_1/ep_1')?.failingSince).toBe(new Date(START).toISOString());
+    expect(t.endpoints.items.get('store_1#ep_1')?.failingSince).toBe(new Date(START).toISOString());
     expect(t.recorded).toEqual([{ succeeded: false, durationMs: 30 }]);
   });
 
@@ -177,7 +177,7 @@ describe('Delivery', () => {
     const t = setUp([ok], { failingSince: new Date(START - DAY).toISOString() });
     await new Delivery(t.deps).deliver(t.message);
 
-    expect(t.endpoints.endpoints.get('store_1/ep_1')?.failingSince).toBeUndefined();
+    expect(t.endpoints.items.get('store_1#ep_1')?.failingSince).toBeUndefined();
     expect(t.io.writes).toBe(2);
   });
 
@@ -198,7 +198,7 @@ describe('Delivery', () => {
     const result = await delivery.deliver(t.message);
 
     expect(result).toEqual({ kind: 'attempted', outcome: 'gone' });
-    expect(t.endpoints.endpoints.get('store_1/ep_1')).toMatchObject({
+    expect(t.endpoints.items.get('store_1#ep_1')).toMatchObject({
       status: 'disabled',
       disabledReason: 'gone',
     });
@@ -220,7 +220,7 @@ describe('Delivery', () => {
     ['endpoint disabled (manual)', { status: 'disabled', disabledReason: 'manual' }],
   ])('%s: finishes without an attempt', async (reason, endpoint) => {
     const t = setUp([ok], endpoint ?? {});
-    if (!endpoint) t.endpoints.endpoints.clear();
+    if (!endpoint) t.endpoints.items.clear();
     const result = await new Delivery(t.deps).deliver(t.message);
 
     expect(result).toEqual({ kind: 'skipped', reason });
@@ -308,7 +308,7 @@ describe('Delivery', () => {
     const result = await new Delivery(t.deps).deliver(t.message);
 
     expect(result).toEqual({ kind: 'attempted', outcome: 'disabled-failing' });
-    expect(t.endpoints.endpoints.get('store_1/ep_1')).toMatchObject({
+    expect(t.endpoints.items.get('store_1#ep_1')).toMatchObject({
       status: 'disabled',
       disabledReason: 'failing',
     });
@@ -318,7 +318,7 @@ describe('Delivery', () => {
   it('an endpoint failing for less than WEBHOOK_DISABLE_AFTER stays enabled', async () => {
     const t = setUp([serverError], { failingSince: new Date(START - 5 * DAY + 1).toISOString() });
     await new Delivery(t.deps).deliver(t.message);
-    expect(t.endpoints.endpoints.get('store_1/ep_1')?.status).toBe('enabled');
+    expect(t.endpoints.items.get('store_1#ep_1')?.status).toBe('enabled');
     expect(t.queue.sent).toHaveLength(1);
   });
 

@@ -10,8 +10,8 @@ import {
   endpointFixture,
   FakeClock,
   FakeDeliveryQueue,
-  FakeEndpointsRepository,
-  FakeEventsRepository,
+  InMemoryEndpointsRepository,
+  InMemoryEventsRepository,
   Io,
 } from './support/webhook-fakes';
 
@@ -41,8 +41,8 @@ const directItem = {
 function setUp() {
   const io = new Io();
   const clock = new FakeClock(NOW);
-  const events = new FakeEventsRepository(io);
-  const endpoints = new FakeEndpointsRepository(io);
+  const events = new InMemoryEventsRepository(io);
+  const endpoints = new InMemoryEndpointsRepository(io);
   const queue = new FakeDeliveryQueue();
   endpoints.seed(endpointFixture({ id: 'ep_all', events: ['*'] }));
   endpoints.seed(endpointFixture({ id: 'ep_txn', events: ['transaction.created'] }));
@@ -118,7 +118,7 @@ describe('Fanout', () => {
     const sent = await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
 
     expect(sent).toBe(2);
-    expect(t.events.items.get(`store_1/${eventId}`)?.origin).toBe('transaction');
+    expect(t.events.items.get(`store_1#${eventId}`)?.origin).toBe('transaction');
     expect(t.queue.sent).toEqual(
       ['ep_all', 'ep_txn'].map((endpointId) => ({
         storeId: 'store_1',
@@ -127,7 +127,7 @@ describe('Fanout', () => {
         attempt: 1,
         notBefore: NOW + 2_000,
         // Small events travel in the message, so the delivery needs no read to send them.
-        event: t.events.items.get(`store_1/${eventId}`)?.event,
+        event: t.events.items.get(`store_1#${eventId}`)?.event,
       })),
     );
     expect(t.queue.sendCalls).toBe(1);
@@ -188,7 +188,7 @@ describe('CachedEndpoints', () => {
   it('reads a store’s endpoints once per TTL, sharing concurrent reads', async () => {
     const io = new Io();
     const clock = new FakeClock(NOW);
-    const repository = new FakeEndpointsRepository(io);
+    const repository = new InMemoryEndpointsRepository(io);
     repository.seed(endpointFixture());
     const cache = new CachedEndpoints(repository, { ttlMs: 3_000, now: clock.now });
 
@@ -216,7 +216,7 @@ describe('CachedEndpoints', () => {
   });
 
   it('remembers what this environment changed', async () => {
-    const repository = new FakeEndpointsRepository();
+    const repository = new InMemoryEndpointsRepository();
     repository.seed(endpointFixture());
     const cache = new CachedEndpoints(repository);
     const endpoint = await cache.get('store_1', 'ep_1');

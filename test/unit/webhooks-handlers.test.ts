@@ -5,10 +5,10 @@ import type { AttemptResult } from '../../lambdas/domain/webhooks/delivery';
 import {
   endpointFixture,
   eventFixture,
-  FakeAttemptsRepository,
   FakeDeliveryQueue,
-  FakeEndpointsRepository,
-  FakeEventsRepository,
+  InMemoryAttemptsRepository,
+  InMemoryEndpointsRepository,
+  InMemoryEventsRepository,
   ScriptedSender,
 } from './support/webhook-fakes';
 
@@ -40,9 +40,9 @@ const env = {
 };
 
 interface Fakes {
-  events: FakeEventsRepository;
-  endpoints: FakeEndpointsRepository;
-  attempts: FakeAttemptsRepository;
+  events: InMemoryEventsRepository;
+  endpoints: InMemoryEndpointsRepository;
+  attempts: InMemoryAttemptsRepository;
   queue: FakeDeliveryQueue;
   sender: ScriptedSender;
 }
@@ -50,9 +50,9 @@ interface Fakes {
 /** Loads a handler module afresh with the fakes in place of its adapters. */
 function loadHandler<T>(name: 'fanout' | 'deliver', sender: ScriptedSender): { handler: T; fakes: Fakes } {
   const fakes: Fakes = {
-    events: new FakeEventsRepository(),
-    endpoints: new FakeEndpointsRepository(),
-    attempts: new FakeAttemptsRepository(),
+    events: new InMemoryEventsRepository(),
+    endpoints: new InMemoryEndpointsRepository(),
+    attempts: new InMemoryAttemptsRepository(),
     queue: new FakeDeliveryQueue(),
     sender,
   };

@@ -1,6 +1,6 @@
 import { ulid } from 'ulid';
 import { runReplay } from '../../lambdas/domain/webhooks/replay';
-import { eventFixture, FakeDeliveryQueue, FakeEventsRepository } from './support/webhook-fakes';
+import { eventFixture, FakeDeliveryQueue, InMemoryEventsRepository } from './support/webhook-fakes';
 
 const HOUR = 3_600_000;
 // Not newEventId: its monotonic factory never goes back in time, and every test builds the same past store.
@@ -8,7 +8,7 @@ const eventIdAt = (time: number) => `evt_${ulid(time)}`;
 const T0 = Date.parse('2024-06-01T00:00:00.000Z');
 
 function store() {
-  const events = new FakeEventsRepository();
+  const events = new InMemoryEventsRepository();
   const ids: string[] = [];
   // 250 events one minute apart from T0, alternating two types; and one of another store.
   for (let i = 0; i < 250; i += 1) {

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /** Builds an API Gateway HTTP API (payload v2) event as API Gateway would deliver it. */
 export function apiEvent(
@@ -30,5 +30,24 @@ export function apiEvent(
     },
     body: body === undefined ? undefined : options.base64 ? Buffer.from(body).toString('base64') : body,
     isBase64Encoded: Boolean(options.base64),
+  };
+}
+
+/** Calls an API built by createApi as API Gateway would, and decodes its answer: `{status, headers, body}`. */
+export function callerFor(
+  api: (
+    event: APIGatewayProxyEventV2,
+    secrets: { adminApiKey: string },
+  ) => Promise<APIGatewayProxyStructuredResultV2>,
+  adminApiKey: string,
+) {
+  return async (...args: Parameters<typeof apiEvent>) => {
+    const result = await api(apiEvent(...args), { adminApiKey });
+    const text = typeof result.body === 'string' ? result.body : '';
+    return {
+      status: result.statusCode ?? 0,
+      headers: (result.headers ?? {}) as Record<string, string>,
+      body: text ? JSON.parse(text) : undefined,
+    };
   };
 }

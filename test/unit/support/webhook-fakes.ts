@@ -1,7 +1,7 @@
 import {
   type EventOrigin,
+  type EventsQuery,
   type EventsRepository,
-  type EventType,
   eventIdTime,
   firstEventIdAt,
   type PipelineEvent,
@@ -16,37 +16,46 @@ import type {
 import type { DeliveryMessage, DeliveryQueue } from '../../../lambdas/domain/webhooks/messages';
 
 /**
- * In-memory stand-ins for the webhook ports, with the semantics of the DynamoDB adapters. They count the reads and
- * writes a DynamoDB table would see, in one shared `Io`, so a test can assert what a delivery costs.
+ * In-memory stand-ins for the webhook ports, shared by the API and delivery tests, with the semantics of the
+ * DynamoDB adapters (conditional writes, key bounds, sort orders). They count the reads and writes a table would
+ * see, in one shared `Io`, so a test can assert what a delivery costs.
  */
 export class Io {
   reads = 0;
   writes = 0;
 }
 
-export class FakeEventsRepository implements EventsRepository {
+/** DynamoDB refuses key values that are empty or over 1024 bytes with a ValidationException: so do the fakes. */
+export function checkKey(...values: readonly string[]): void {
+  for (const value of values) {
+    if (value === '' || Buffer.byteLength(value) > 1024) {
+      throw Object.assign(new Error('key value out of bounds'), { name: 'ValidationException' });
+    }
+  }
+}
+
+const itemKey = (storeId: string, id: string) => `${storeId}#${id}`;
+
+export class InMemoryEventsRepository implements EventsRepository {
   readonly items = new Map<string, { event: PipelineEvent; origin: EventOrigin }>();
 
   constructor(readonly io = new Io()) {}
 
   async put(event: PipelineEvent, origin: EventOrigin): Promise<boolean> {
     this.io.writes += 1;
-    const key = `${event.storeId}/${event.id}`;
-    if (this.items.has(key)) return false;
-    this.items.set(key, { event, origin });
+    if (this.items.has(itemKey(event.storeId, event.id))) return false;
+    this.seed(event, origin);
     return true;
   }
 
   async get(storeId: string, eventId: string): Promise<PipelineEvent | undefined> {
     this.io.reads += 1;
-    return this.items.get(`${storeId}/${eventId}`)?.event;
+    return this.items.get(itemKey(storeId, eventId))?.event;
   }
 
-  async list(
-    storeId: string,
-    query: { afterId?: string; untilTime?: number; types?: readonly EventType[]; limit: number },
-  ): Promise<{ events: PipelineEvent[]; next?: string }> {
+  async list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }> {
     this.io.reads += 1;
+    checkKey(storeId, ...(query.afterId === undefined ? [] : [query.afterId]));
     const until = query.untilTime === undefined ? undefined : firstEventIdAt(query.untilTime);
     const matching = [...this.items.values()]
       .map(({ event }) => event)
@@ -62,55 +71,63 @@ export class FakeEventsRepository implements EventsRepository {
 
   /** Stores an event without counting it (test set-up). */
   seed(event: PipelineEvent, origin: EventOrigin = 'direct'): void {
-    this.items.set(`${event.storeId}/${event.id}`, { event, origin });
+    this.items.set(itemKey(event.storeId, event.id), { event, origin });
   }
 }
 
-export class FakeEndpointsRepository implements EndpointsRepository {
-  readonly endpoints = new Map<string, Endpoint>();
+export class InMemoryEndpointsRepository implements EndpointsRepository {
+  readonly items = new Map<string, Endpoint>();
 
   constructor(readonly io = new Io()) {}
 
+  /** Stores an endpoint without counting it (test set-up). */
   seed(endpoint: Endpoint): void {
-    this.endpoints.set(key(endpoint.storeId, endpoint.id), endpoint);
+    this.items.set(itemKey(endpoint.storeId, endpoint.id), endpoint);
   }
 
   async create(endpoint: Endpoint): Promise<void> {
     this.io.writes += 1;
+    if (this.items.has(itemKey(endpoint.storeId, endpoint.id)))
+      throw new Error(`endpoint ${endpoint.id} exists`);
     this.seed(endpoint);
   }
 
   async get(storeId: string, id: string): Promise<Endpoint | undefined> {
     this.io.reads += 1;
-    return this.endpoints.get(key(storeId, id));
+    checkKey(storeId, id);
+    return this.items.get(itemKey(storeId, id));
   }
 
   async list(storeId: string): Promise<Endpoint[]> {
     this.io.reads += 1;
-    return [...this.endpoints.values()].filter((e) => e.storeId === storeId);
+    return [...this.items.values()].filter((e) => e.storeId === storeId);
   }
 
-  async update(
-    storeId: string,
-    id: string,
-    changes: Partial<Endpoint> & { updatedAt: string },
-  ): Promise<Endpoint | undefined> {
+  async update(storeId: string, id: string, changes: Parameters<EndpointsRepository['update']>[2]) {
     this.io.writes += 1;
-    const existing = this.endpoints.get(key(storeId, id));
+    checkKey(storeId, id);
+    const existing = this.items.get(itemKey(storeId, id));
     if (!existing) return undefined;
-    const updated = { ...existing, ...changes };
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+    let updated: Endpoint = { ...existing, ...defined };
+    // As the adapter: enabling an endpoint also clears why it was disabled and its run of failures.
+    if (changes.status === 'enabled') {
+      const { disabledReason: _reason, failingSince: _since, ...healthy } = updated;
+      updated = healthy;
+    }
     this.seed(updated);
     return updated;
   }
 
   async delete(storeId: string, id: string): Promise<boolean> {
     this.io.writes += 1;
-    return this.endpoints.delete(key(storeId, id));
+    checkKey(storeId, id);
+    return this.items.delete(itemKey(storeId, id));
   }
 
   async recordFailure(storeId: string, id: string, at: string): Promise<string | undefined> {
     this.io.writes += 1;
-    const existing = this.endpoints.get(key(storeId, id));
+    const existing = this.items.get(itemKey(storeId, id));
     if (!existing) return undefined;
     const failingSince = existing.failingSince ?? at;
     this.seed({ ...existing, failingSince });
@@ -119,7 +136,7 @@ export class FakeEndpointsRepository implements EndpointsRepository {
 
   async recordSuccess(storeId: string, id: string): Promise<void> {
     this.io.writes += 1;
-    const existing = this.endpoints.get(key(storeId, id));
+    const existing = this.items.get(itemKey(storeId, id));
     if (!existing) return;
     const { failingSince: _, ...healthy } = existing;
     this.seed(healthy);
@@ -127,13 +144,13 @@ export class FakeEndpointsRepository implements EndpointsRepository {
 
   async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<void> {
     this.io.writes += 1;
-    const existing = this.endpoints.get(key(storeId, id));
+    const existing = this.items.get(itemKey(storeId, id));
     if (existing?.status !== 'enabled') return;
     this.seed({ ...existing, status: 'disabled', disabledReason: reason, updatedAt: at });
   }
 }
 
-export class FakeAttemptsRepository implements AttemptsRepository {
+export class InMemoryAttemptsRepository implements AttemptsRepository {
   readonly attempts: DeliveryAttempt[] = [];
 
   constructor(readonly io = new Io()) {}
@@ -154,9 +171,16 @@ export class FakeAttemptsRepository implements AttemptsRepository {
     );
   }
 
+  /** Newest first, in the adapter's key order. */
   async list(endpointId: string, limit: number): Promise<DeliveryAttempt[]> {
     this.io.reads += 1;
-    return this.attempts.filter((a) => a.endpointId === endpointId).slice(0, limit);
+    checkKey(endpointId);
+    const key = (a: DeliveryAttempt) =>
+      `${a.eventId}#${a.replayId ?? '0'}#${a.status === 'succeeded' ? 'ok' : String(a.attempt).padStart(3, '0')}`;
+    return this.attempts
+      .filter((a) => a.endpointId === endpointId)
+      .sort((a, b) => (key(a) < key(b) ? 1 : -1))
+      .slice(0, limit);
   }
 }
 
@@ -225,7 +249,3 @@ export function eventFixture(id: string, overrides: Partial<PipelineEvent> = {})
 }
 
 export const silentWebhookLogger = { info: () => {}, warn: () => {}, error: () => {} };
-
-function key(storeId: string, id: string): string {
-  return `${storeId}/${id}`;
-}
