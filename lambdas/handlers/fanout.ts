@@ -11,13 +11,15 @@ import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { documentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
 import { SqsDeliveryQueue } from '../adapters/sqs-delivery-queue';
+import { SqsNotificationQueue } from '../adapters/sqs-notification-queue';
 import { loadConfig } from '../config';
 import { CachedEndpoints, Fanout, fanoutWorkFor, streamTableOf } from '../domain/webhooks/fanout';
 
 /**
  * Fan-out, attached to the streams of the transactions table and of the events table (ReportBatchItemFailures):
- * each inserted item becomes one delivery message per endpoint that wants its event. A record that fails is
- * reported, so the stream retries it; nothing is dropped.
+ * each inserted item becomes one delivery message per endpoint that wants its event, and a subscription event that
+ * emails the subscriber one notifications queue message (when NOTIFICATIONS_QUEUE_URL is set). A record that fails
+ * is reported, so the stream retries it; nothing is dropped.
  */
 const logger = new Logger();
 const config = loadConfig(process.env, 'aws');
@@ -29,13 +31,19 @@ const endpointsRepository = new DynamoEndpointsRepository({
   client: documentClient(),
   tableName: requireEnv('WEBHOOKS_TABLE_NAME'),
 });
+const sqs = new SQSClient({});
 const deliveryQueue = new SqsDeliveryQueue({
-  client: new SQSClient({}),
+  client: sqs,
   queueUrl: requireEnv('DELIVERIES_QUEUE_URL'),
   // Fan-out only sends first attempts; the DLQ is delivery's.
   deadLetterQueueUrl: process.env.DELIVERIES_DLQ_URL ?? '',
 });
 const eventsRepository = new DynamoEventsRepository({ client: documentClient(), tableName: tables.events });
+// Optional: a deployment without the notifications queue sends no emails.
+const notificationsQueueUrl = process.env.NOTIFICATIONS_QUEUE_URL;
+const notificationQueue = notificationsQueueUrl
+  ? new SqsNotificationQueue({ client: sqs, queueUrl: notificationsQueueUrl })
+  : undefined;
 
 /**
  * A fan-out for one invocation. Its endpoint cache lives only as long as the batch: every record of a batch was
@@ -47,6 +55,7 @@ function fanoutForInvocation(): Fanout {
     events: eventsRepository,
     endpoints: new CachedEndpoints(endpointsRepository, { ttlMs: Number.POSITIVE_INFINITY }),
     queue: deliveryQueue,
+    notifications: notificationQueue,
     retryScheduleMs: config.webhookRetryScheduleMs,
   });
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES, type EventsRepository, isEventId, type PipelineEvent } from '../events';
+import { type NotificationQueue, notificationMessageFor } from '../notifications/notification-message';
 import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
 import { type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './messages';
 
@@ -175,11 +176,19 @@ export interface FanoutDependencies {
   readonly events: Pick<EventsRepository, 'put'>;
   readonly endpoints: CachedEndpoints;
   readonly queue: Pick<DeliveryQueue, 'send'>;
+  /**
+   * The notifications queue: a direct event that emails the subscriber (a receipt, a payment-failed or a
+   * cancellation notice) also becomes one message there. Absent: no emails.
+   */
+  readonly notifications?: NotificationQueue;
   readonly retryScheduleMs: readonly number[];
   readonly now?: () => number;
 }
 
-/** Runs the work of one stream record. Safe to repeat: the put is idempotent and deliveries check the log. */
+/**
+ * Runs the work of one stream record. Safe to repeat: the put is idempotent, deliveries check the attempt log and
+ * the notification sender sends once per event id.
+ */
 export class Fanout {
   private readonly now: () => number;
 
@@ -191,6 +200,7 @@ export class Fanout {
   async run(work: FanoutWork): Promise<number> {
     if (work.kind === 'skip') return 0;
     const { event } = work;
+    await this.notify(work);
     // A transaction event that was already stored means this record is processed again (a stream retry): what
     // the first pass sent may have gone out, so these messages may repeat it. A direct event has no such witness.
     const firstPass = work.store ? await this.deps.events.put(event, 'transaction') : false;
@@ -204,5 +214,16 @@ export class Fanout {
     );
     if (messages.length > 0) await this.deps.queue.send(messages);
     return messages.length;
+  }
+
+  /**
+   * Before the deliveries, so that a failure here fails the record before anything else went out; when a later
+   * step fails, the stream's retry sends this message again, which the sender's dedup makes harmless.
+   */
+  private async notify(work: Extract<FanoutWork, { kind: 'fan-out' }>): Promise<void> {
+    // Subscription events enter through the events table (direct); the transactions stream has none to email.
+    if (!this.deps.notifications || work.store) return;
+    const message = notificationMessageFor(work.event);
+    if (message) await this.deps.notifications.send([message]);
   }
 }
