@@ -11,6 +11,10 @@ export interface LocalStackFile {
   readonly adminApiKey: string;
   readonly pid: number;
   readonly endpoints: { readonly dynamodb: string; readonly sqs: string; readonly s3: string };
+  /** What the functions charge through: the bundled gateway, or PAYMENT_GATEWAY_URL. */
+  readonly paymentGatewayUrl?: string;
+  /** Where the functions send mail: the bundled SMTP sink, or SMTP_URL. */
+  readonly smtpUrl?: string;
   readonly resources?: Readonly<Record<string, string>>;
 }
 

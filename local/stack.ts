@@ -11,6 +11,7 @@ import {
 import { startDynamoDbLocal } from './emulators/dynamodb-local';
 import { startFauxqs } from './emulators/fauxqs';
 import type { RunningEmulator } from './emulators/managed-child';
+import { PaymentGateway, type PaymentGatewayOptions } from './payment-gateway/payment-gateway';
 import { provisionResources } from './provision';
 import type { ResourceMap } from './resource-map';
 import { bundleHandlers, REPO_ROOT } from './runtime/bundle-handlers';
@@ -21,6 +22,7 @@ import { type HttpGateway, listenHttpGateway } from './runtime/http-gateway';
 import { httpRoutes } from './runtime/http-routes';
 import { LocalFunction } from './runtime/local-function';
 import { seedDemoStore } from './seed-demo-store';
+import { SmtpSink, type SmtpSinkOptions } from './smtp-sink/smtp-sink';
 import { type CfnTemplate, synthesizePipelineTemplate } from './template';
 
 export interface LocalStackConfig {
@@ -31,7 +33,8 @@ export interface LocalStackConfig {
   /** @default 'sk_test_local' */
   readonly paymentGatewayApiKey?: string;
   /**
-   * The contract's non-secret settings, by variable name, given to every function.
+   * The contract's non-secret settings, by variable name, given to every function. Without PAYMENT_GATEWAY_URL
+   * (resp. SMTP_URL) the stack starts the bundled gateway (resp. SMTP sink) and sets it to that.
    * @default those set in this process's environment, with WEBHOOK_ALLOW_PRIVATE_TARGETS=true
    */
   readonly settings?: Readonly<Record<string, string>>;
@@ -65,6 +68,13 @@ export interface LocalStackOptions {
    * @default - this process's stdout and stderr
    */
   readonly functionOutput?: (functionName: string, chunk: string) => void;
+  /**
+   * The bundled payment gateway, when it is started: a fixed port, or faults from its first request on.
+   * Its key is `config.paymentGatewayApiKey`, and it listens on 127.0.0.1.
+   */
+  readonly paymentGateway?: Pick<PaymentGatewayOptions, 'port' | 'faults'>;
+  /** The bundled SMTP sink, when it is started: a fixed port. It listens on 127.0.0.1. */
+  readonly smtpSink?: Pick<SmtpSinkOptions, 'port'>;
 }
 
 export interface LocalStack {
@@ -79,7 +89,18 @@ export interface LocalStack {
   readonly functions: ReadonlyMap<string, LocalFunction>;
   /** The event source mappings and schedules, for the start-up summary. */
   readonly eventSources: readonly EventSource[];
-  /** Stops pollers and schedules, then functions, the HTTP server and the emulators it started, in that order. */
+  /** What the functions have as PAYMENT_GATEWAY_URL: the bundled gateway's, or the configured one. */
+  readonly paymentGatewayUrl: string;
+  /** What the functions have as SMTP_URL: the bundled sink's, or the configured one. */
+  readonly smtpUrl: string;
+  /** The bundled gateway (its ledger, its faults); undefined when the settings give PAYMENT_GATEWAY_URL. */
+  readonly paymentGateway?: PaymentGateway;
+  /** The bundled SMTP sink (the mails it received); undefined when the settings give SMTP_URL. */
+  readonly smtpSink?: SmtpSink;
+  /**
+   * Stops pollers and schedules, then functions, then the HTTP server and the bundled gateway and sink, then the
+   * emulators it started, in that order.
+   */
   stop(): Promise<void>;
 }
 
@@ -99,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const log = options.log ?? ((message: string) => console.error(message));
   const config = options.config ?? {};
   const adminApiKey = config.adminApiKey ?? `sk_admin_${randomBytes(24).toString('base64url')}`;
+  const paymentGatewayApiKey = config.paymentGatewayApiKey ?? 'sk_test_local';
   const bundleDir = path.join(REPO_ROOT, '.local', 'bundles', prefix);
   const stops = new StopPhases(log);
 
@@ -109,6 +131,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: options.port ?? 0,
     });
     stops.add('servers', () => gateway.stop());
+
+    const settings = { ...(config.settings ?? localSettings(process.env)) };
+    const bundled = await startBundledServers(settings, options, paymentGatewayApiKey, stops);
 
     // The emulators boot in their own processes while the CDK app synthesizes here.
     const emulators = settleAll(
@@ -128,8 +153,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     // esbuild bundles in its own process too, while the emulators finish starting.
     const bundling = bundleHandlers(handlerEntries(template), bundleDir);
-    const bundled = bundling.catch(() => undefined);
-    stops.add('servers', () => bundled.then(() => rm(bundleDir, { recursive: true, force: true })));
+    const bundlingSettled = bundling.catch(() => undefined);
+    stops.add('servers', () => bundlingSettled.then(() => rm(bundleDir, { recursive: true, force: true })));
     const [dynamodb = '', sqs = ''] = await emulators;
     const endpoints: LocalEndpoints = { dynamodb, sqs, s3: sqs };
     const clients: LocalClients = createLocalClients(endpoints);
@@ -143,11 +168,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const definitions = functionDefinitions(
       template,
       resources,
-      { ...localSdkEnvironment(endpoints), ...(config.settings ?? localSettings(process.env)) },
-      {
-        ADMIN_API_KEY: adminApiKey,
-        PAYMENT_GATEWAY_API_KEY: config.paymentGatewayApiKey ?? 'sk_test_local',
-      },
+      { ...localSdkEnvironment(endpoints), ...settings },
+      { ADMIN_API_KEY: adminApiKey, PAYMENT_GATEWAY_API_KEY: paymentGatewayApiKey },
     );
     const bundles = await bundling;
     const functions = new Map(
@@ -187,6 +209,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       resources,
       functions,
       eventSources,
+      paymentGatewayUrl: settings.PAYMENT_GATEWAY_URL ?? '',
+      smtpUrl: settings.SMTP_URL ?? '',
+      ...bundled,
       stop: () => stops.run(),
     };
   } catch (error) {
@@ -203,6 +228,38 @@ export function localSettings(env: NodeJS.ProcessEnv): Record<string, string> {
     if (value !== undefined && value !== '') settings[name] = value;
   }
   return settings;
+}
+
+/**
+ * The bundled payment gateway and SMTP sink on 127.0.0.1, each unless `settings` already names one (an empty
+ * value counts as unset); their URLs go into `settings`, so every function gets them as the other settings.
+ * Each is registered to stop as soon as it listens, so a later start-up failure stops it too.
+ */
+async function startBundledServers(
+  settings: Record<string, string>,
+  options: LocalStackOptions,
+  paymentGatewayApiKey: string,
+  stops: StopPhases,
+): Promise<{ paymentGateway?: PaymentGateway; smtpSink?: SmtpSink }> {
+  let paymentGateway: PaymentGateway | undefined;
+  let smtpSink: SmtpSink | undefined;
+  if (!settings.PAYMENT_GATEWAY_URL) {
+    const started = await PaymentGateway.start({
+      ...options.paymentGateway,
+      apiKey: paymentGatewayApiKey,
+      host: '127.0.0.1',
+    });
+    stops.add('servers', () => started.stop());
+    settings.PAYMENT_GATEWAY_URL = started.url;
+    paymentGateway = started;
+  }
+  if (!settings.SMTP_URL) {
+    const started = await SmtpSink.start({ ...options.smtpSink, host: '127.0.0.1' });
+    stops.add('servers', () => started.stop());
+    settings.SMTP_URL = started.url;
+    smtpSink = started;
+  }
+  return { paymentGateway, smtpSink };
 }
 
 /**

@@ -56,6 +56,8 @@ async function main(): Promise<void> {
     adminApiKey: stack.adminApiKey,
     pid: process.pid,
     endpoints: stack.endpoints,
+    paymentGatewayUrl: stack.paymentGatewayUrl,
+    smtpUrl: stack.smtpUrl,
     resources: Object.fromEntries(
       stack.resources.all().map((resource) => [resource.logicalId, resource.ref]),
     ),
@@ -70,6 +72,8 @@ function printSummary(stack: LocalStack, startupMs: number): void {
     '',
     `  DynamoDB Local   ${stack.endpoints.dynamodb}`,
     `  SQS + S3         ${stack.endpoints.sqs} (fauxqs)`,
+    `  Payment gateway  ${stack.paymentGatewayUrl} (${stack.paymentGateway ? 'bundled, Stripe-compatible' : 'PAYMENT_GATEWAY_URL'})`,
+    `  SMTP             ${stack.smtpUrl} (${stack.smtpSink ? 'bundled sink, keeps every mail' : 'SMTP_URL'})`,
     '',
     ...list(
       'Tables',

@@ -51,9 +51,17 @@ export type GatewayFault =
   /** Charge and record the key, then never answer: the client times out on a charge that happened. */
   | { readonly kind: 'commit-then-hang' };
 
+/** Decides the fault for one request (tests replace it, or pass one at start). */
+export type GatewayFaults = (request: {
+  idempotencyKey?: string;
+  params: Readonly<Record<string, string>>;
+}) => GatewayFault;
+
 export interface PaymentGatewayOptions {
   /** The bearer secret clients must send. @default 'sk_test_local' */
   readonly apiKey?: string;
+  /** The faults from the first request on, before a test can set `faults`. @default no fault */
+  readonly faults?: GatewayFaults;
   /** @default 0 - a free port */
   readonly port?: number;
   /** @default '127.0.0.1' */
@@ -87,10 +95,7 @@ interface StoredAnswer {
 export class PaymentGateway {
   readonly ledger: LedgerEntry[] = [];
   /** Decides the fault for each request; tests replace it. */
-  faults: (request: { idempotencyKey?: string; params: Readonly<Record<string, string>> }) => GatewayFault =
-    () => ({
-      kind: 'none',
-    });
+  faults: GatewayFaults = () => ({ kind: 'none' });
   private readonly keys = new Map<string, StoredAnswer>();
   private readonly hanging = new Set<ServerResponse>();
 
@@ -107,6 +112,7 @@ export class PaymentGateway {
       });
     });
     gateway = new PaymentGateway(server, options.apiKey ?? 'sk_test_local');
+    if (options.faults) gateway.faults = options.faults;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

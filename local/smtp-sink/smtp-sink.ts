@@ -17,6 +17,13 @@ export interface SunkMail {
   readonly receivedAt: number;
 }
 
+export interface SmtpSinkOptions {
+  /** @default 0 - a free port */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+}
+
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 
 export class SmtpSink {
@@ -24,7 +31,7 @@ export class SmtpSink {
 
   private constructor(private readonly server: SMTPServer) {}
 
-  static async start(options: { port?: number; host?: string } = {}): Promise<SmtpSink> {
+  static async start(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
     let sink: SmtpSink | undefined;
     const server = new SMTPServer({
       // Loopback only and no credentials: it is a sink for one machine, not a relay.
@@ -32,6 +39,9 @@ export class SmtpSink {
       disabledCommands: ['AUTH', 'STARTTLS'],
       size: MAX_MESSAGE_BYTES,
       logger: false,
+      // stop() waits this long, not smtp-server's 30 s, for a client that keeps its connection open (a pooled
+      // transport in a function): the local stack's stop should not hang on a sink.
+      closeTimeout: 1000,
       onData(stream, session, callback) {
         simpleParser(stream)
           .then((parsed) => {
