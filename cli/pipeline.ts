@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { SingleBar } from 'cli-progress';
-import { Command, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { ApiError, callApi } from './api-client';
 import { approximateDepth, redrive, resolveRedriveTarget } from './redrive';
-import { resolveTarget, TargetError, type TargetOptions } from './target';
+import { followRun } from './run-progress';
+import {
+  getRun,
+  parseAsOf,
+  parseIntervalSeconds,
+  parseRunId,
+  RunNotFoundError,
+  startRun,
+} from './subscription-runs';
+import { resolveTarget, type Target, TargetError, type TargetOptions } from './target';
 
 /** `npx pipeline`: the operator CLI, for the local stack and (with AWS credentials) a deployed one. */
 export function buildProgram(): Command {
@@ -14,7 +23,9 @@ export function buildProgram(): Command {
     .addOption(
       new Option('--stack <name>', 'a deployed stack: URL and admin key from its outputs and secret'),
     )
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors (bad arguments, unknown commands) become a CommanderError, exit code 2, in `main`.
+    .exitOverride();
 
   const target = () => resolveTarget(program.opts<TargetOptions>());
 
@@ -77,7 +88,84 @@ export function buildProgram(): Command {
       }
     });
 
+  const watchOptions = (command: Command) =>
+    command
+      .option('--watch', 'follow the run until it is completed (default: show it once)')
+      .addOption(
+        new Option('--interval <seconds>', 'seconds between two polls while watching')
+          .argParser(parseIntervalSeconds)
+          .default(2),
+      )
+      .option('--json', "print the API's answers as JSON lines instead of a progress bar");
+
+  watchOptions(
+    program
+      .command('run')
+      .description(
+        "start the subscription run of --as-of's UTC date (default: now); a run that exists is answered, not repeated",
+      )
+      .addOption(
+        new Option(
+          '--as-of <iso-time>',
+          'charge what is due at this time, e.g. 2026-01-15T06:00:00Z',
+        ).argParser(parseAsOf),
+      )
+      .option('--idempotency-key <key>', 'make a retry of this command safe (default: a new UUID)'),
+  ).action(async (options: RunCommandOptions & { asOf?: string; idempotencyKey?: string }) => {
+    const resolved = await target();
+    const { value, raw } = await startRun(resolved, options);
+    console.log(options.json ? JSON.stringify(raw) : describeStartedRun(value));
+    if (options.watch) await watchRun(resolved, value.runId, options);
+  });
+
+  watchOptions(
+    program
+      .command('runs')
+      .description("show a subscription run's progress: done of total, succeeded, failed, pending, rate, ETA")
+      .addArgument(new Argument('<runId>', 'the UTC date of the run, YYYY-MM-DD').argParser(parseRunId)),
+  ).action(async (runId: string, options: RunCommandOptions) => {
+    await watchRun(await target(), runId, options);
+  });
+
   return program;
+}
+
+/** What the API's `outcome` (beyond the contract; shown when present) means to an operator. */
+const OUTCOMES: Readonly<Record<string, string>> = {
+  started: 'started now',
+  joined: 'already running; no second pass',
+  resumed: 'resumed',
+  completed: 'already completed; no second pass',
+};
+
+function describeStartedRun(run: { runId: string; status: string; outcome?: string }): string {
+  const outcome = run.outcome ? ` (${OUTCOMES[run.outcome] ?? run.outcome})` : '';
+  return `Run ${run.runId}: ${run.status}${outcome}`;
+}
+
+interface RunCommandOptions {
+  readonly watch?: boolean;
+  readonly interval: number;
+  readonly json?: boolean;
+}
+
+/** Shows the run once, or with --watch until it is completed; Ctrl-C ends the watch, not the run. */
+async function watchRun(target: Target, runId: string, options: RunCommandOptions): Promise<void> {
+  const interrupt = new AbortController();
+  const onInterrupt = () => interrupt.abort();
+  if (options.watch) process.once('SIGINT', onInterrupt);
+  try {
+    await followRun(() => getRun(target, runId), {
+      watch: options.watch ?? false,
+      intervalMs: options.interval * 1000,
+      json: options.json ?? false,
+      out: process.stdout,
+      warn: (message) => console.error(message),
+      signal: interrupt.signal,
+    });
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+  }
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -85,7 +173,17 @@ export async function main(argv: readonly string[]): Promise<number> {
     await buildProgram().parseAsync(argv as string[]);
     return 0;
   } catch (error) {
-    if (error instanceof ApiError || error instanceof TargetError) {
+    // Commander has printed the usage error (or the help) already.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if ((error as Error).name === 'AbortError') {
+      console.error('Stopped watching; the run goes on.');
+      return 130;
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      console.error(`${error.message}\nThe admin key was refused: check --admin-key or ADMIN_API_KEY.`);
+      return 1;
+    }
+    if (error instanceof ApiError || error instanceof TargetError || error instanceof RunNotFoundError) {
       console.error(error.message);
       return 1;
     }
