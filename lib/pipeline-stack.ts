@@ -10,6 +10,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { Billing, type RunSchedules } from './billing';
 import { DurableQueue } from './constructs/durable-queue';
 import { METRICS_NAMESPACE, PipelineFunction } from './constructs/pipeline-function';
 import { PipelineTable } from './constructs/pipeline-table';
@@ -59,6 +60,16 @@ export interface PipelineStackProps extends StackProps {
    * @default 10
    */
   readonly deliveryConcurrency?: number;
+  /**
+   * When the day's subscription run is triggered.
+   * @default - primary 00:05 UTC, backup 02:05 UTC
+   */
+  readonly runSchedules?: RunSchedules;
+  /**
+   * Concurrent invocations of ChargeFunction at most: protects the payment gateway from a run's burst.
+   * @default 5
+   */
+  readonly chargeConcurrency?: number;
 }
 
 /** The contract's defaults that differ in AWS from the local stack. */
@@ -99,6 +110,8 @@ export class PipelineStack extends Stack {
   public readonly adminApiKeySecret: secretsmanager.Secret;
   public readonly paymentGatewayApiKeySecret: secretsmanager.Secret;
   public readonly apiFunction: PipelineFunction;
+  /** The subscription side: tables, queues, functions, schedules and run alarms. */
+  public readonly billing: Billing;
   public readonly httpApi: apigwv2.HttpApi;
   public readonly httpApiStage: apigwv2.HttpStage;
 
@@ -329,6 +342,29 @@ export class PipelineStack extends Stack {
     this.deliveriesQueue.queue.grantSendMessages(this.replayFunction.fn);
     this.replaysQueue.addConsumer(this.replayFunction, { batchSize: 1, maxConcurrency: 2 });
 
+    this.billing = new Billing(this, 'Billing', {
+      settings,
+      logRetention,
+      deletionProtection: props.deletionProtection,
+      eventsTable: this.eventsTable,
+      notificationLogTable: this.idempotencyTable,
+      datafeedsBucket: this.datafeedsBucket,
+      paymentGatewayApiKeySecret: this.paymentGatewayApiKeySecret,
+      runSchedules: props.runSchedules,
+      chargeConcurrency: props.chargeConcurrency,
+    });
+    for (const [name, value] of Object.entries(
+      this.billing.grantApi(this.apiFunction, this.datafeedsBucket),
+    )) {
+      this.apiFunction.fn.addEnvironment(name, value);
+    }
+    // Subscription events are fanned out like every other event; three of their types are also emailed.
+    this.fanoutFunction.fn.addEnvironment(
+      'NOTIFICATIONS_QUEUE_URL',
+      this.billing.notificationsQueue.queue.queueUrl,
+    );
+    this.billing.notificationsQueue.queue.grantSendMessages(this.fanoutFunction.fn);
+
     this.failingDeliveriesAlarm = failingDeliveriesAlarm(this, this.deliverFunction);
     // Lambda reports IteratorAge per function: one alarm covers both streams FanoutFunction reads. With
     // unbounded retries a batch that keeps failing blocks its shard instead of being skipped, so the age of
@@ -407,6 +443,17 @@ export class PipelineStack extends Stack {
       value: this.replaysQueue.queue.queueUrl,
       description: 'Queue of replay (refeed) requests.',
     });
+    for (const [id, queue, what] of [
+      ['Charges', this.billing.chargesQueue, 'subscription charges'],
+      ['Runs', this.billing.runsQueue, 'subscription run steps'],
+      ['Notifications', this.billing.notificationsQueue, 'emails'],
+    ] as const) {
+      new CfnOutput(this, `${id}QueueUrl`, { value: queue.queue.queueUrl, description: `Queue of ${what}.` });
+      new CfnOutput(this, `${id}DeadLetterQueueUrl`, {
+        value: queue.deadLetterQueue.queueUrl,
+        description: `Failed ${what}; \`npx pipeline redrive ${id.toLowerCase()}\` moves them back.`,
+      });
+    }
     new CfnOutput(this, 'ReplaysDeadLetterQueueUrl', {
       value: this.replaysQueue.deadLetterQueue.queueUrl,
       description: 'Failed replay requests; `npx pipeline redrive replays` moves them back.',

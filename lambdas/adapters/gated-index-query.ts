@@ -62,11 +62,12 @@ export function createIndexGate(
 export function gatedIndexQuery<T>(
   gate: IndexGate,
   client: DynamoDBDocumentClient,
-  input: QueryCommandInput & { TableName: string; IndexName: string },
+  index: string,
+  input: Omit<QueryCommandInput, 'IndexName'> & { TableName: string },
   policy: IndexReadPolicy<T>,
   mapResult: (output: QueryCommandOutput) => T,
 ): Promise<T> {
-  return gate.read(input.TableName, input.IndexName, policy, async () =>
-    mapResult(await client.send(new QueryCommand(input))),
+  return gate.read(input.TableName, index, policy, async () =>
+    mapResult(await client.send(new QueryCommand({ ...input, IndexName: index }))),
   );
 }

@@ -7,6 +7,8 @@ import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { subscriptionRunRoutes } from './routes/subscription-runs';
+import { subscriptionRoutes } from './routes/subscriptions';
 import { transactionRoutes } from './routes/transactions';
 import { webhookRoutes } from './routes/webhooks';
 import { type ApiDependencies, createServices, type RequestSecrets } from './services';
@@ -38,6 +40,8 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
     ...transactionRoutes(services),
     ...webhookRoutes(services),
     ...eventRoutes(services),
+    ...subscriptionRoutes(services),
+    ...subscriptionRunRoutes(services),
   ]);
 
   return async (

@@ -1,6 +1,9 @@
 import type { EventsRepository } from '../domain/events';
 import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
 import type { StoresRepository } from '../domain/stores';
+import type { ChargesRepository } from '../domain/subscriptions/charges';
+import type { DatafeedStore, RunQueue, RunsRepository } from '../domain/subscriptions/runs';
+import type { SubscriptionsRepository } from '../domain/subscriptions/subscriptions-repository';
 import type { TransactionsRepository } from '../domain/transactions';
 import type { HostResolver, TargetPolicy } from '../domain/webhook-target';
 import type { AttemptsRepository } from '../domain/webhooks/attempts';
@@ -19,6 +22,8 @@ export interface ApiDependencies {
   readonly endpoints: EndpointsRepository;
   readonly attempts: AttemptsRepository;
   readonly replays: ReplayQueue;
+  /** Subscriptions, runs and datafeeds. */
+  readonly billing?: BillingDependencies;
   /** Resolves webhook hosts for the SSRF guard. */
   readonly resolver: HostResolver;
   /** Which webhook URLs are refused: private targets are allowed locally only; https is required in AWS. */
@@ -32,6 +37,14 @@ export interface ApiDependencies {
   readonly idempotencyRetentionMs?: number;
   /** How long a verified store key is remembered per execution environment. @default 60 s */
   readonly authCacheTtlMs?: number;
+}
+
+export interface BillingDependencies {
+  readonly subscriptions: SubscriptionsRepository;
+  readonly charges: Pick<ChargesRepository, 'listForSubscription'>;
+  readonly runs: RunsRepository;
+  readonly runQueue: RunQueue;
+  readonly datafeeds: Pick<DatafeedStore, 'get'>;
 }
 
 /** Per-request values that come from Secrets Manager (or the local config). */

@@ -74,3 +74,16 @@ export interface EventsRepository {
    */
   list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }>;
 }
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * An event id that is a function of its time and a seed: the event of a fact recorded once (a charge's outcome,
+ * a run's datafeed) gets the same id however often its announcement is repeated, so the events table's
+ * conditional put stores it once. `digest` is a hash of the seed (at least 10 bytes).
+ */
+export function eventIdFor(time: number, digest: Uint8Array): string {
+  let random = '';
+  for (let i = 0; i < 16; i++) random += CROCKFORD[(digest[i % digest.length] ?? 0) % 32];
+  return `${EVENT_ID_PREFIX}${encodeTime(time, 10)}${random}`;
+}

@@ -1,20 +1,26 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { dnsResolver } from '../adapters/dns-resolver';
 import { DynamoAttemptsRepository } from '../adapters/dynamo-attempts-repository';
+import { DynamoChargesRepository } from '../adapters/dynamo-charges-repository';
 import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-repository';
 import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoIdempotencyStore } from '../adapters/dynamo-idempotency-store';
+import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
 import { DynamoStoresRepository } from '../adapters/dynamo-stores-repository';
+import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-repository';
 import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
 import { documentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
 import { metrics } from '../adapters/metrics';
+import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
 import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
+import { SqsRunQueue } from '../adapters/sqs-billing-queues';
 import { SqsReplayQueue } from '../adapters/sqs-replay-queue';
 import { createApi } from '../api/create-api';
 import { loadConfig } from '../config';
@@ -23,6 +29,7 @@ import { loadConfig } from '../config';
 const logger = new Logger();
 const secretBindings = { adminApiKey: 'ADMIN_API_KEY_SECRET_ARN' } as const;
 const config = loadConfig(process.env, 'aws');
+const sqs = new SQSClient({});
 const table = (variable: string) => ({ client: documentClient(), tableName: requireEnv(variable) });
 
 const api = createApi(
@@ -33,7 +40,18 @@ const api = createApi(
     events: new DynamoEventsRepository(table('EVENTS_TABLE_NAME')),
     endpoints: new DynamoEndpointsRepository(table('WEBHOOKS_TABLE_NAME')),
     attempts: new DynamoAttemptsRepository(table('ATTEMPTS_TABLE_NAME')),
-    replays: new SqsReplayQueue({ client: new SQSClient({}), queueUrl: requireEnv('REPLAYS_QUEUE_URL') }),
+    replays: new SqsReplayQueue({ client: sqs, queueUrl: requireEnv('REPLAYS_QUEUE_URL') }),
+    billing: {
+      subscriptions: new DynamoSubscriptionsRepository(table('SUBSCRIPTIONS_TABLE_NAME')),
+      charges: new DynamoChargesRepository(table('CHARGES_TABLE_NAME')),
+      runs: new DynamoRunsRepository(table('RUNS_TABLE_NAME')),
+      runQueue: new SqsRunQueue({ client: sqs, queueUrl: requireEnv('RUNS_QUEUE_URL') }),
+      datafeeds: new S3DatafeedStore({
+        // Path-style addressing for the local S3 emulator; virtual-hosted (the default) in AWS.
+        client: new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }),
+        bucket: requireEnv('DATAFEEDS_BUCKET_NAME'),
+      }),
+    },
     resolver: dnsResolver,
     webhookPolicy: {
       allowPrivate: config.webhookAllowPrivateTargets,

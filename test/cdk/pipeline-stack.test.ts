@@ -25,7 +25,7 @@ const logicalIdOf = (type: string, idPrefix: string): string => {
 
 describe('tables', () => {
   test('are on-demand, point-in-time recoverable, encrypted, deletion-protected and retained', () => {
-    defaults.resourceCountIs('AWS::DynamoDB::Table', 6);
+    defaults.resourceCountIs('AWS::DynamoDB::Table', 9);
     defaults.allResourcesProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -91,7 +91,8 @@ describe('functions', () => {
   });
 
   test('carry the handler entry and name the local runtime reads', () => {
-    for (const entry of ['api', 'fanout', 'deliver', 'replay']) {
+    const entries = ['api', 'fanout', 'deliver', 'replay', 'run', 'charge', 'billing-outbox', 'notify'];
+    for (const entry of entries) {
       defaults.hasResource('AWS::Lambda::Function', {
         Metadata: {
           'commerce-pipeline:entry': `lambdas/handlers/${entry}.ts`,
@@ -99,7 +100,8 @@ describe('functions', () => {
         },
       });
     }
-    expect(functions).toHaveLength(4);
+    // Plus the index readiness resource's two handlers (the subscriptions table's due index).
+    expect(functions).toHaveLength(entries.length + 2);
     for (const fn of functions) {
       expect(fn.Metadata?.['commerce-pipeline:entry']).toMatch(/^lambdas\/handlers\/[a-z0-9-]+\.ts$/);
     }

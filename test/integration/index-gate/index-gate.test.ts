@@ -85,9 +85,9 @@ it('keeps every reader correct while a new GSI is built, and uses it once it is 
     gatedIndexQuery(
       gate,
       documents,
+      INDEX,
       {
         TableName: TABLE,
-        IndexName: INDEX,
         KeyConditionExpression: 'dueDay = :day',
         ExpressionAttributeValues: { ':day': DUE_DAY },
       },

@@ -1,0 +1,35 @@
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DATAFEED_CONTENT_TYPE } from '../domain/subscriptions/datafeed';
+import type { DatafeedStore } from '../domain/subscriptions/runs';
+
+/** Datafeeds in the datafeeds bucket, at `subscriptions/<runId>/<storeId>.xml`. */
+export class S3DatafeedStore implements DatafeedStore {
+  constructor(private readonly props: { client: S3Client; bucket: string }) {}
+
+  async put(runId: string, storeId: string, xml: string): Promise<void> {
+    await this.props.client.send(
+      new PutObjectCommand({
+        Bucket: this.props.bucket,
+        Key: keyOf(runId, storeId),
+        Body: xml,
+        ContentType: `${DATAFEED_CONTENT_TYPE}; charset=utf-8`,
+      }),
+    );
+  }
+
+  async get(runId: string, storeId: string): Promise<string | undefined> {
+    try {
+      const output = await this.props.client.send(
+        new GetObjectCommand({ Bucket: this.props.bucket, Key: keyOf(runId, storeId) }),
+      );
+      return (await output.Body?.transformToString('utf-8')) ?? '';
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw error;
+    }
+  }
+}
+
+function keyOf(runId: string, storeId: string): string {
+  return `subscriptions/${runId}/${encodeURIComponent(storeId)}.xml`;
+}

@@ -1,0 +1,558 @@
+import { createHash } from 'node:crypto';
+import { type EventsRepository, eventIdFor } from '../events';
+import {
+  type ChargeRecord,
+  type ChargeRef,
+  type ChargesRepository,
+  chargeRefFromString,
+  chargeRefToString,
+  claimFor,
+  refOf,
+} from './charges';
+import { buildDatafeed } from './datafeed';
+import { runIdOf } from './schedule';
+import { allDueShards, type Subscription } from './subscription';
+
+/**
+ * Subscription runs. A run charges every subscription due at its `asOf`, and is one per UTC date: the primary
+ * schedule, the backup schedule and `POST /v1/admin/subscription-runs` all call `triggerRun`, which creates the
+ * run or joins it. The work is done by whoever holds the run's lease (owner, version, expiry, heartbeat), one
+ * bounded step per invocation, from a checkpoint: a holder that dies is taken over once its lease expires, and
+ * its successor resumes at the checkpoint. Every write of a holder is conditional on its lease version (the
+ * fence), so a holder that lost its lease cannot overwrite its successor's progress.
+ *
+ * Completion is decided by data, not by the clock: enumeration has covered every due shard, no subscription is
+ * due at `asOf` any more, and every charge the run claimed is resolved. Only then are the datafeeds written and
+ * the run marked completed; `datafeed.ready` follows.
+ */
+
+export type RunStatus = 'running' | 'completed';
+
+export interface RunLease {
+  readonly owner: string;
+  readonly version: number;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+}
+
+export interface RunCursor {
+  /** Index into the due shards. */
+  readonly shard: number;
+  /** The due index's last evaluated key within that shard. */
+  readonly after?: Readonly<Record<string, unknown>>;
+}
+
+export interface ProgressSample {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly done: number;
+}
+
+/** The runs table's run item. */
+export interface Run {
+  readonly runId: string;
+  readonly asOf: string;
+  readonly status: RunStatus;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly deadlineAt: string;
+  readonly completedAt?: string;
+  readonly lease?: RunLease;
+  readonly cursor: RunCursor;
+  readonly enumerated: boolean;
+  /** Charges this run claimed, and how many of them are resolved (kept by the charges table's stream). */
+  readonly total: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  /** Recent (time, resolved) points written by the lease holder: the moving rate. */
+  readonly samples: readonly ProgressSample[];
+  /** When the number of resolved charges last changed, epoch ms. */
+  readonly progressAt?: number;
+  readonly lastSweepAt?: number;
+  /** Subscriptions the last sweep found still due (another sweep follows only while some are). */
+  readonly lastSweepOwed?: number;
+  /** Claims this run's holders made themselves (the stream's `total` can lag behind them). */
+  readonly claimed: number;
+  /** Stores that have a datafeed in this run, once completed. */
+  readonly stores?: readonly string[];
+  readonly announced?: boolean;
+  readonly triggers: number;
+  readonly lastTrigger?: { readonly source: string; readonly at: string };
+}
+
+/** A lease holder's identity for fenced writes. */
+export interface RunFence {
+  readonly runId: string;
+  readonly owner: string;
+  readonly version: number;
+}
+
+export interface RunProgressPatch {
+  readonly cursor?: RunCursor;
+  readonly enumerated?: boolean;
+  readonly samples?: readonly ProgressSample[];
+  readonly progressAt?: number;
+  readonly lastSweepAt?: number;
+  readonly lastSweepOwed?: number;
+  /** Added to the run's own claim count. */
+  readonly claimed?: number;
+  readonly leaseExpiresAt: number;
+  readonly updatedAt: string;
+}
+
+/** Port: the runs table. */
+export interface RunsRepository {
+  create(run: Run): Promise<{ created: true } | { created: false; existing: Run }>;
+  get(runId: string): Promise<Run | undefined>;
+  /**
+   * Renews the lease when `owner` holds it, takes it over (version + 1) when it is free or expired.
+   * @returns the run under the new lease, or undefined when another owner holds a live lease.
+   */
+  acquireLease(runId: string, owner: string, now: number, leaseMs: number): Promise<Run | undefined>;
+  /** A fenced write. @returns the updated run, or undefined when the fence no longer holds. */
+  saveProgress(fence: RunFence, patch: RunProgressPatch): Promise<Run | undefined>;
+  /** Fenced: marks the run completed with its exact counts. */
+  complete(
+    fence: RunFence,
+    result: {
+      readonly total: number;
+      readonly succeeded: number;
+      readonly failed: number;
+      readonly completedAt: string;
+      readonly stores: readonly string[];
+    },
+  ): Promise<Run | undefined>;
+  /** Fenced. */
+  markAnnounced(fence: RunFence): Promise<boolean>;
+  recordTrigger(runId: string, source: string, at: string): Promise<void>;
+  /** Adds charge references to the run's manifest page `pageId` (a set union: repeating it adds nothing). */
+  addToManifest(runId: string, pageId: string, refs: readonly string[]): Promise<void>;
+  /** Every charge reference in the run's manifest. */
+  manifest(runId: string): Promise<string[]>;
+}
+
+/** Port: the due index. */
+export interface DueSubscriptions {
+  /** Subscriptions of one due shard due at or before `asOf`, in due order, from after `cursor`. */
+  page(
+    shard: string,
+    asOf: string,
+    after: Readonly<Record<string, unknown>> | undefined,
+    limit: number,
+  ): Promise<{ subscriptions: Subscription[]; next?: Readonly<Record<string, unknown>> }>;
+}
+
+export interface ChargeMessage extends ChargeRef {
+  readonly runId: string;
+}
+
+export interface RunMessage {
+  readonly runId: string;
+  readonly owner: string;
+}
+
+/** Port: the charges queue. */
+export interface ChargeQueue {
+  send(messages: readonly ChargeMessage[]): Promise<void>;
+}
+
+/** Port: the runs queue (a run's steps, and its continuation after a delay). */
+export interface RunQueue {
+  send(message: RunMessage, delaySeconds?: number): Promise<void>;
+}
+
+/** Port: where datafeeds are kept (S3). */
+export interface DatafeedStore {
+  put(runId: string, storeId: string, xml: string): Promise<void>;
+  /** Undefined when the run wrote no datafeed for the store. */
+  get(runId: string, storeId: string): Promise<string | undefined>;
+}
+
+export interface RunSettings {
+  /** How long a lease lasts without a heartbeat. */
+  readonly leaseMs: number;
+  /** How long after `asOf` the run should be complete (the missed-deadline alarm). */
+  readonly deadlineMs: number;
+  /** Due subscriptions read per page. */
+  readonly pageSize: number;
+  /**
+   * After this long without a charge being resolved, the run sweeps the due index again and re-sends every charge
+   * still owed (one whose message ended in a dead-letter queue, or whose gateway answer never came).
+   */
+  readonly stallSweepMs: number;
+  /** Least time between two sweeps while something is still owed. */
+  readonly sweepIntervalMs: number;
+}
+
+export const DEFAULT_RUN_SETTINGS: RunSettings = {
+  leaseMs: 60_000,
+  deadlineMs: 6 * 3_600_000,
+  pageSize: 100,
+  stallSweepMs: 5 * 60_000,
+  sweepIntervalMs: 30_000,
+};
+
+/** Triggers may not charge ahead of time: an `asOf` this far in the future is refused. */
+export const MAX_AS_OF_AHEAD_MS = 5 * 60_000;
+
+export type TriggerOutcome = 'started' | 'joined' | 'resumed' | 'completed';
+
+/**
+ * Starts the run of `asOf`'s date, or joins it: a trigger for a run that is live or done starts no second pass.
+ * A run whose lease has expired (its holder died) gets a step message, whose receiver takes the lease over and
+ * resumes from the checkpoint.
+ */
+export async function triggerRun(
+  deps: {
+    readonly runs: RunsRepository;
+    readonly queue: RunQueue;
+    readonly now: () => number;
+    readonly newOwner: () => string;
+    readonly settings?: Partial<RunSettings>;
+  },
+  input: { readonly asOf?: string; readonly source: string },
+): Promise<{ run: Run; outcome: TriggerOutcome }> {
+  const settings = { ...DEFAULT_RUN_SETTINGS, ...deps.settings };
+  const now = deps.now();
+  const at = new Date(now).toISOString();
+  const asOf = new Date(input.asOf ?? now).toISOString();
+  const runId = runIdOf(asOf);
+  const run: Run = {
+    runId,
+    asOf,
+    status: 'running',
+    startedAt: at,
+    updatedAt: at,
+    deadlineAt: new Date(Date.parse(asOf) + settings.deadlineMs).toISOString(),
+    cursor: { shard: 0 },
+    enumerated: false,
+    claimed: 0,
+    total: 0,
+    succeeded: 0,
+    failed: 0,
+    samples: [],
+    triggers: 1,
+    lastTrigger: { source: input.source, at },
+  };
+  const created = await deps.runs.create(run);
+  if (created.created) {
+    await deps.queue.send({ runId, owner: deps.newOwner() });
+    return { run, outcome: 'started' };
+  }
+  const existing = created.existing;
+  await deps.runs.recordTrigger(runId, input.source, at);
+  if (existing.status === 'completed') {
+    // A completion whose announcement was cut short is finished by the next trigger.
+    if (!existing.announced) await deps.queue.send({ runId, owner: deps.newOwner() });
+    return { run: existing, outcome: 'completed' };
+  }
+  if (existing.lease && existing.lease.expiresAt > now) return { run: existing, outcome: 'joined' };
+  await deps.queue.send({ runId, owner: deps.newOwner() });
+  return { run: existing, outcome: 'resumed' };
+}
+
+export interface RunWorkDeps {
+  readonly runs: RunsRepository;
+  readonly due: DueSubscriptions;
+  readonly charges: ChargesRepository;
+  readonly chargeQueue: ChargeQueue;
+  readonly datafeeds: DatafeedStore;
+  readonly events: EventsRepository;
+  readonly now: () => number;
+  readonly settings?: Partial<RunSettings>;
+  /** Called once per step with the run's progress (metrics). */
+  readonly onProgress?: (run: Run, view: RunView) => void;
+  /** Test hook: called at named points of a step, to crash a holder exactly there. */
+  readonly checkpoint?: (point: RunStepPoint) => Promise<void> | void;
+}
+
+export type RunStepPoint = 'after-claims' | 'after-send' | 'after-datafeeds' | 'after-complete';
+
+export type RunStepResult =
+  /** Nothing more to do. */
+  | 'completed'
+  /** The run goes on: send the continuation. */
+  | 'continue'
+  /** Another holder has a live lease: this message joins it and ends. */
+  | 'joined'
+  /** This holder's lease was taken over meanwhile: it stops. */
+  | 'fenced'
+  | 'missing';
+
+/**
+ * One step of a run by the holder `message.owner`, until `deadline` (epoch ms). Enumerates due subscriptions page
+ * by page (manifest, claims, messages, checkpoint, in that order, so a crash between any two repeats harmless
+ * work), then waits for the charges, sweeping for anything still owed, then completes.
+ */
+export async function workOnRun(
+  deps: RunWorkDeps,
+  message: RunMessage,
+  deadline: number,
+): Promise<RunStepResult> {
+  const settings = { ...DEFAULT_RUN_SETTINGS, ...deps.settings };
+  const existing = await deps.runs.get(message.runId);
+  if (!existing) return 'missing';
+  if (existing.status === 'completed' && existing.announced) return 'completed';
+  let run = await deps.runs.acquireLease(message.runId, message.owner, deps.now(), settings.leaseMs);
+  if (!run?.lease) return 'joined';
+  const fence: RunFence = { runId: run.runId, owner: message.owner, version: run.lease.version };
+  const shards = allDueShards();
+  const save = async (patch: Omit<RunProgressPatch, 'leaseExpiresAt' | 'updatedAt'>) => {
+    const now = deps.now();
+    return deps.runs.saveProgress(fence, {
+      ...patch,
+      leaseExpiresAt: now + settings.leaseMs,
+      updatedAt: new Date(now).toISOString(),
+    });
+  };
+
+  while (deps.now() < deadline) {
+    if (run.status === 'completed') return (await announce(deps, fence, run)) ? 'completed' : 'fenced';
+    if (!run.enumerated) {
+      const shard = shards[run.cursor.shard] as string;
+      const page = await deps.due.page(shard, run.asOf, run.cursor.after, settings.pageSize);
+      const pageId = `${run.cursor.shard}:${pageIdOf(run.cursor.after)}`;
+      const claimed = await claimAndSend(deps, run, pageId, page.subscriptions);
+      const cursor: RunCursor = page.next
+        ? { shard: run.cursor.shard, after: page.next }
+        : { shard: run.cursor.shard + 1 };
+      const next = await save({ cursor, enumerated: cursor.shard >= shards.length, claimed });
+      if (!next) return 'fenced';
+      run = next;
+      continue;
+    }
+    const now = deps.now();
+    const done = run.succeeded + run.failed;
+    const lastProgress = run.progressAt ?? Date.parse(run.startedAt);
+    const stalled = now - Math.max(lastProgress, run.lastSweepAt ?? 0) >= settings.stallSweepMs;
+    // The stream's counters can lag the claims this holder made itself: wait for the larger of the two.
+    if (done < Math.max(run.total, run.claimed) && !stalled) break;
+    const charges = await chargesOfRun(deps, run);
+    const pending = charges.filter((charge) => charge.status === 'pending');
+    if (pending.length > 0) {
+      // Still on their way; after a stall, re-sent (a message that ended in a DLQ, an answer that never came).
+      if (!stalled) break;
+      await deps.chargeQueue.send(pending.map((charge) => ({ ...refOf(charge), runId: charge.runId })));
+      const resent = await save({ lastSweepAt: now });
+      if (!resent) return 'fenced';
+      run = resent;
+      break;
+    }
+    // Everything claimed is resolved. Anything still due at asOf is owed by this run: a subscription created
+    // due after enumeration passed it, a charge of an earlier run still pending, or a resolved charge whose change
+    // has not reached its subscription yet. Swept again at most every sweepIntervalMs while something is owed.
+    const sweepAllowed =
+      run.lastSweepAt === undefined ||
+      stalled ||
+      ((run.lastSweepOwed ?? 0) > 0 && now - run.lastSweepAt >= settings.sweepIntervalMs);
+    if (!sweepAllowed) break;
+    const swept = await sweep(deps, run, shards, settings.pageSize);
+    const afterSweep = await save({ lastSweepAt: now, claimed: swept.claimed, lastSweepOwed: swept.owed });
+    if (!afterSweep) return 'fenced';
+    run = afterSweep;
+    if (swept.owed > 0) break;
+    const finished = await finish(deps, fence, run, charges);
+    if (!finished) return 'fenced';
+    run = finished;
+  }
+
+  // The heartbeat, with a progress sample for the moving rate.
+  const now = deps.now();
+  const done = run.succeeded + run.failed;
+  const previous = run.samples[run.samples.length - 1];
+  const samples = [...run.samples, { at: now, done }]
+    .filter((sample) => sample.at >= now - 15 * 60_000)
+    .slice(-30);
+  const moved = !previous || previous.done !== done;
+  const beat = await save({ samples, ...(moved ? { progressAt: now } : {}) });
+  if (!beat) return 'fenced';
+  deps.onProgress?.(beat, runView(beat, now));
+  return 'continue';
+}
+
+/** Records the page in the manifest, claims each due charge, and sends a message for each one still pending. */
+async function claimAndSend(
+  deps: RunWorkDeps,
+  run: Run,
+  pageId: string,
+  subscriptions: readonly Subscription[],
+): Promise<number> {
+  if (subscriptions.length === 0) return 0;
+  const now = deps.now();
+  const claims = subscriptions.map((subscription) => claimFor(subscription, run.runId, now));
+  // The manifest first: a charge this run claims is listed before it exists, so the datafeed cannot miss it.
+  await deps.runs.addToManifest(
+    run.runId,
+    pageId,
+    claims.map((claim) => chargeRefToString(refOf(claim))),
+  );
+  let claimed = 0;
+  const owed = await mapLimit(claims, 16, async (claim): Promise<ChargeRecord | undefined> => {
+    const result = await deps.charges.claim(claim);
+    if (result.claimed) {
+      claimed += 1;
+      return claim;
+    }
+    // Claimed before (by this run before a crash, or by an earlier run whose charge is still pending): a
+    // resolved charge whose change did not reach the subscription is applied again by the charge consumer.
+    return result.existing;
+  });
+  await deps.checkpoint?.('after-claims');
+  await deps.chargeQueue.send(
+    owed.flatMap((charge) => (charge ? [{ ...refOf(charge), runId: run.runId }] : [])),
+  );
+  await deps.checkpoint?.('after-send');
+  return claimed;
+}
+
+/** Reads every due shard again; claims and sends whatever is still due. */
+async function sweep(
+  deps: RunWorkDeps,
+  run: Run,
+  shards: readonly string[],
+  pageSize: number,
+): Promise<{ owed: number; claimed: number }> {
+  let owed = 0;
+  let claimed = 0;
+  for (const [index, shard] of shards.entries()) {
+    let after: Readonly<Record<string, unknown>> | undefined;
+    do {
+      const page = await deps.due.page(shard, run.asOf, after, pageSize);
+      owed += page.subscriptions.length;
+      claimed += await claimAndSend(deps, run, `sweep-${index}:${pageIdOf(after)}`, page.subscriptions);
+      after = page.next;
+    } while (after);
+  }
+  return { owed, claimed };
+}
+
+/** The charges this run claimed, from its manifest. */
+async function chargesOfRun(deps: RunWorkDeps, run: Run): Promise<ChargeRecord[]> {
+  const refs = (await deps.runs.manifest(run.runId)).map(chargeRefFromString);
+  return (await deps.charges.getMany(refs)).filter((charge) => charge.runId === run.runId);
+}
+
+/**
+ * Completes the run once every charge it claimed is resolved and nothing is due any more: the datafeeds first
+ * (never before every charge is in), then the completion with exact counts; `datafeed.ready` follows.
+ */
+async function finish(
+  deps: RunWorkDeps,
+  fence: RunFence,
+  run: Run,
+  charges: readonly ChargeRecord[],
+): Promise<Run | undefined> {
+  const completedAt = new Date(deps.now()).toISOString();
+  const stores = [...new Set(charges.map((charge) => charge.storeId))].sort();
+  for (const storeId of stores) {
+    await deps.datafeeds.put(
+      run.runId,
+      storeId,
+      buildDatafeed({ runId: run.runId, storeId, generatedAt: completedAt, charges }),
+    );
+  }
+  await deps.checkpoint?.('after-datafeeds');
+  const completed = await deps.runs.complete(fence, {
+    total: charges.length,
+    succeeded: charges.filter((charge) => charge.status === 'succeeded').length,
+    failed: charges.filter((charge) => charge.status === 'failed').length,
+    completedAt,
+    stores,
+  });
+  if (completed) await deps.checkpoint?.('after-complete');
+  return completed;
+}
+
+/** `datafeed.ready` for each store of the completed run, with ids fixed by (run, store): repeats store nothing. */
+async function announce(deps: RunWorkDeps, fence: RunFence, run: Run): Promise<boolean> {
+  const completedAt = run.completedAt ?? run.updatedAt;
+  for (const storeId of run.stores ?? []) {
+    await deps.events.put(
+      {
+        id: eventIdFor(Date.parse(completedAt), digest(`datafeed.ready:${run.runId}:${storeId}`)),
+        type: 'datafeed.ready',
+        createdAt: completedAt,
+        storeId,
+        data: {
+          runId: run.runId,
+          url: `/v1/datafeeds/subscriptions/${run.runId}`,
+          contentType: 'application/xml',
+          completedAt,
+        },
+      },
+      'direct',
+    );
+  }
+  return deps.runs.markAnnounced(fence);
+}
+
+export interface RunView {
+  readonly runId: string;
+  readonly status: RunStatus;
+  readonly asOf: string;
+  readonly total: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly pending: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly completedAt?: string;
+  readonly deadlineAt: string;
+  readonly ratePerMinute: number;
+  /** Null while nothing is moving (no rate to extrapolate from). */
+  readonly etaSeconds: number | null;
+}
+
+/** The run as the admin API shows it: counters, the moving rate (over about the last 5 minutes) and the ETA. */
+export function runView(run: Run, now: number): RunView {
+  const done = run.succeeded + run.failed;
+  const pending = Math.max(0, run.total - done);
+  let ratePerMinute = 0;
+  if (run.status === 'completed') {
+    const minutes = (Date.parse(run.completedAt ?? run.updatedAt) - Date.parse(run.startedAt)) / 60_000;
+    ratePerMinute = minutes > 0 ? done / minutes : done;
+  } else {
+    const window = run.samples.filter((sample) => sample.at >= now - 5 * 60_000);
+    const base = window[0] ?? run.samples[run.samples.length - 1];
+    if (base && now > base.at) ratePerMinute = Math.max(0, (done - base.done) / ((now - base.at) / 60_000));
+  }
+  ratePerMinute = Math.round(ratePerMinute * 10) / 10;
+  const etaSeconds =
+    run.status === 'completed' ? 0 : ratePerMinute > 0 ? Math.ceil((pending / ratePerMinute) * 60) : null;
+  return {
+    runId: run.runId,
+    status: run.status,
+    asOf: run.asOf,
+    total: run.total,
+    succeeded: run.succeeded,
+    failed: run.failed,
+    pending,
+    startedAt: run.startedAt,
+    updatedAt: run.updatedAt,
+    ...(run.completedAt ? { completedAt: run.completedAt } : {}),
+    deadlineAt: run.deadlineAt,
+    ratePerMinute,
+    etaSeconds,
+  };
+}
+
+function pageIdOf(after: Readonly<Record<string, unknown>> | undefined): string {
+  return after ? createHash('sha256').update(JSON.stringify(after)).digest('hex').slice(0, 16) : 'start';
+}
+
+export function digest(seed: string): Uint8Array {
+  return createHash('sha256').update(seed).digest();
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,20 @@
+import type { SubscriptionStateRepository } from './charges';
+import type { Subscription } from './subscription';
+
+/** Port: the subscriptions table as the API uses it. */
+export interface SubscriptionsRepository extends SubscriptionStateRepository {
+  create(subscription: Subscription): Promise<{ created: true } | { created: false; existing: Subscription }>;
+  /**
+   * Cancels a billed subscription. @returns the canceled subscription, or why not: it does not exist, or it has
+   * already ended (then with its current state).
+   */
+  cancel(
+    storeId: string,
+    subscriptionId: string,
+    input: { readonly canceledAt: string; readonly eventId: string },
+  ): Promise<
+    | { readonly outcome: 'canceled'; readonly subscription: Subscription }
+    | { readonly outcome: 'ended'; readonly subscription: Subscription }
+    | { readonly outcome: 'missing' }
+  >;
+}
