@@ -342,9 +342,9 @@ export async function workOnRun(
     // due after enumeration passed it, a charge of an earlier run still pending, or a resolved charge whose change
     // has not reached its subscription yet. Swept again at most every sweepIntervalMs while something is owed.
     const sweepAllowed =
-      run.lastSweepAt === undefined ||
+      run.lastSweepOwed === undefined ||
       stalled ||
-      ((run.lastSweepOwed ?? 0) > 0 && now - run.lastSweepAt >= settings.sweepIntervalMs);
+      (run.lastSweepOwed > 0 && now - (run.lastSweepAt ?? 0) >= settings.sweepIntervalMs);
     if (!sweepAllowed) break;
     const swept = await sweep(deps, run, shards, settings.pageSize);
     const afterSweep = await save({ lastSweepAt: now, claimed: swept.claimed, lastSweepOwed: swept.owed });

@@ -67,8 +67,9 @@ export function nextCycleAfter(
   return next;
 }
 
+/** The longest a period can be: a jump by it never passes the cycle sought. */
 function approximatePeriodMs(interval: Interval, intervalCount: number): number {
-  const days = { day: 1, week: 7, month: 28, year: 365 }[interval];
+  const days = { day: 1, week: 7, month: 31, year: 366 }[interval];
   return days * intervalCount * 86_400_000;
 }
 

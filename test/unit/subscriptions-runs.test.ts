@@ -1,0 +1,183 @@
+import { runView } from '../../lambdas/domain/subscriptions/runs';
+import { billingWorld, T0 } from './support/billing-world';
+
+const runId = new Date(T0).toISOString().slice(0, 10);
+
+describe('a subscription run', () => {
+  it('charges every due subscription once, starts dunning on declines, then writes the datafeed and completes', async () => {
+    // Prepare
+    const world = billingWorld();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) await world.subscribe(id);
+    await world.subscribe('declined', { paymentMethod: 'pm_card_chargeDeclined' });
+    await world.subscribe('later', { startAt: new Date(T0 + 3_600_000).toISOString() });
+    await world.subscribe('other-store', {}, 'other');
+
+    // Act
+    const { outcome } = await world.trigger();
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    const result = await world.drain(runId, owner);
+
+    // Assess
+    expect(outcome).toBe('started');
+    expect(result).toBe('completed');
+    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    const run = await world.runs.get(runId);
+    expect(run).toMatchObject({ status: 'completed', total: 7, succeeded: 6, failed: 1, announced: true });
+    expect(run?.stores).toEqual(['acme', 'other']);
+    expect((await world.subscriptions.get('acme', 'a'))?.nextChargeAt).toBe('2026-04-10T11:59:00.000Z');
+    expect(await world.subscriptions.get('acme', 'declined')).toMatchObject({
+      status: 'past_due',
+      attempt: 1,
+    });
+    expect(await world.subscriptions.get('acme', 'later')).toMatchObject({ cycle: 0, status: 'active' });
+    const feed = await world.datafeeds.get(runId, 'acme');
+    expect(feed?.match(/<subscription id=/g)).toHaveLength(6);
+    expect(feed).toContain('status="failed"');
+    expect(await world.datafeeds.get(runId, 'other')).toContain('<subscription id="other-store">');
+    const ready = [...world.events.items.values()].filter(({ event }) => event.type === 'datafeed.ready');
+    expect(ready.map(({ event }) => event.storeId).sort()).toEqual(['acme', 'other']);
+  });
+
+  it('answers a trigger for a live or done run with that run and starts no second pass', async () => {
+    const world = billingWorld();
+    await world.subscribe('a');
+    await world.trigger('primary');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    await world.step(runId, owner);
+
+    const joined = await world.trigger('backup');
+    expect(joined.outcome).toBe('joined');
+    expect(world.runQueue.messages).toHaveLength(1);
+
+    await world.drain(runId, owner);
+    const again = await world.trigger('api');
+    expect(again.outcome).toBe('completed');
+    expect(world.runQueue.messages).toHaveLength(1);
+    expect(world.charges.claims).toBe(1);
+    expect((await world.runs.get(runId))?.triggers).toBe(3);
+  });
+
+  it('is taken over after its holder dies: the successor resumes from the checkpoint, the old holder is fenced', async () => {
+    // Prepare: the first holder enumerates one page, then dies.
+    const world = billingWorld({ leaseMs: 30_000 });
+    for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) await world.subscribe(id);
+    await world.trigger('primary');
+    const first = world.runQueue.messages[0]?.message.owner ?? '';
+    world.crashes.point = 'after-send';
+    await expect(world.step(runId, first)).rejects.toThrow('crash at after-send');
+    const cursorBefore = (await world.runs.get(runId))?.cursor;
+
+    // Act: the lease expires; the backup trigger takes over.
+    world.clock.now += 31_000;
+    const backup = await world.trigger('backup');
+    const second = world.runQueue.messages[1]?.message.owner ?? '';
+    const completed = await world.drain(runId, second);
+    const stale = await world.step(runId, first);
+
+    // Assess
+    expect(backup.outcome).toBe('resumed');
+    expect(completed).toBe('completed');
+    expect(stale).toBe('completed');
+    expect(cursorBefore).toEqual({ shard: 0 });
+    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    expect((await world.runs.get(runId))?.lease?.version).toBe(2);
+  });
+
+  it('fences a holder whose lease was taken over mid-step: its writes change nothing', async () => {
+    const world = billingWorld({ leaseMs: 30_000 });
+    for (const id of ['a', 'b', 'c']) await world.subscribe(id);
+    await world.trigger('primary');
+    const first = world.runQueue.messages[0]?.message.owner ?? '';
+    await world.runs.acquireLease(runId, first, world.clock.now, 30_000);
+    // A successor takes the lease over (the first holder stalled past its expiry).
+    const successor = await world.runs.acquireLease(runId, 'successor', world.clock.now + 31_000, 30_000);
+    expect(successor?.lease).toMatchObject({ owner: 'successor', version: 2 });
+
+    const saved = await world.runs.saveProgress(
+      { runId, owner: first, version: 1 },
+      { cursor: { shard: 9 }, leaseExpiresAt: 0, updatedAt: '' },
+    );
+    expect(saved).toBeUndefined();
+    expect((await world.runs.get(runId))?.cursor).toEqual({ shard: 0 });
+  });
+
+  it('does not complete while a charge is pending at the gateway, and resolves it later with the same key', async () => {
+    const world = billingWorld({ stallSweepMs: 60_000 });
+    await world.subscribe('a');
+    await world.subscribe('stuck');
+    const firstOutcome = world.gateway.outcomeFor;
+    world.gateway.outcomeFor = (request) =>
+      request.metadata.subscription_id === 'stuck'
+        ? { kind: 'unknown', reason: 'timeout' }
+        : firstOutcome(request);
+    await world.trigger('primary');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+
+    for (let i = 0; i < 5; i += 1) {
+      expect(await world.step(runId, owner)).toBe('continue');
+      await world.work();
+    }
+    const pending = await world.runs.get(runId);
+    expect(pending).toMatchObject({ status: 'running', total: 2, succeeded: 1 });
+    expect(runView(pending as NonNullable<typeof pending>, world.clock.now).pending).toBe(1);
+    expect(world.datafeeds.feeds.size).toBe(0);
+
+    // The gateway recovers; the stall sweep sends the charge again, with the same key.
+    world.gateway.outcomeFor = firstOutcome;
+    world.clock.now += 61_000;
+    expect(await world.drain(runId, owner)).toBe('completed');
+    expect(world.gateway.successfulCharges().filter((key) => key.includes(':stuck:'))).toHaveLength(1);
+  });
+
+  it('charges a subscription that became due after enumeration passed it, in the same run', async () => {
+    const world = billingWorld();
+    await world.subscribe('a');
+    await world.trigger('primary');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    await world.step(runId, owner);
+    await world.subscribe('late', { startAt: new Date(T0 - 120_000).toISOString() });
+    expect(await world.drain(runId, owner)).toBe('completed');
+    expect(world.gateway.successfulCharges()).toHaveLength(2);
+    expect((await world.runs.get(runId))?.total).toBe(2);
+  });
+
+  it('writes the datafeeds before completing, and announces after: a crash between is repaired by the next step', async () => {
+    const world = billingWorld();
+    await world.subscribe('a');
+    await world.trigger('primary');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    world.crashes.point = 'after-complete';
+    await expect(world.drain(runId, owner)).rejects.toThrow('crash at after-complete');
+    expect((await world.runs.get(runId))?.status).toBe('completed');
+    expect([...world.events.items.values()].some(({ event }) => event.type === 'datafeed.ready')).toBe(false);
+
+    expect(await world.step(runId, owner)).toBe('completed');
+    await world.step(runId, owner);
+    const ready = [...world.events.items.values()].filter(({ event }) => event.type === 'datafeed.ready');
+    expect(ready).toHaveLength(1);
+  });
+});
+
+describe('run progress', () => {
+  it('shows a moving rate over recent samples and an ETA from it', async () => {
+    const world = billingWorld();
+    await world.subscribe('a');
+    await world.trigger();
+    const run = await world.runs.get(runId);
+    const base = { ...(run as NonNullable<typeof run>), total: 100, succeeded: 30, failed: 10 };
+    const now = T0 + 10 * 60_000;
+    const view = runView(
+      {
+        ...base,
+        samples: [
+          { at: now - 120_000, done: 20 },
+          { at: now - 60_000, done: 30 },
+        ],
+      },
+      now,
+    );
+    expect(view).toMatchObject({ pending: 60, ratePerMinute: 10, etaSeconds: 360 });
+    const stalled = runView({ ...base, samples: [{ at: now - 20 * 60_000, done: 40 }] }, now);
+    expect(stalled).toMatchObject({ ratePerMinute: 0, etaSeconds: null });
+  });
+});

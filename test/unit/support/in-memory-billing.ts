@@ -1,0 +1,341 @@
+import type {
+  ChargeRecord,
+  ChargeRef,
+  ChargeResolution,
+  ChargesRepository,
+  GatewayOutcome,
+  PaymentGateway,
+} from '../../../lambdas/domain/subscriptions/charges';
+import { chargeKeyOf, subscriptionKeyOf } from '../../../lambdas/domain/subscriptions/charges';
+import type { CounterDelta, RunCounters } from '../../../lambdas/domain/subscriptions/outbox';
+import type {
+  ChargeMessage,
+  ChargeQueue,
+  DatafeedStore,
+  DueSubscriptions,
+  Run,
+  RunFence,
+  RunMessage,
+  RunProgressPatch,
+  RunQueue,
+  RunsRepository,
+} from '../../../lambdas/domain/subscriptions/runs';
+import {
+  dueShardOf,
+  type Subscription,
+  type SubscriptionChange,
+} from '../../../lambdas/domain/subscriptions/subscription';
+import type { SubscriptionsRepository } from '../../../lambdas/domain/subscriptions/subscriptions-repository';
+
+/**
+ * In-memory billing ports with the conditions of their DynamoDB adapters (conditional puts, fenced updates, the
+ * sparse due index), so the domain's exactly-once logic is exercised as it runs against the tables.
+ */
+const clone = <T>(value: T): T => structuredClone(value);
+
+export class InMemorySubscriptions implements SubscriptionsRepository, DueSubscriptions {
+  readonly items = new Map<string, Subscription>();
+
+  private key(storeId: string, id: string) {
+    return `${storeId}#${id}`;
+  }
+
+  async create(subscription: Subscription) {
+    const key = this.key(subscription.storeId, subscription.subscriptionId);
+    const existing = this.items.get(key);
+    if (existing) return { created: false as const, existing: clone(existing) };
+    this.items.set(key, clone(subscription));
+    return { created: true as const };
+  }
+
+  async get(storeId: string, subscriptionId: string) {
+    const item = this.items.get(this.key(storeId, subscriptionId));
+    return item ? clone(item) : undefined;
+  }
+
+  async cancel(storeId: string, subscriptionId: string, input: { canceledAt: string; eventId: string }) {
+    const key = this.key(storeId, subscriptionId);
+    const item = this.items.get(key);
+    if (!item) return { outcome: 'missing' as const };
+    if (item.status !== 'active' && item.status !== 'past_due') {
+      return { outcome: 'ended' as const, subscription: clone(item) };
+    }
+    const { dueShard: _s, dueAt: _d, dunning: _u, ...rest } = item;
+    const canceled: Subscription = {
+      ...rest,
+      status: 'canceled',
+      canceledAt: input.canceledAt,
+      cancelReason: 'requested',
+      canceledEventId: input.eventId,
+    };
+    this.items.set(key, canceled);
+    return { outcome: 'canceled' as const, subscription: clone(canceled) };
+  }
+
+  async applyChange(
+    storeId: string,
+    subscriptionId: string,
+    at: { cycle: number; attempt: number },
+    change: SubscriptionChange,
+  ) {
+    const key = this.key(storeId, subscriptionId);
+    const item = this.items.get(key);
+    if (
+      !item ||
+      item.cycle !== at.cycle ||
+      item.attempt !== at.attempt ||
+      (item.status !== 'active' && item.status !== 'past_due')
+    ) {
+      return false;
+    }
+    const { dueShard: _s, dueAt: _d, dunning: _u, ...rest } = item;
+    this.items.set(key, {
+      ...rest,
+      status: change.status,
+      cycle: change.cycle,
+      attempt: change.attempt,
+      nextChargeAt: change.nextChargeAt,
+      ...(change.dueAt ? { dueAt: change.dueAt, dueShard: dueShardOf(storeId, subscriptionId) } : {}),
+      ...(change.dunning ? { dunning: change.dunning } : {}),
+      ...(change.canceledAt
+        ? { canceledAt: change.canceledAt, cancelReason: 'payment_failed' as const }
+        : {}),
+    });
+    return true;
+  }
+
+  async page(
+    shard: string,
+    asOf: string,
+    after: Readonly<Record<string, unknown>> | undefined,
+    limit: number,
+  ) {
+    const due = [...this.items.values()]
+      .filter((item) => item.dueShard === shard && item.dueAt !== undefined && item.dueAt <= asOf)
+      .sort((a, b) => (a.dueAt ?? '').localeCompare(b.dueAt ?? '') || keyOrder(a).localeCompare(keyOrder(b)));
+    const start = after ? due.findIndex((item) => keyOrder(item) === after.key) + 1 : 0;
+    const page = due.slice(start, start + limit);
+    const last = page[page.length - 1];
+    return {
+      subscriptions: page.map(clone),
+      ...(start + limit < due.length && last ? { next: { key: keyOrder(last) } } : {}),
+    };
+  }
+}
+
+function keyOrder(item: Subscription): string {
+  return `${item.dueAt}|${item.storeId}#${item.subscriptionId}`;
+}
+
+export class InMemoryCharges implements ChargesRepository {
+  readonly items = new Map<string, ChargeRecord>();
+  claims = 0;
+
+  private key(ref: ChargeRef) {
+    return `${subscriptionKeyOf(ref.storeId, ref.subscriptionId)}|${chargeKeyOf(ref.period, ref.attempt)}`;
+  }
+
+  async claim(charge: ChargeRecord) {
+    const key = this.key(charge);
+    const existing = this.items.get(key);
+    if (existing) return { claimed: false as const, existing: clone(existing) };
+    this.claims += 1;
+    this.items.set(key, clone(charge));
+    return { claimed: true as const };
+  }
+
+  async get(ref: ChargeRef) {
+    const item = this.items.get(this.key(ref));
+    return item ? clone(item) : undefined;
+  }
+
+  async resolve(ref: ChargeRef, resolution: ChargeResolution) {
+    const key = this.key(ref);
+    const item = this.items.get(key);
+    if (!item) throw new Error('resolve of a charge that was never claimed');
+    if (item.status !== 'pending') return clone(item);
+    const resolved = { ...item, ...clone(resolution) } as ChargeRecord;
+    this.items.set(key, resolved);
+    return clone(resolved);
+  }
+
+  async listForSubscription(storeId: string, subscriptionId: string) {
+    return [...this.items.values()]
+      .filter((item) => item.storeId === storeId && item.subscriptionId === subscriptionId)
+      .sort((a, b) => a.chargeKey.localeCompare(b.chargeKey))
+      .map(clone);
+  }
+
+  async getMany(refs: readonly ChargeRef[]) {
+    return refs.flatMap((ref) => {
+      const item = this.items.get(this.key(ref));
+      return item ? [clone(item)] : [];
+    });
+  }
+}
+
+export class InMemoryRuns implements RunsRepository, RunCounters {
+  readonly runs = new Map<string, Run>();
+  readonly manifests = new Map<string, Set<string>>();
+
+  async create(run: Run) {
+    const existing = this.runs.get(run.runId);
+    if (existing) return { created: false as const, existing: clone(existing) };
+    this.runs.set(run.runId, clone(run));
+    return { created: true as const };
+  }
+
+  async get(runId: string) {
+    const run = this.runs.get(runId);
+    return run ? clone(run) : undefined;
+  }
+
+  async acquireLease(runId: string, owner: string, now: number, leaseMs: number) {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    const lease = run.lease;
+    if (lease && lease.owner !== owner && lease.expiresAt > now) return undefined;
+    const version = lease?.owner === owner ? lease.version : (lease?.version ?? 0) + 1;
+    const next = { ...run, lease: { owner, version, expiresAt: now + leaseMs } };
+    this.runs.set(runId, next);
+    return clone(next);
+  }
+
+  private fenced(fence: RunFence, change: (run: Run) => Run): Run | undefined {
+    const run = this.runs.get(fence.runId);
+    if (!run?.lease || run.lease.owner !== fence.owner || run.lease.version !== fence.version)
+      return undefined;
+    const next = change(run);
+    this.runs.set(fence.runId, next);
+    return clone(next);
+  }
+
+  async saveProgress(fence: RunFence, patch: RunProgressPatch) {
+    return this.fenced(fence, (run) => {
+      const { leaseExpiresAt, claimed, ...rest } = patch;
+      const defined = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+      return {
+        ...run,
+        ...defined,
+        claimed: run.claimed + (claimed ?? 0),
+        lease: { ...(run.lease as NonNullable<Run['lease']>), expiresAt: leaseExpiresAt },
+      } as Run;
+    });
+  }
+
+  async complete(
+    fence: RunFence,
+    result: {
+      total: number;
+      succeeded: number;
+      failed: number;
+      completedAt: string;
+      stores: readonly string[];
+    },
+  ) {
+    return this.fenced(fence, (run) => ({
+      ...run,
+      ...result,
+      status: 'completed',
+      updatedAt: result.completedAt,
+    }));
+  }
+
+  async markAnnounced(fence: RunFence) {
+    return this.fenced(fence, (run) => ({ ...run, announced: true })) !== undefined;
+  }
+
+  async recordTrigger(runId: string, source: string, at: string) {
+    const run = this.runs.get(runId);
+    if (run) this.runs.set(runId, { ...run, triggers: run.triggers + 1, lastTrigger: { source, at } });
+  }
+
+  async addToManifest(runId: string, _pageId: string, refs: readonly string[]) {
+    const set = this.manifests.get(runId) ?? new Set<string>();
+    for (const ref of refs) set.add(ref);
+    this.manifests.set(runId, set);
+  }
+
+  async manifest(runId: string) {
+    return [...(this.manifests.get(runId) ?? [])];
+  }
+
+  async add(runId: string, delta: CounterDelta) {
+    const run = this.runs.get(runId);
+    if (!run || run.status !== 'running') return;
+    this.runs.set(runId, {
+      ...run,
+      total: run.total + delta.total,
+      succeeded: run.succeeded + delta.succeeded,
+      failed: run.failed + delta.failed,
+    });
+  }
+}
+
+export class InMemoryChargeQueue implements ChargeQueue {
+  readonly messages: ChargeMessage[] = [];
+  async send(messages: readonly ChargeMessage[]) {
+    this.messages.push(...messages.map(clone));
+  }
+  take(): ChargeMessage[] {
+    return this.messages.splice(0);
+  }
+}
+
+export class InMemoryRunQueue implements RunQueue {
+  readonly messages: { message: RunMessage; delaySeconds: number }[] = [];
+  async send(message: RunMessage, delaySeconds = 0) {
+    this.messages.push({ message: clone(message), delaySeconds });
+  }
+}
+
+export class InMemoryDatafeeds implements DatafeedStore {
+  readonly feeds = new Map<string, string>();
+  async put(runId: string, storeId: string, xml: string) {
+    this.feeds.set(`${runId}/${storeId}`, xml);
+  }
+  async get(runId: string, storeId: string) {
+    return this.feeds.get(`${runId}/${storeId}`);
+  }
+}
+
+/**
+ * A gateway with Stripe's idempotency: a key answers its first outcome again. `outcomeFor` decides the first
+ * outcome of a key (by payment method by default); `successfulCharges` counts the money that moved.
+ */
+export class FakeGateway implements PaymentGateway {
+  readonly answers = new Map<string, GatewayOutcome>();
+  calls = 0;
+  outcomeFor: (request: Parameters<PaymentGateway['charge']>[0]) => GatewayOutcome = (request) =>
+    request.paymentMethod === 'pm_card_visa'
+      ? { kind: 'succeeded', paymentIntentId: `pi_${this.answers.size + 1}` }
+      : { kind: 'declined', declineCode: 'card_declined', message: 'Your card was declined.' };
+
+  async charge(request: Parameters<PaymentGateway['charge']>[0]): Promise<GatewayOutcome> {
+    this.calls += 1;
+    const known = this.answers.get(request.idempotencyKey);
+    if (known) return known;
+    const outcome = this.outcomeFor(request);
+    if (outcome.kind !== 'unknown') this.answers.set(request.idempotencyKey, outcome);
+    return outcome;
+  }
+
+  successfulCharges(): string[] {
+    return [...this.answers.entries()]
+      .filter(([, outcome]) => outcome.kind === 'succeeded')
+      .map(([key]) => key);
+  }
+}
+
+/** Every billing port, fresh. */
+export function billingPorts() {
+  return {
+    subscriptions: new InMemorySubscriptions(),
+    charges: new InMemoryCharges(),
+    runs: new InMemoryRuns(),
+    chargeQueue: new InMemoryChargeQueue(),
+    runQueue: new InMemoryRunQueue(),
+    datafeeds: new InMemoryDatafeeds(),
+    gateway: new FakeGateway(),
+  };
+}
