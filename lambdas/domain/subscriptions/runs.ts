@@ -217,6 +217,9 @@ export async function triggerRun(
   const at = new Date(now).toISOString();
   const asOf = new Date(input.asOf ?? now).toISOString();
   const runId = runIdOf(asOf);
+  // The run is created holding its first lease, for the owner of its first step message: a trigger that comes
+  // before that message is processed finds the run live and joins it.
+  const owner = deps.newOwner();
   const run: Run = {
     runId,
     asOf,
@@ -224,6 +227,7 @@ export async function triggerRun(
     startedAt: at,
     updatedAt: at,
     deadlineAt: new Date(Date.parse(asOf) + settings.deadlineMs).toISOString(),
+    lease: { owner, version: 1, expiresAt: now + settings.leaseMs },
     cursor: { shard: 0 },
     enumerated: false,
     claimed: 0,
@@ -236,7 +240,7 @@ export async function triggerRun(
   };
   const created = await deps.runs.create(run);
   if (created.created) {
-    await deps.queue.send({ runId, owner: deps.newOwner() });
+    await deps.queue.send({ runId, owner });
     return { run, outcome: 'started' };
   }
   const existing = created.existing;

@@ -47,7 +47,8 @@ export function callerFor(
     return {
       status: result.statusCode ?? 0,
       headers: (result.headers ?? {}) as Record<string, string>,
-      body: text ? JSON.parse(text) : undefined,
+      // XML (the datafeed) stays text; everything else the API answers is JSON.
+      body: text ? (text.startsWith('<?xml') ? text : JSON.parse(text)) : undefined,
     };
   };
 }

@@ -6,6 +6,13 @@ import type { AcceptedTransaction, TransactionsRepository } from '../../../lambd
 import type { HostResolver } from '../../../lambdas/domain/webhook-target';
 import type { ReplayJob, ReplayQueue } from '../../../lambdas/domain/webhooks/messages';
 import { callerFor } from './api-events';
+import {
+  InMemoryCharges,
+  InMemoryDatafeeds,
+  InMemoryRunQueue,
+  InMemoryRuns,
+  InMemorySubscriptions,
+} from './in-memory-billing';
 import { InMemoryIdempotencyStore, InMemoryStoresRepository, silentLogger } from './in-memory-ports';
 import {
   checkKey,
@@ -87,6 +94,13 @@ export function webhookDependencies<Overrides extends Partial<ApiDependencies> =
     endpoints: new InMemoryEndpointsRepository(),
     attempts: new InMemoryAttemptsRepository(),
     replays: new InMemoryReplayQueue(),
+    billing: {
+      subscriptions: new InMemorySubscriptions(),
+      charges: new InMemoryCharges(),
+      runs: new InMemoryRuns(),
+      runQueue: new InMemoryRunQueue(),
+      datafeeds: new InMemoryDatafeeds(),
+    },
     resolver: tableResolver(TEST_DNS),
     webhookPolicy: { allowPrivate: false, requireHttps: false },
     now: () => Date.parse('2024-06-01T12:00:00.000Z'),
