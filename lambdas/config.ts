@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseDuration, parseDurationList } from './domain/duration';
 
 /**

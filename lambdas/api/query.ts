@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiRequest } from '../http/api-types';
 import { validateBody } from '../http/request-body';
 

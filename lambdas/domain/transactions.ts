@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Transactions a storefront hands over (CONTRACT.md `POST /v1/transactions`). Accepting one is a single

@@ -6,7 +6,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoChargesRepository } from '../adapters/dynamo-charges-repository';
 import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-repository';
 import { documentClient } from '../adapters/dynamodb';

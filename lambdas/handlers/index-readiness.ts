@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { documentClient } from '../adapters/dynamodb';
 import { DynamoIndexDescriber } from '../adapters/gated-index-query';
 import { type IndexDescriber, type IndexDescription, isIndexReadable } from '../domain/index-gate';

@@ -5,7 +5,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoNotificationLog } from '../adapters/dynamo-notification-log';
 import { documentClient } from '../adapters/dynamodb';
 import { emailSender } from '../adapters/email-sender';

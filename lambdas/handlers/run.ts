@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoChargesRepository } from '../adapters/dynamo-charges-repository';
 import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';

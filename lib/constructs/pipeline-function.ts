@@ -21,7 +21,7 @@ export const METRICS_NAMESPACE = 'CommercePipeline';
  * The newest Node.js Lambda runtime this aws-cdk-lib knows; it must stay >= NODEJS_22_X.
  * A pinned runtime rather than NODEJS_LATEST, so that a CDK upgrade cannot change it silently.
  */
-const PIPELINE_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const PIPELINE_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export interface PipelineFunctionProps {
   /**
@@ -78,6 +78,9 @@ export interface PipelineFunctionProps {
  * It grants nothing beyond writing its own logs and traces: callers grant access with `fn.grant*`
  * or `resource.grant*(fn)`.
  */
+/** Which package.json entry points the bundler prefers: the local runtime bundles the same way. */
+export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
+
 export class PipelineFunction extends Construct {
   public readonly fn: nodejs.NodejsFunction;
   public readonly logGroup: logs.LogGroup;
@@ -149,6 +152,9 @@ export class PipelineFunction extends Construct {
         target: PIPELINE_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1'),
         // The runtime's own SDK v3 may be older than ours: bundle it, so what the tests ran is what runs.
         externalModules: [],
+        // ES modules first, so esbuild can drop what a handler does not use (zod's locales, most of the SDK's
+        // clients' commands): it keeps every bundle under 1 MB (scripts/bundle-sizes.ts reports them).
+        mainFields: BUNDLE_MAIN_FIELDS,
       },
     });
 

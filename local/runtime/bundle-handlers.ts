@@ -22,6 +22,8 @@ export async function bundleHandlers(
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    // As the deployed bundles are built (lib/constructs/pipeline-function.ts): ES modules first.
+    mainFields: ['module', 'main'],
     sourcemap: true,
     logLevel: 'error',
   });

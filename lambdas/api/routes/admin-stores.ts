@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { createStore, STORE_ID_PATTERN, StoreAlreadyExistsError } from '../../domain/stores';
 import { problems } from '../../http/problem';
 import { readJsonBody, validateBody } from '../../http/request-body';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EVENT_TYPES, firstEventIdAt, isEventId } from '../../domain/events';
 import type { Route } from '../../http/router';
 import { limitParam, validateQuery } from '../query';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MAX_AS_OF_AHEAD_MS, runView, triggerRun } from '../../domain/subscriptions/runs';
 import { isRunId } from '../../domain/subscriptions/schedule';
 import { HttpProblem, problems } from '../../http/problem';

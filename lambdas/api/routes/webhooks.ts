@@ -1,5 +1,5 @@
 import { ulid } from 'ulid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EVENT_TYPES, type EventType, firstEventIdAt } from '../../domain/events';
 import { generateWebhookSecret } from '../../domain/webhook-signature';
 import { checkWebhookTarget } from '../../domain/webhook-target';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EVENT_TYPES, type EventsRepository, isEventId, type PipelineEvent } from '../events';
 import { type NotificationQueue, notificationMessageFor } from '../notifications/notification-message';
 import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
