@@ -14,6 +14,7 @@ import { Billing, type RunSchedules } from './billing';
 import { DurableQueue } from './constructs/durable-queue';
 import { METRICS_NAMESPACE, PipelineFunction } from './constructs/pipeline-function';
 import { PipelineTable } from './constructs/pipeline-table';
+import { Observability } from './observability';
 
 /** Template metadata naming the local configuration variable that supplies a secret's value (docs/conventions.md). */
 export const LOCAL_VALUE_FROM_METADATA_KEY = 'commerce-pipeline:local-value-from';
@@ -70,6 +71,24 @@ export interface PipelineStackProps extends StackProps {
    * @default 5
    */
   readonly chargeConcurrency?: number;
+  /**
+   * Concurrency reserved for ApiFunction, so that consumers (fan-out, deliveries, charges) can never take the
+   * executions the storefronts' requests need. It is also the API's ceiling: with the stage throttle it bounds
+   * what a spike can reach. Needs that much unreserved concurrency in the account.
+   * @default 50
+   */
+  readonly apiReservedConcurrency?: number;
+  /**
+   * Each store's request rate through the API, enforced per API execution environment (a token bucket each: the
+   * account-wide ceiling is the stage throttle). Over it a store gets 429 with Retry-After, whatever the others do.
+   * @default { rateLimit: 100, burstLimit: 200 }
+   */
+  readonly storeThrottle?: HttpApiThrottle;
+  /**
+   * An email address subscribed to the alarm topic (it must confirm the subscription).
+   * @default - none: subscribe to the AlarmTopicArn output yourself
+   */
+  readonly alarmEmail?: string;
 }
 
 /** The contract's defaults that differ in AWS from the local stack. */
@@ -114,6 +133,8 @@ export class PipelineStack extends Stack {
   public readonly billing: Billing;
   public readonly httpApi: apigwv2.HttpApi;
   public readonly httpApiStage: apigwv2.HttpStage;
+  /** The dashboard and the topic every alarm notifies. */
+  public readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps = {}) {
     super(scope, id, props);
@@ -213,12 +234,16 @@ export class PipelineStack extends Stack {
         'The gateway key is issued and rotated at the payment provider; the operator puts the new key here and functions pick it up through the cached Secrets Manager read.',
     });
 
+    const storeThrottle = props.storeThrottle ?? { rateLimit: 100, burstLimit: 200 };
     this.apiFunction = new PipelineFunction(this, 'ApiFunction', {
       entry: 'lambdas/handlers/api.ts',
       description: 'HTTP API of the commerce pipeline (/health, /v1/*).',
       logRetention,
+      reservedConcurrentExecutions: props.apiReservedConcurrency ?? 50,
       environment: {
         ...settings,
+        STORE_RATE_LIMIT: String(storeThrottle.rateLimit),
+        STORE_BURST_LIMIT: String(storeThrottle.burstLimit),
         STORES_TABLE_NAME: this.storesTable.table.tableName,
         IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
         ADMIN_API_KEY_SECRET_ARN: this.adminApiKeySecret.secretArn,
@@ -419,6 +444,56 @@ export class PipelineStack extends Stack {
           }),
         ),
       },
+    });
+
+    this.observability = new Observability(this, 'Observability', {
+      httpApi: this.httpApi,
+      apiFunction: this.apiFunction,
+      deliverFunction: this.deliverFunction,
+      runFunction: this.billing.runFunction,
+      chargeFunction: this.billing.chargeFunction,
+      functions: [
+        this.apiFunction,
+        this.fanoutFunction,
+        this.deliverFunction,
+        this.replayFunction,
+        this.billing.runFunction,
+        this.billing.chargeFunction,
+        this.billing.outboxFunction,
+        this.billing.notifyFunction,
+      ],
+      queues: {
+        deliveries: this.deliveriesQueue,
+        replays: this.replaysQueue,
+        charges: this.billing.chargesQueue,
+        runs: this.billing.runsQueue,
+        notifications: this.billing.notificationsQueue,
+      },
+      tables: [
+        this.storesTable,
+        this.idempotencyTable,
+        this.transactionsTable,
+        this.eventsTable,
+        this.webhooksTable,
+        this.attemptsTable,
+        this.billing.subscriptionsTable,
+        this.billing.chargesTable,
+        this.billing.runsTable,
+      ],
+      alarmEmail: props.alarmEmail,
+    });
+    this.observability.notifyOnEveryAlarm();
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.observability.alarmTopic.topicArn,
+      description: 'Every alarm of the pipeline notifies this topic; subscribe to it.',
+    });
+    new CfnOutput(this, 'DashboardName', {
+      value: this.observability.dashboard.dashboardName,
+      description: 'The CloudWatch dashboard of the pipeline.',
+    });
+    new CfnOutput(this, 'WebhooksTableName', {
+      value: this.webhooksTable.table.tableName,
+      description: 'The endpoint registry; `npx pipeline status --stack` reads failing endpoints from it.',
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApiStage.url, description: 'Base URL of the HTTP API.' });

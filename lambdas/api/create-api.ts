@@ -20,12 +20,20 @@ export interface ApiLogger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-/** Errors AWS returns when a dependency is throttled; the client should come back shortly. */
-const THROTTLING_ERRORS = new Set([
+/**
+ * Errors of a dependency that is throttled, overloaded or not answering in time (after the SDK's own retries): the
+ * request is shed with 503 and Retry-After at once, rather than held until the client times out.
+ */
+const SHED_ERRORS = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
   'RequestLimitExceeded',
   'TooManyRequestsException',
+  'ServiceUnavailable',
+  'InternalServerError',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
 ]);
 
 /**
@@ -60,7 +68,7 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
 function errorToProblem(error: unknown, request: ApiRequest, logger: ApiLogger): HttpProblem {
   if (error instanceof HttpProblem) return error;
   const name = (error as { name?: string } | undefined)?.name ?? '';
-  if (THROTTLING_ERRORS.has(name)) {
+  if (SHED_ERRORS.has(name)) {
     logger.warn('dependency throttled', { error: name, path: request.path });
     return new HttpProblem(503, 'Service busy', 'The service is busy; nothing was accepted. Retry shortly.', {
       slug: 'service-busy',

@@ -1,5 +1,6 @@
 import type { EventsRepository } from '../domain/events';
 import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
+import { StoreThrottle, type StoreThrottleLimits } from '../domain/store-throttle';
 import type { StoresRepository } from '../domain/stores';
 import type { ChargesRepository } from '../domain/subscriptions/charges';
 import type { DatafeedStore, RunQueue, RunsRepository } from '../domain/subscriptions/runs';
@@ -10,6 +11,7 @@ import type { AttemptsRepository } from '../domain/webhooks/attempts';
 import type { EndpointsRepository } from '../domain/webhooks/endpoints';
 import type { ReplayQueue } from '../domain/webhooks/messages';
 import type { ApiRequest, ApiResponse } from '../http/api-types';
+import { HttpProblem } from '../http/problem';
 import { Authenticator } from './authenticator';
 import { idempotentPost } from './idempotent-post';
 
@@ -35,6 +37,8 @@ export interface ApiDependencies {
   readonly idempotencyLockMs?: number;
   /** How long keys are kept. @default 24 h (the contract's minimum) */
   readonly idempotencyRetentionMs?: number;
+  /** Each store's request limit (per execution environment). @default - none */
+  readonly storeThrottle?: StoreThrottleLimits;
   /** How long a verified store key is remembered per execution environment. @default 60 s */
   readonly authCacheTtlMs?: number;
 }
@@ -55,7 +59,8 @@ export interface RequestSecrets {
 export interface ApiServices {
   readonly deps: ApiDependencies;
   readonly now: () => number;
-  readonly auth: Authenticator;
+  /** Authentication; a store's requests also pass its throttle here (429 over it). */
+  readonly auth: Pick<Authenticator, 'store' | 'admin'>;
   /** The webhook URL policy with its resolver, as checkWebhookTarget takes it. */
   readonly targetPolicy: TargetPolicy;
   /** See idempotentPost: `scope` separates the key spaces of stores and the admin. */
@@ -83,9 +88,31 @@ export function createServices(deps: ApiDependencies): ApiServices {
   return {
     deps,
     now,
-    auth: new Authenticator(deps.stores, { now, cacheTtlMs: deps.authCacheTtlMs }),
+    auth: throttled(new Authenticator(deps.stores, { now, cacheTtlMs: deps.authCacheTtlMs }), deps, now),
     targetPolicy: { ...deps.webhookPolicy, resolver: deps.resolver },
     idempotent: (request, scope, body, execute, defaultKey) =>
       idempotentPost(deps.idempotency, options, request, scope, body, execute, defaultKey),
+  };
+}
+
+/** The authenticator with each store's throttle applied once its key is known. */
+function throttled(auth: Authenticator, deps: ApiDependencies, now: () => number): ApiServices['auth'] {
+  if (!deps.storeThrottle) return auth;
+  const throttle = new StoreThrottle(deps.storeThrottle);
+  return {
+    admin: (request, adminApiKey) => auth.admin(request, adminApiKey),
+    store: async (request) => {
+      const storeId = await auth.store(request);
+      const decision = throttle.take(storeId, now());
+      if (!decision.allowed) {
+        throw new HttpProblem(
+          429,
+          'Too many requests',
+          `Store ${storeId} is over its request rate; nothing was accepted. Retry after ${decision.retryAfterSeconds} s.`,
+          { slug: 'rate-limited', headers: { 'retry-after': String(decision.retryAfterSeconds) } },
+        );
+      }
+      return storeId;
+    },
   };
 }

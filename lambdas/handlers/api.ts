@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
@@ -15,7 +16,7 @@ import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
 import { DynamoStoresRepository } from '../adapters/dynamo-stores-repository';
 import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-repository';
 import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
-import { documentClient } from '../adapters/dynamodb';
+import { createDocumentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
 import { metrics } from '../adapters/metrics';
 import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
@@ -30,7 +31,16 @@ const logger = new Logger();
 const secretBindings = { adminApiKey: 'ADMIN_API_KEY_SECRET_ARN' } as const;
 const config = loadConfig(process.env, 'aws');
 const sqs = new SQSClient({});
-const table = (variable: string) => ({ client: documentClient(), tableName: requireEnv(variable) });
+// The request path sheds load instead of hanging: two SDK retries, and a DynamoDB call that takes longer than
+// 3 s is given up (the answer is 503 with Retry-After; nothing was acknowledged).
+const dynamodb = createDocumentClient(
+  new DynamoDBClient({ maxAttempts: 3, requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } }),
+);
+const table = (variable: string) => ({ client: dynamodb, tableName: requireEnv(variable) });
+const storeThrottle = {
+  rateLimit: Number(process.env.STORE_RATE_LIMIT ?? '0'),
+  burstLimit: Number(process.env.STORE_BURST_LIMIT ?? '0'),
+};
 
 const api = createApi(
   {
@@ -52,6 +62,7 @@ const api = createApi(
         bucket: requireEnv('DATAFEEDS_BUCKET_NAME'),
       }),
     },
+    ...(storeThrottle.rateLimit > 0 ? { storeThrottle } : {}),
     resolver: dnsResolver,
     webhookPolicy: {
       allowPrivate: config.webhookAllowPrivateTargets,
