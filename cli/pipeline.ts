@@ -4,6 +4,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { ApiError, callApi } from './api-client';
 import { approximateDepth, redrive, resolveRedriveTarget } from './redrive';
 import { followRun } from './run-progress';
+import { formatStatus, type PipelineStatus, readStatus, resolveStatusSources, statusJson } from './status';
 import {
   getRun,
   parseAsOf,
@@ -22,6 +23,12 @@ export function buildProgram(): Command {
     .addOption(new Option('--admin-key <key>', 'admin API key').env('ADMIN_API_KEY'))
     .addOption(
       new Option('--stack <name>', 'a deployed stack: URL and admin key from its outputs and secret'),
+    )
+    .addOption(
+      new Option(
+        '--stack-file <path>',
+        'the local stack file that `npm start` writes (default: .local/stack.json)',
+      ).env('PIPELINE_STACK_FILE'),
     )
     .showHelpAfterError()
     // Usage errors (bad arguments, unknown commands) become a CommanderError, exit code 2, in `main`.
@@ -55,14 +62,12 @@ export function buildProgram(): Command {
   program
     .command('redrive <queue>')
     .description(
-      'move every message of a dead-letter queue back to its source queue: `deliveries`, `replays`, a logical name or a queue URL',
+      'move every message of a dead-letter queue back to its source queue: `deliveries`, `replays`, `charges`, `runs`, `notifications`, a logical name or a queue URL',
     )
     .option('--to <url>', 'the source queue, for a dead-letter queue URL that is no pipeline queue')
     .action(async (queue: string, options: { to?: string }) => {
-      const { sqs, pair } = await resolveRedriveTarget(queue, {
-        stack: program.opts<TargetOptions>().stack,
-        ...options,
-      });
+      const { stack, stackFile } = program.opts<TargetOptions>();
+      const { sqs, pair } = await resolveRedriveTarget(queue, { stack, stackFile, ...options });
       try {
         const total = await approximateDepth(sqs, pair.deadLetterUrl);
         // A bar on a terminal; in a pipe or a log, only the final count line.
@@ -127,7 +132,38 @@ export function buildProgram(): Command {
     await watchRun(await target(), runId, options);
   });
 
+  program
+    .command('status')
+    .description(
+      "one screen: every queue's depth and oldest message, the dead-letter queues, the current subscription run " +
+        'and the failing webhook endpoints; exit code 1 when a dead-letter queue has messages, the run is past ' +
+        'its deadline or a part could not be read',
+    )
+    .option('--json', 'print the status as one JSON document')
+    .action(async (options: { json?: boolean }) => {
+      const sources = await resolveStatusSources(program.opts<TargetOptions>());
+      let status: PipelineStatus;
+      try {
+        status = await readStatus(sources);
+      } finally {
+        sources.destroy();
+      }
+      const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+      process.stdout.write(
+        options.json ? `${JSON.stringify(statusJson(status), null, 2)}\n` : formatStatus(status, { color }),
+      );
+      if (status.attention.length > 0) throw new ExitCode(1);
+    });
+
   return program;
+}
+
+/** Ends a command with this exit code, having printed what there was to print. */
+class ExitCode extends Error {
+  constructor(readonly code: number) {
+    super(`exit code ${code}`);
+    this.name = 'ExitCode';
+  }
 }
 
 /** What the API's `outcome` (beyond the contract; shown when present) means to an operator. */
@@ -175,6 +211,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     // Commander has printed the usage error (or the help) already.
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof ExitCode) return error.code;
     if ((error as Error).name === 'AbortError') {
       console.error('Stopped watching; the run goes on.');
       return 130;

@@ -1,4 +1,3 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
@@ -9,7 +8,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { localClientConfig } from '../local/aws-clients';
 import { readLocalStackFile } from './local-stack-file';
-import { TargetError } from './target';
+import { stackOutputs, TargetError } from './target';
 
 /** A queue and the dead-letter queue its redrive policy moves failed messages to. */
 export interface QueuePair {
@@ -17,12 +16,20 @@ export interface QueuePair {
   readonly deadLetterUrl: string;
 }
 
-/** The queue pairs of the pipeline, by the name `npx pipeline redrive <queue>` takes. */
+/**
+ * The queue pairs of the pipeline (each a DurableQueue: `<Construct>Queue` and `<Construct>DeadLetterQueue`,
+ * with the stack outputs `<Construct>QueueUrl` and `<Construct>DeadLetterQueueUrl`), by the name
+ * `npx pipeline redrive <queue>` takes.
+ */
 const QUEUES = {
-  deliveries: { construct: 'Deliveries', output: 'Deliveries' },
-  replays: { construct: 'Replays', output: 'Replays' },
+  deliveries: { construct: 'Deliveries' },
+  replays: { construct: 'Replays' },
+  charges: { construct: 'Charges' },
+  runs: { construct: 'Runs' },
+  notifications: { construct: 'Notifications' },
 } as const;
-type QueueName = keyof typeof QUEUES;
+export type QueueName = keyof typeof QUEUES;
+export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
 
 export interface RedriveOptions {
   /** Seconds each receive waits for a message. @default 1 - short: the DLQ is not being written to */
@@ -131,20 +138,20 @@ export interface RedriveTarget {
 }
 
 /**
- * `queue` is `deliveries` or `replays`, a logical name (`DeliveriesQueue`, `DeliveriesDeadLetterQueue`, with or
+ * `queue` is `deliveries`, `replays`, `charges`, `runs` or `notifications`, a logical name (`DeliveriesQueue`, `DeliveriesDeadLetterQueue`, with or
  * without CDK's hash) or a queue URL of either queue of a pair. With `--stack`, the URLs come from the stack's
  * outputs (and the caller's AWS credentials); otherwise from the running `npm start` (`.local/stack.json`).
  * `to` names the source queue for a dead-letter queue URL that is no pipeline queue.
  */
 export async function resolveRedriveTarget(
   queue: string,
-  options: { stack?: string; to?: string },
+  options: { stack?: string; stackFile?: string; to?: string },
 ): Promise<RedriveTarget> {
   if (options.stack) {
-    const pairs = await deployedPairs(options.stack);
+    const pairs = deployedQueuePairs(await stackOutputs(options.stack));
     return { sqs: new SQSClient({}), pair: pickPair(queue, pairs, options.to) };
   }
-  const local = readLocalStackFile();
+  const local = readLocalStackFile(options.stackFile);
   if (!local) {
     if (options.to && isUrl(queue)) {
       return { sqs: new SQSClient({}), pair: { sourceUrl: options.to, deadLetterUrl: queue } };
@@ -155,31 +162,38 @@ export async function resolveRedriveTarget(
   }
   return {
     sqs: new SQSClient(localClientConfig(local.endpoints.sqs)),
-    pair: pickPair(queue, localPairs(local.resources ?? {}), options.to),
+    pair: pickPair(queue, localQueuePairs(local.resources ?? {}), options.to),
   };
 }
 
-function localPairs(resources: Readonly<Record<string, string>>): Record<QueueName, QueuePair | undefined> {
+/** A resource of the local stack (`.local/stack.json`'s `resources`) by its construct id, whatever CDK's hash. */
+export function localResource(
+  resources: Readonly<Record<string, string>>,
+  constructId: string,
+): string | undefined {
   // Logical ids are the construct path plus CDK's 8-character hash: DeliveriesQueue99C7B338.
-  const find = (constructId: string) =>
-    Object.entries(resources).find(([logicalId]) =>
-      new RegExp(`^${constructId}[0-9A-F]{8}$`).test(logicalId),
-    )?.[1];
+  const pattern = new RegExp(`^${constructId}[0-9A-F]{8}$`);
+  return Object.entries(resources).find(([logicalId]) => pattern.test(logicalId))?.[1];
+}
+
+/** The queue pairs of the local stack, from its resources (logical id to queue URL). */
+export function localQueuePairs(
+  resources: Readonly<Record<string, string>>,
+): Record<QueueName, QueuePair | undefined> {
   return mapQueues(({ construct }) => {
-    const sourceUrl = find(`${construct}Queue`);
-    const deadLetterUrl = find(`${construct}DeadLetterQueue`);
+    const sourceUrl = localResource(resources, `${construct}Queue`);
+    const deadLetterUrl = localResource(resources, `${construct}DeadLetterQueue`);
     return sourceUrl && deadLetterUrl ? { sourceUrl, deadLetterUrl } : undefined;
   });
 }
 
-async function deployedPairs(stackName: string): Promise<Record<QueueName, QueuePair | undefined>> {
-  const { Stacks } = await new CloudFormationClient({}).send(
-    new DescribeStacksCommand({ StackName: stackName }),
-  );
-  const outputs = Object.fromEntries((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
-  return mapQueues(({ output }) => {
-    const sourceUrl = outputs[`${output}QueueUrl`];
-    const deadLetterUrl = outputs[`${output}DeadLetterQueueUrl`];
+/** The queue pairs of a deployed stack, from its outputs. */
+export function deployedQueuePairs(
+  outputs: Readonly<Record<string, string | undefined>>,
+): Record<QueueName, QueuePair | undefined> {
+  return mapQueues(({ construct }) => {
+    const sourceUrl = outputs[`${construct}QueueUrl`];
+    const deadLetterUrl = outputs[`${construct}DeadLetterQueueUrl`];
     return sourceUrl && deadLetterUrl ? { sourceUrl, deadLetterUrl } : undefined;
   });
 }
@@ -187,7 +201,10 @@ async function deployedPairs(stackName: string): Promise<Record<QueueName, Queue
 function mapQueues(
   of: (names: (typeof QUEUES)[QueueName]) => QueuePair | undefined,
 ): Record<QueueName, QueuePair | undefined> {
-  return { deliveries: of(QUEUES.deliveries), replays: of(QUEUES.replays) };
+  return Object.fromEntries(QUEUE_NAMES.map((name) => [name, of(QUEUES[name])])) as Record<
+    QueueName,
+    QueuePair | undefined
+  >;
 }
 
 function pickPair(

@@ -21,6 +21,10 @@ export interface SubscriptionRun {
   readonly startedAt: string;
   readonly updatedAt: string;
   readonly completedAt?: string;
+  /** The time the run charges what is due at; its date is the run id. */
+  readonly asOf?: string;
+  /** When the run should be complete (the missed-deadline alarm's time). */
+  readonly deadlineAt?: string;
   /** Unknown (null) until the run has charged something. */
   readonly ratePerMinute?: number | null;
   readonly etaSeconds?: number | null;
@@ -43,6 +47,8 @@ const runSchema = z.object({
   startedAt: z.string(),
   updatedAt: z.string(),
   completedAt: z.string().optional(),
+  asOf: z.string().optional(),
+  deadlineAt: z.string().optional(),
   ratePerMinute: z.number().nonnegative().nullable().optional(),
   etaSeconds: z.number().nonnegative().nullable().optional(),
 });

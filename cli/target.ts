@@ -13,6 +13,8 @@ export interface TargetOptions {
   readonly apiUrl?: string;
   readonly adminKey?: string;
   readonly stack?: string;
+  /** The local stack's file. @default .local/stack.json, written by `npm start` */
+  readonly stackFile?: string;
 }
 
 export class TargetError extends Error {}
@@ -23,8 +25,8 @@ export class TargetError extends Error {}
  */
 export async function resolveTarget(options: TargetOptions): Promise<Target> {
   if (options.apiUrl) return { apiUrl: options.apiUrl, adminApiKey: options.adminKey, source: 'flags' };
-  if (options.stack) return resolveDeployedStack(options.stack, options.adminKey);
-  const local = readLocalStackFile();
+  if (options.stack) return targetOfStack(options.stack, await stackOutputs(options.stack), options.adminKey);
+  const local = readLocalStackFile(options.stackFile);
   if (local)
     return { apiUrl: local.apiUrl, adminApiKey: options.adminKey ?? local.adminApiKey, source: 'local' };
   throw new TargetError(
@@ -33,11 +35,23 @@ export async function resolveTarget(options: TargetOptions): Promise<Target> {
   );
 }
 
-async function resolveDeployedStack(stackName: string, adminKey: string | undefined): Promise<Target> {
-  const { Stacks } = await new CloudFormationClient({}).send(
-    new DescribeStacksCommand({ StackName: stackName }),
-  );
-  const outputs = Object.fromEntries((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+/** A deployed stack's outputs by key, read with the caller's AWS credentials. */
+export async function stackOutputs(stackName: string): Promise<Readonly<Record<string, string | undefined>>> {
+  const client = new CloudFormationClient({});
+  try {
+    const { Stacks } = await client.send(new DescribeStacksCommand({ StackName: stackName }));
+    return Object.fromEntries((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The API of a deployed stack: its ApiUrl output, and the admin key (given, or from its secret). */
+export async function targetOfStack(
+  stackName: string,
+  outputs: Readonly<Record<string, string | undefined>>,
+  adminKey: string | undefined,
+): Promise<Target> {
   const apiUrl = outputs.ApiUrl;
   if (!apiUrl)
     throw new TargetError(`Stack ${stackName} has no ApiUrl output; is it a commerce-pipeline stack?`);
