@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
  * (stripe-mock answers fixtures and keeps no state, so it cannot replay a key).
  *
  * It also keeps a ledger of every charge it made (what the chaos tests count) and takes injected faults: slow,
- * 500, garbage, hang, and the nastiest one, commit-then-hang (the charge is made, the answer never arrives).
+ * 500, garbage, hang, the nastiest one, commit-then-hang (the charge is made, the answer never arrives), and a
+ * decline of a card that otherwise works (dunning's recovery).
  */
 
 export interface PaymentIntent {
@@ -49,7 +50,12 @@ export type GatewayFault =
   /** Never answer; nothing is charged, the key is not recorded. */
   | { readonly kind: 'hang' }
   /** Charge and record the key, then never answer: the client times out on a charge that happened. */
-  | { readonly kind: 'commit-then-hang' };
+  | { readonly kind: 'commit-then-hang' }
+  /**
+   * Decline this request as the card would (402 card_error, recorded under its key and in the ledger), whatever
+   * its payment method: a card that fails once and works on the next attempt, with nothing changed on its side.
+   */
+  | { readonly kind: 'decline'; readonly declineCode?: string };
 
 /** Decides the fault for one request (tests replace it, or pass one at start). */
 export type GatewayFaults = (request: {
@@ -80,6 +86,13 @@ const DECLINES: Readonly<Record<string, { code: string; declineCode: string; mes
     message: 'Your card has insufficient funds.',
   },
 };
+
+/** What the `decline` fault answers unless it names another decline code. */
+const FORCED_DECLINE = {
+  code: 'card_declined',
+  declineCode: 'generic_decline',
+  message: 'Your card was declined.',
+} as const;
 
 const IDEMPOTENCY_KEY_RETENTION_MS = 24 * 3_600_000;
 const MAX_BODY_BYTES = 64 * 1024;
@@ -184,8 +197,14 @@ export class PaymentGateway {
       return send(res, 500, { error: { type: 'api_error', message: 'An unexpected error occurred.' } });
     }
     if (fault.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
+    if (fault.kind === 'garbage' && !fault.commit) {
+      // Before charging: an uncommitted garbage answer must leave nothing in the ledger, or a test would count a
+      // charge that never happened (and the same key, asked again, would add a second one).
+      forget();
+      return garbage(res);
+    }
 
-    const answer = this.charge(idempotencyKey, params);
+    const answer = this.charge(idempotencyKey, params, fault.kind === 'decline' ? fault : undefined);
     if (idempotencyKey) {
       this.keys.set(idempotencyKey, {
         paramsDigest: paramsDigest(params),
@@ -195,11 +214,7 @@ export class PaymentGateway {
       });
     }
     if (fault.kind === 'commit-then-hang') return void this.hanging.add(res);
-    if (fault.kind === 'garbage') {
-      if (!fault.commit) forget();
-      res.writeHead(200, { 'content-type': 'application/json' }).end('<html>502 Bad Gateway</html>');
-      return;
-    }
+    if (fault.kind === 'garbage') return garbage(res);
     reply(res, { ...answer, replayed: false }, idempotencyKey);
   }
 
@@ -244,6 +259,7 @@ export class PaymentGateway {
   private charge(
     idempotencyKey: string | undefined,
     params: Readonly<Record<string, string>>,
+    forcedDecline?: { readonly declineCode?: string },
   ): { status: number; body: string } {
     const invalid = validate(params);
     if (invalid) {
@@ -258,7 +274,9 @@ export class PaymentGateway {
     const currency = (params.currency ?? '').toLowerCase();
     const paymentMethod = params.payment_method ?? '';
     const metadata = metadataOf(params);
-    const decline = DECLINES[paymentMethod];
+    const decline = forcedDecline
+      ? { ...FORCED_DECLINE, declineCode: forcedDecline.declineCode ?? FORCED_DECLINE.declineCode }
+      : DECLINES[paymentMethod];
     if (decline) {
       this.ledger.push({
         idempotencyKey,
@@ -357,6 +375,11 @@ function reply(
     'request-id': `req_${randomBytes(8).toString('hex')}`,
   });
   res.end(answer.body);
+}
+
+/** A 200 whose body is not JSON: what a broken proxy in front of a gateway answers. */
+function garbage(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/json' }).end('<html>502 Bad Gateway</html>');
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

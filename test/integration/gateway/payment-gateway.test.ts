@@ -123,6 +123,37 @@ describe('bundled payment gateway', () => {
     expect(gateway.successfulCharges()).toEqual([expect.objectContaining({ paymentIntentId: retried.id })]);
   });
 
+  it('garbage without commit charges nothing, and the same key charges once later', async () => {
+    let calls = 0;
+    gateway.faults = (): GatewayFault =>
+      ++calls <= 2 ? { kind: 'garbage', commit: false } : { kind: 'none' };
+    await expect(stripe().paymentIntents.create(charge(), { idempotencyKey: 'lost' })).rejects.toThrow();
+    await expect(stripe().paymentIntents.create(charge(), { idempotencyKey: 'lost' })).rejects.toThrow();
+    expect(gateway.ledger).toEqual([]);
+    const charged = await stripe().paymentIntents.create(charge(), { idempotencyKey: 'lost' });
+    expect(gateway.ledger).toEqual([expect.objectContaining({ paymentIntentId: charged.id })]);
+  });
+
+  it('decline: a working card is declined under that key only; the key replays the decline', async () => {
+    gateway.faults = ({ idempotencyKey }): GatewayFault =>
+      idempotencyKey === 'attempt-0' ? { kind: 'decline', declineCode: 'do_not_honor' } : { kind: 'none' };
+    const declined = { type: 'StripeCardError', statusCode: 402, decline_code: 'do_not_honor' };
+    await expect(
+      stripe().paymentIntents.create(charge(), { idempotencyKey: 'attempt-0' }),
+    ).rejects.toMatchObject(declined);
+    // The stored answer, as Stripe keeps a decline: asking again with the key is declined again, charging nothing.
+    gateway.faults = () => ({ kind: 'none' });
+    await expect(
+      stripe().paymentIntents.create(charge(), { idempotencyKey: 'attempt-0' }),
+    ).rejects.toMatchObject(declined);
+    const retry = await stripe().paymentIntents.create(charge(), { idempotencyKey: 'attempt-1' });
+    expect(retry.status).toBe('succeeded');
+    expect(gateway.ledger.map((entry) => [entry.idempotencyKey, entry.outcome, entry.declineCode])).toEqual([
+      ['attempt-0', 'declined', 'do_not_honor'],
+      ['attempt-1', 'succeeded', undefined],
+    ]);
+  });
+
   it('refuses a wrong key (401) and invalid parameters (400)', async () => {
     await expect(stripe({ key: 'sk_test_wrong' }).paymentIntents.create(charge())).rejects.toMatchObject({
       statusCode: 401,
