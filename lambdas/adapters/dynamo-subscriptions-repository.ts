@@ -66,9 +66,11 @@ export class DynamoSubscriptionsRepository implements SubscriptionsRepository, D
           Key: { storeId, subscriptionId },
           UpdateExpression:
             'SET #status = :canceled, canceledAt = :at, cancelReason = :reason, canceledEventId = :eventId REMOVE dueShard, dueAt, dunning',
-          ConditionExpression: '#status IN (:active, :pastDue)',
+          // Billed or unpaid (as in Stripe, an unpaid subscription can still be canceled); not canceled twice.
+          ConditionExpression: '#status IN (:active, :pastDue, :unpaid)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
+            ':unpaid': 'unpaid',
             ':canceled': 'canceled',
             ':at': input.canceledAt,
             ':reason': 'requested',

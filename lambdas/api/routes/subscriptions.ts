@@ -65,8 +65,8 @@ export function subscriptionRoutes(services: ApiServices): Route<RouteContext>[]
         if (result.outcome === 'ended') {
           throw new HttpProblem(
             409,
-            'Subscription already ended',
-            `Subscription ${result.subscription.subscriptionId} is already ${result.subscription.status}; there is nothing to cancel.`,
+            'Subscription already canceled',
+            `Subscription ${result.subscription.subscriptionId} is already canceled; there is nothing to cancel.`,
             { slug: 'subscription-ended' },
           );
         }

@@ -5,8 +5,8 @@ import type { Subscription } from './subscription';
 export interface SubscriptionsRepository extends SubscriptionStateRepository {
   create(subscription: Subscription): Promise<{ created: true } | { created: false; existing: Subscription }>;
   /**
-   * Cancels a billed subscription. @returns the canceled subscription, or why not: it does not exist, or it has
-   * already ended (then with its current state).
+   * Cancels a subscription that is billed or unpaid. @returns the canceled subscription, or why not: it does not
+   * exist, or it is canceled already (then with its current state).
    */
   cancel(
     storeId: string,

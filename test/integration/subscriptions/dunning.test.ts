@@ -260,12 +260,15 @@ describe('with DUNNING_SCHEDULE=1s and DUNNING_FINAL_ACTION=unpaid', () => {
     expect(failures[1]?.data).toMatchObject({ finalAction: 'unpaid', subscription: { status: 'unpaid' } });
     expect(await eventsOf(store, 'subscription.canceled')).toEqual([]);
     expect(ledgerOf(billing, 'unp_declines')).toHaveLength(2);
-    // README: a DELETE of an unpaid subscription is 409 (it is no longer billed).
-    const cancel = await store.client.call('DELETE', '/v1/subscriptions/unp_declines');
-    expect(cancel.status).toBe(409);
-    expect(cancel.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(await mailKinds(billing, { unp_declines: email('unp_declines') }, 2)).toEqual({
       unp_declines: ['payment-failed', 'payment-failed'],
     });
+    // As in Stripe, an unpaid subscription can still be canceled; a canceled one cannot (409).
+    const cancel = await store.client.call('DELETE', '/v1/subscriptions/unp_declines');
+    expect(cancel.status).toBe(200);
+    expect(cancel.body).toMatchObject({ status: 'canceled', cancelReason: 'requested' });
+    const again = await store.client.call('DELETE', '/v1/subscriptions/unp_declines');
+    expect(again.status).toBe(409);
+    expect(again.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   }, 60_000);
 });

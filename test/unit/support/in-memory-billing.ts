@@ -57,7 +57,7 @@ export class InMemorySubscriptions implements SubscriptionsRepository, DueSubscr
     const key = this.key(storeId, subscriptionId);
     const item = this.items.get(key);
     if (!item) return { outcome: 'missing' as const };
-    if (item.status !== 'active' && item.status !== 'past_due') {
+    if (item.status === 'canceled') {
       return { outcome: 'ended' as const, subscription: clone(item) };
     }
     const { dueShard: _s, dueAt: _d, dunning: _u, ...rest } = item;
@@ -195,7 +195,8 @@ export class InMemoryRuns implements RunsRepository, RunCounters {
     if (!run) return undefined;
     const lease = run.lease;
     if (lease && lease.owner !== owner && lease.expiresAt > now) return undefined;
-    const version = lease?.owner === owner ? lease.version : (lease?.version ?? 0) + 1;
+    // As the adapter: every acquisition, a renewal too, is a new fence version.
+    const version = (lease?.version ?? 0) + 1;
     const next = { ...run, lease: { owner, version, expiresAt: now + leaseMs } };
     this.runs.set(runId, next);
     return clone(next);
