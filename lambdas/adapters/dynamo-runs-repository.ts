@@ -56,8 +56,10 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
     if (!run) return undefined;
     const lease = run.lease;
     if (lease && lease.owner !== owner && lease.expiresAt > now) return undefined;
-    const renewing = lease?.owner === owner;
-    const version = renewing ? lease.version : (lease?.version ?? 0) + 1;
+    // Every acquisition is a new fence version, a renewal too: two steps of one owner (a run message delivered
+    // twice) are two holders, and the later one fences the earlier, which could otherwise overwrite the newer
+    // checkpoint (the cursor going backwards) or complete the run with stale counts (found by the chaos test).
+    const version = (lease?.version ?? 0) + 1;
     return this.update(runId, {
       UpdateExpression: 'SET lease = :lease, updatedAt = :updatedAt',
       // Renewal: still ours at the version we hold. Takeover: free, or expired at the version we read.

@@ -1,0 +1,1258 @@
+import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
+import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../../../lambdas/adapters/dynamo-subscriptions-repository';
+import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
+import { StripePaymentGateway } from '../../../lambdas/adapters/stripe-payment-gateway';
+import { type EventsRepository, eventIdFor, type PipelineEvent } from '../../../lambdas/domain/events';
+import type { IndexGate } from '../../../lambdas/domain/index-gate';
+import {
+  type ChargeRecord,
+  chargeKeyOf,
+  chargeRefToString,
+  type PaymentGateway as GatewayPort,
+  idempotencyKeyOf,
+  processCharge,
+} from '../../../lambdas/domain/subscriptions/charges';
+import { chargeChangeEffects, emptyEffects } from '../../../lambdas/domain/subscriptions/outbox';
+import {
+  type DatafeedStore,
+  type ChargeMessage as DomainChargeMessage,
+  type DueSubscriptions,
+  digest,
+  type Run,
+  type RunMessage,
+  type RunSettings,
+  type RunWorkDeps,
+  runView,
+  triggerRun,
+  workOnRun,
+} from '../../../lambdas/domain/subscriptions/runs';
+import { runIdOf } from '../../../lambdas/domain/subscriptions/schedule';
+import {
+  type DunningPolicy,
+  dueShardOf,
+  newSubscription,
+  type Subscription,
+} from '../../../lambdas/domain/subscriptions/subscription';
+import type { GatewayFault, PaymentGateway } from '../../../local/payment-gateway/payment-gateway';
+
+/**
+ * The chaos harness of the charge path: the real domain functions (`triggerRun`, `workOnRun`, `processCharge`)
+ * with the real DynamoDB adapters on DynamoDB Local and the real Stripe adapter against the bundled gateway, run
+ * as cooperating tasks under a deterministic scheduler.
+ *
+ * Every I/O a task makes (each DynamoDB command, each gateway request, each queue send or delete, each datafeed
+ * or event write, and the run's checkpoint hook) is a *point*: the task parks there, and the schedule (chosen by
+ * fast-check) decides which parked task goes on next, and with which fault. Exactly one task runs between two
+ * points, so an interleaving is a sequence of atomic I/Os, reproducible from the schedule alone, and shrinkable.
+ *
+ * Queues are in memory with SQS's semantics as the handlers see them (a message is deleted only after its
+ * consumer succeeded, otherwise it comes back; at-least-once, so copies happen). The charges table's stream is
+ * modelled from the adapter's own successful writes (a claim is an insert, a resolution a pending → resolved
+ * update) and fed to the real outbox logic (`chargeChangeEffects` → `runs.add`) by an outbox task; DynamoDB
+ * Local's streams are not read here because their iterators are not under the scheduler's control.
+ */
+
+export const AS_OF = '2026-03-10T06:00:00.000Z';
+export const RUN_ID = runIdOf(AS_OF);
+export const STORE_ID = 'store_chaos';
+const DAY = 86_400_000;
+/** DUNNING_SCHEDULE's default: four retries, then the final action. */
+export const DUNNING_SCHEDULE_MS = [1 * DAY, 3 * DAY, 5 * DAY, 7 * DAY];
+
+export const RUN_SETTINGS: RunSettings = {
+  leaseMs: 10_000,
+  deadlineMs: 6 * 3_600_000,
+  // Small pages so that pagination, checkpoints and cursors matter with a handful of subscriptions.
+  pageSize: 2,
+  stallSweepMs: 30_000,
+  sweepIntervalMs: 1_000,
+};
+
+/** The gateway client's timeout: short, so that a hanging gateway costs the test little wall time. */
+export const GATEWAY_TIMEOUT_MS = 60;
+/** The charge handler re-sends an unknown answer this many times before the message waits on the DLQ. */
+const CHARGE_MAX_RETRIES = 1;
+/** SQS's maxReceiveCount in the model: a message that failed this often moves to the DLQ. */
+const MAX_RECEIVES = 4;
+/** Concurrently live tasks during the chaos (Lambda's bounded concurrency, small to keep schedules dense). */
+const MAX_LIVE_TASKS = 4;
+
+export const PAYMENT_METHODS = [
+  'pm_card_visa',
+  'pm_card_chargeDeclined',
+  'pm_card_chargeDeclinedInsufficientFunds',
+] as const;
+export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
+
+/** One subscription of a scenario. */
+export interface SubscriptionPlan {
+  /**
+   * `fresh`: its first charge is due at asOf. `dunning`: a retry (attempt 1-4) is due at asOf; attempt 4 is the
+   * last, so its decline ends the subscription. `future`: starts after asOf (not due). `canceled`: ended.
+   */
+  readonly state: 'fresh' | 'dunning' | 'future' | 'canceled';
+  readonly dunningAttempt: number;
+  readonly paymentMethod: PaymentMethod;
+  /** Minutes before (due) or after (future) asOf. */
+  readonly offsetMinutes: number;
+  /**
+   * Created while the run is going on (through the API, backdated to be due), not before it. Only a `fresh` one
+   * can be: the API creates subscriptions, not their dunning.
+   */
+  readonly late: boolean;
+  /** The gateway answers 500 to every request for it: it can only stay visibly pending. */
+  readonly gatewayDown: boolean;
+}
+
+export type Op = 'resume' | 'charge' | 'run' | 'outbox' | 'trigger' | 'expire' | 'redeliver' | 'late';
+export const FAULTS = [
+  'none',
+  'crash',
+  'throttle',
+  'duplicate',
+  'commit-then-hang',
+  'hang',
+  'error500',
+  'garbage',
+] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** One scheduling decision: what happens next, which one (index), and with which fault. */
+export interface Decision {
+  readonly op: Op;
+  readonly index: number;
+  readonly fault: Fault;
+}
+
+export interface Scenario {
+  readonly subscriptions: readonly SubscriptionPlan[];
+  readonly finalAction: DunningPolicy['finalAction'];
+  readonly decisions: readonly Decision[];
+}
+
+type PointKind = 'read' | 'write' | 'gateway' | 'send' | 'delete' | 'checkpoint' | 'store';
+
+interface Point {
+  readonly kind: PointKind;
+  readonly label: string;
+}
+
+const APPLICABLE: Readonly<Record<PointKind, readonly Fault[]>> = {
+  read: ['crash'],
+  write: ['crash', 'throttle'],
+  gateway: ['crash', 'commit-then-hang', 'hang', 'error500', 'garbage'],
+  send: ['crash', 'duplicate'],
+  delete: ['crash'],
+  checkpoint: ['crash'],
+  store: ['crash'],
+};
+
+/** A task's process died at a point (a Lambda crash or timeout): nothing after it happens. */
+export class TaskCrash extends Error {
+  constructor(readonly at: string) {
+    super(`crash at ${at}`);
+    this.name = 'TaskCrash';
+  }
+}
+
+/** DynamoDB throttling cannot be produced by DynamoDB Local: injected at the SDK level, as the SDK raises it. */
+function throttled(label: string): Error {
+  const error = new Error(`Throughput exceeds the current capacity (injected at ${label}).`);
+  error.name = 'ProvisionedThroughputExceededException';
+  return error;
+}
+
+function isInjected(error: unknown): boolean {
+  return error instanceof TaskCrash || (error as Error)?.name === 'ProvisionedThroughputExceededException';
+}
+
+interface Task {
+  readonly id: number;
+  readonly name: string;
+  parkedAt?: Point;
+  release?: (fault: Fault) => void;
+  done: boolean;
+}
+
+/** The adapters as one task sees them: every I/O they make is a point of that task. */
+interface TaskIo {
+  readonly subscriptions: DynamoSubscriptionsRepository;
+  readonly charges: DynamoChargesRepository;
+  readonly runs: DynamoRunsRepository;
+  readonly due: DueSubscriptions;
+  readonly gateway: GatewayPort;
+}
+
+interface Queued<T> {
+  readonly message: T;
+  receives: number;
+}
+
+type ChargeMessage = DomainChargeMessage & { readonly retries: number };
+
+interface StreamRecord {
+  readonly before?: ChargeRecord;
+  readonly after: ChargeRecord;
+}
+
+/** A fenced write (or lease acquisition) of the run item, as DynamoDB accepted it. */
+interface RunWrite {
+  readonly seq: number;
+  readonly task: string;
+  readonly fence?: { readonly owner: string; readonly version: number };
+  readonly run: Run;
+}
+
+export interface ChaosTables {
+  readonly subscriptions: string;
+  readonly charges: string;
+  readonly runs: string;
+}
+
+let tableCounter = 0;
+
+/** Fresh tables for one iteration (key schemas and the `due` GSI as lib/billing.ts declares them). */
+export async function createTables(raw: DynamoDBClient, prefix: string): Promise<ChaosTables> {
+  tableCounter += 1;
+  const base = `${prefix}-chaos-${tableCounter}`;
+  const tables = { subscriptions: `${base}-subs`, charges: `${base}-charges`, runs: `${base}-runs` };
+  const string = 'S' as const;
+  await Promise.all([
+    raw.send(
+      new CreateTableCommand({
+        TableName: tables.subscriptions,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'storeId', AttributeType: string },
+          { AttributeName: 'subscriptionId', AttributeType: string },
+          { AttributeName: 'dueShard', AttributeType: string },
+          { AttributeName: 'dueAt', AttributeType: string },
+        ],
+        KeySchema: [
+          { AttributeName: 'storeId', KeyType: 'HASH' },
+          { AttributeName: 'subscriptionId', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'due',
+            KeySchema: [
+              { AttributeName: 'dueShard', KeyType: 'HASH' },
+              { AttributeName: 'dueAt', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    ),
+    raw.send(
+      new CreateTableCommand({
+        TableName: tables.charges,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'subscriptionKey', AttributeType: string },
+          { AttributeName: 'chargeKey', AttributeType: string },
+        ],
+        KeySchema: [
+          { AttributeName: 'subscriptionKey', KeyType: 'HASH' },
+          { AttributeName: 'chargeKey', KeyType: 'RANGE' },
+        ],
+      }),
+    ),
+    raw.send(
+      new CreateTableCommand({
+        TableName: tables.runs,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'runId', AttributeType: string },
+          { AttributeName: 'sk', AttributeType: string },
+        ],
+        KeySchema: [
+          { AttributeName: 'runId', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    ),
+  ]);
+  return tables;
+}
+
+export async function deleteTables(raw: DynamoDBClient, tables: ChaosTables): Promise<void> {
+  await Promise.all(
+    Object.values(tables).map((TableName) => raw.send(new DeleteTableCommand({ TableName })).catch(() => {})),
+  );
+}
+
+export function subscriptionIdOf(index: number): string {
+  return `sub_${index}`;
+}
+
+/** The subscription item a plan starts as. */
+export function subscriptionOf(plan: SubscriptionPlan, index: number): Subscription {
+  const asOf = Date.parse(AS_OF);
+  // Distinct due times (a millisecond apart at least), so cursors within a shard are totally ordered.
+  const offset = plan.offsetMinutes * 60_000 + index;
+  const due = plan.state === 'future' ? asOf + offset : asOf - offset;
+  const subscriptionId = subscriptionIdOf(index);
+  const base = newSubscription({
+    storeId: STORE_ID,
+    subscriptionId,
+    body: {
+      customer: { id: `cus_${index}`, email: `customer${index}@example.com` },
+      plan: 'coffee-monthly',
+      amount: 1000 + index,
+      currency: 'USD',
+      interval: 'month',
+      paymentMethod: plan.paymentMethod,
+      startAt: new Date(plan.state === 'dunning' ? asOf - 10 * DAY - offset : due).toISOString(),
+    },
+    fingerprint: `fp_${index}`,
+    now: asOf - 20 * DAY,
+    createdEventId: eventIdFor(asOf - 20 * DAY, digest(`created:${subscriptionId}`)),
+  });
+  if (plan.state === 'dunning') {
+    const nextRetryAt = new Date(due).toISOString();
+    return {
+      ...base,
+      status: 'past_due',
+      attempt: plan.dunningAttempt,
+      dueAt: nextRetryAt,
+      dunning: { attempt: plan.dunningAttempt, nextRetryAt },
+    };
+  }
+  if (plan.state === 'canceled') {
+    const { dueAt: _dueAt, dueShard: _dueShard, ...ended } = base;
+    return {
+      ...ended,
+      status: 'canceled',
+      canceledAt: new Date(asOf - DAY).toISOString(),
+      cancelReason: 'requested',
+    };
+  }
+  return base;
+}
+
+export function isDue(plan: SubscriptionPlan): boolean {
+  return plan.state === 'fresh' || plan.state === 'dunning';
+}
+
+export function isLate(plan: SubscriptionPlan): boolean {
+  return plan.late && plan.state === 'fresh';
+}
+
+/**
+ * One iteration's world: the tables, the gateway, the queues, the clock, the tasks and what was observed.
+ */
+export class ChaosWorld {
+  /** Virtual time: every task reads it; a point moves it on by a millisecond; `expire` jumps past a lease. */
+  readonly clock = { now: Date.parse(AS_OF) + 60_000 };
+  readonly trace: string[] = [];
+  readonly violations: string[] = [];
+  readonly unexpected: string[] = [];
+  readonly stats = {
+    takeovers: 0,
+    fencedSteps: 0,
+    crashes: 0,
+    throttles: 0,
+    gatewayFaults: 0,
+    duplicates: 0,
+    pendingAnswers: 0,
+    dlq: 0,
+    lateCreated: 0,
+    dynamodbCalls: 0,
+  };
+  readonly chargeQueue: Queued<ChargeMessage>[] = [];
+  readonly runQueue: Queued<RunMessage>[] = [];
+  readonly acked: ChargeMessage[] = [];
+  readonly streamRecords: StreamRecord[] = [];
+  /** Resolutions (pending → resolved) each charge went through, by charge reference. */
+  readonly resolutions = new Map<string, number>();
+  readonly datafeeds = new Map<string, string>();
+  readonly runWrites: RunWrite[] = [];
+  /** Due-index reads: which task read which shard, from its start or not, at which I/O sequence number. */
+  readonly dueReads: { seq: number; task: string; shard: string; fromStart: boolean }[] = [];
+  /** Late subscriptions: when they were written (I/O sequence number) and whether the run was already done. */
+  readonly lateWrites = new Map<string, { seq: number; runCompleted: boolean }>();
+  completedBy?: { task: string; seq: number };
+
+  private readonly tasks: Task[] = [];
+  private running = 0;
+  private idle?: () => void;
+  private taskCounter = 0;
+  private ownerCounter = 0;
+  private seq = 0;
+  private leaseHighWater = 0;
+  private outboxBusy = false;
+  private lateRemaining: number[];
+  private nextGatewayFault?: GatewayFault;
+  private readonly gate: IndexGate;
+  private readonly stripe: StripePaymentGateway;
+  /** The due shards any subscription of the scenario lives in (the others are empty by construction). */
+  private readonly occupiedShards: ReadonlySet<string>;
+  private readonly dunning: DunningPolicy;
+
+  constructor(
+    private readonly scenario: Scenario,
+    readonly tables: ChaosTables,
+    private readonly doc: DynamoDBDocumentClient,
+    raw: DynamoDBClient,
+    readonly gateway: PaymentGateway,
+  ) {
+    // DescribeTable goes straight to the emulator: the gate's cache is not part of the schedule.
+    this.gate = createIndexGate(raw, () => {});
+    this.stripe = new StripePaymentGateway({
+      url: gateway.url,
+      timeoutMs: GATEWAY_TIMEOUT_MS,
+      apiKey: () => 'sk_test_chaos',
+      // The pipeline's own re-ask (a pending charge asked again with its key) is what is under test; the SDK's
+      // retry would only add its back-off sleep.
+      maxNetworkRetries: 0,
+    });
+    const down = new Set(
+      scenario.subscriptions.flatMap((plan, index) => (plan.gatewayDown ? [subscriptionIdOf(index)] : [])),
+    );
+    gateway.faults = ({ params }) => {
+      if (down.has(params['metadata[subscription_id]'] ?? '')) return { kind: 'error500' };
+      const fault = this.nextGatewayFault ?? { kind: 'none' };
+      this.nextGatewayFault = undefined;
+      return fault;
+    };
+    this.occupiedShards = new Set(
+      scenario.subscriptions.map((_, index) => dueShardOf(STORE_ID, subscriptionIdOf(index))),
+    );
+    this.dunning = { scheduleMs: DUNNING_SCHEDULE_MS, finalAction: scenario.finalAction };
+    this.lateRemaining = scenario.subscriptions.flatMap((plan, index) => (isLate(plan) ? [index] : []));
+  }
+
+  /** The real adapters, over a DynamoDB client whose every command is a point of `task`. */
+  private io(task: Task): TaskIo {
+    const client = this.chaosDocumentClient(this.doc, task);
+    const subscriptions = new DynamoSubscriptionsRepository({
+      client,
+      tableName: this.tables.subscriptions,
+      gate: this.gate,
+    });
+    return {
+      subscriptions,
+      charges: new DynamoChargesRepository({ client, tableName: this.tables.charges }),
+      runs: new DynamoRunsRepository({ client, tableName: this.tables.runs }),
+      // The due index through the gate and the adapter. A shard no subscription of the scenario hashes to is
+      // empty (the tables are this iteration's own, and a subscription's shard is a function of its key), so it
+      // is answered empty without a query: the run still walks, checkpoints and sweeps all 16 shards; this only
+      // spares the emulator a dozen empty queries per pass.
+      due: {
+        page: (shard, asOf, after, limit) =>
+          this.occupiedShards.has(shard)
+            ? subscriptions.page(shard, asOf, after, limit)
+            : Promise.resolve({ subscriptions: [] }),
+      },
+      gateway: {
+        charge: async (request) => {
+          const fault = await this.point(task, {
+            kind: 'gateway',
+            label: `gateway ${request.idempotencyKey}`,
+          });
+          if (fault !== 'none') {
+            this.stats.gatewayFaults += 1;
+            this.nextGatewayFault =
+              fault === 'garbage' ? { kind: 'garbage', commit: true } : { kind: fault as 'hang' };
+          }
+          return this.stripe.charge(request);
+        },
+      },
+    };
+  }
+
+  /** Writes the subscriptions that exist before the run, and triggers it (the primary schedule). */
+  async setUp(): Promise<void> {
+    const plain = new DynamoSubscriptionsRepository({
+      client: this.doc,
+      tableName: this.tables.subscriptions,
+    });
+    await Promise.all(
+      this.scenario.subscriptions.map((plan, index) =>
+        isLate(plan) ? undefined : plain.create(subscriptionOf(plan, index)),
+      ),
+    );
+    this.spawnTrigger('primary');
+    await this.settle();
+    // The primary trigger runs without faults: the run exists from here on.
+    while (this.parked().length > 0) {
+      const [task] = this.parked();
+      if (task) this.resume(task, 'none');
+      await this.settle();
+    }
+  }
+
+  /** The chaos: every decision of the scenario, in order. */
+  async chaos(): Promise<void> {
+    for (const decision of this.scenario.decisions) {
+      await this.settle();
+      this.apply(decision);
+    }
+    await this.settle();
+  }
+
+  /**
+   * No more faults: parked tasks go on, the outbox catches up, messages are consumed, and when nothing is left
+   * to do the clock moves past the lease and the stall time and a schedule fires again, until the run is
+   * completed and announced or it stops making progress (a charge the gateway will never answer).
+   */
+  async quiesce(maxDecisions = 3000): Promise<void> {
+    let lastWasRunStep = false;
+    let stuck = 0;
+    let lastProgress = '';
+    // Time is moved on only when nothing else can happen; after two such moves without a charge resolved or the
+    // run changing status, what is left is waiting for a gateway that does not answer.
+    const passTime = async (ms: number): Promise<boolean> => {
+      const run = await this.plainRuns().get(RUN_ID);
+      const progress = JSON.stringify([this.resolutions.size, this.gateway.ledger.length, run?.status]);
+      stuck = progress === lastProgress ? stuck + 1 : 0;
+      lastProgress = progress;
+      if (stuck >= 2) return false;
+      this.clock.now += ms;
+      this.trace.push(`clock +${ms} ms`);
+      return true;
+    };
+    for (let decision = 0; decision < maxDecisions; decision += 1) {
+      await this.settle();
+      const [task] = this.parked();
+      if (task) {
+        this.resume(task, 'none');
+        continue;
+      }
+      if (this.streamRecords.length > 0 && !this.outboxBusy) {
+        this.spawnOutbox();
+        continue;
+      }
+      const late = this.lateRemaining[0];
+      if (late !== undefined) {
+        this.spawnLate(late);
+        continue;
+      }
+      const charge = this.chargeQueue.shift();
+      if (charge) {
+        lastWasRunStep = false;
+        this.spawnCharge(charge);
+        continue;
+      }
+      const step = this.runQueue.shift();
+      if (step) {
+        // A run waiting on its charges with nothing left to deliver: time passes until it stalls and sweeps.
+        if (lastWasRunStep && !(await passTime(RUN_SETTINGS.stallSweepMs + 1))) return;
+        lastWasRunStep = true;
+        this.spawnRun(step, 1_000_000);
+        continue;
+      }
+      const run = await this.plainRuns().get(RUN_ID);
+      if (run?.status === 'completed' && run.announced) return;
+      // Nothing queued and the run not done (its messages ended in a DLQ): later, a schedule fires again.
+      if (!(await passTime(Math.max(RUN_SETTINGS.leaseMs, RUN_SETTINGS.stallSweepMs) + 1))) return;
+      lastWasRunStep = false;
+      this.spawnTrigger('backup');
+    }
+    this.violations.push(`the system did not quiesce within ${maxDecisions} decisions`);
+  }
+
+  async stop(): Promise<void> {
+    // Tasks still parked are abandoned (their process is gone); release them with a crash so nothing leaks.
+    for (const task of this.parked()) this.resume(task, 'crash');
+    await this.settle();
+  }
+
+  plainRuns(): DynamoRunsRepository {
+    return new DynamoRunsRepository({ client: this.doc, tableName: this.tables.runs });
+  }
+
+  async scan<T>(tableName: string): Promise<T[]> {
+    const items: T[] = [];
+    let after: Record<string, unknown> | undefined;
+    do {
+      const output = await this.doc.send(
+        new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: after }),
+      );
+      items.push(...((output.Items ?? []) as T[]));
+      after = output.LastEvaluatedKey;
+    } while (after);
+    return items;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The scheduler
+
+  private parked(): Task[] {
+    return this.tasks.filter((task) => !task.done && task.release);
+  }
+
+  private live(): number {
+    return this.tasks.filter((task) => !task.done).length;
+  }
+
+  /** Waits until every live task is parked at a point or finished. */
+  private async settle(): Promise<void> {
+    if (this.running === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`tasks did not reach a point within 15 s:\n${this.trace.slice(-20).join('\n')}`));
+      }, 15_000);
+      this.idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private wake(): void {
+    if (this.running !== 0 || !this.idle) return;
+    const idle = this.idle;
+    this.idle = undefined;
+    idle();
+  }
+
+  private resume(task: Task, requested: Fault): void {
+    const release = task.release;
+    const point = task.parkedAt;
+    if (!release || !point) return;
+    // A fault the point cannot have (a gateway timeout at a DynamoDB read) does not happen.
+    const fault = APPLICABLE[point.kind].includes(requested) ? requested : 'none';
+    task.release = undefined;
+    task.parkedAt = undefined;
+    this.running += 1;
+    this.clock.now += 1;
+    if (fault !== 'none') this.trace.push(`  ${task.name} @ ${point.label}: ${fault}`);
+    if (fault === 'crash') this.stats.crashes += 1;
+    if (fault === 'throttle') this.stats.throttles += 1;
+    if (fault === 'duplicate') this.stats.duplicates += 1;
+    release(fault);
+  }
+
+  /** Parks `task` at `point`; resolves with the fault it is released with (a crash throws). */
+  private async point(task: Task, point: Point): Promise<Fault> {
+    const fault = await new Promise<Fault>((release) => {
+      task.parkedAt = point;
+      task.release = release;
+      this.running -= 1;
+      this.wake();
+    });
+    if (fault === 'crash') throw new TaskCrash(point.label);
+    return fault;
+  }
+
+  private spawn(name: string, body: (task: Task) => Promise<void>): void {
+    this.taskCounter += 1;
+    const task: Task = { id: this.taskCounter, name: `#${this.taskCounter} ${name}`, done: false };
+    this.tasks.push(task);
+    this.trace.push(`start ${task.name}`);
+    this.running += 1;
+    void (async () => {
+      try {
+        await body(task);
+      } catch (error) {
+        if (!isInjected(error)) this.unexpected.push(`${task.name}: ${(error as Error)?.stack ?? error}`);
+      } finally {
+        task.done = true;
+        this.running -= 1;
+        this.wake();
+      }
+    })();
+  }
+
+  private apply(decision: Decision): void {
+    const parked = this.parked();
+    const room = this.live() < MAX_LIVE_TASKS;
+    const pick = <T>(items: readonly T[]): T | undefined => items[decision.index % Math.max(1, items.length)];
+    switch (decision.op) {
+      case 'charge': {
+        if (!room || this.chargeQueue.length === 0) break;
+        const [queued] = this.chargeQueue.splice(decision.index % this.chargeQueue.length, 1);
+        if (queued) this.spawnCharge(queued);
+        return;
+      }
+      case 'run': {
+        if (!room || this.runQueue.length === 0) break;
+        const [queued] = this.runQueue.splice(decision.index % this.runQueue.length, 1);
+        // A step's length in points: from a page or two to a whole pass.
+        if (queued) this.spawnRun(queued, 4 + decision.index * 6);
+        return;
+      }
+      case 'outbox':
+        if (!room || this.outboxBusy || this.streamRecords.length === 0) break;
+        this.spawnOutbox();
+        return;
+      case 'trigger':
+        if (!room) break;
+        this.spawnTrigger('backup');
+        return;
+      case 'expire':
+        // Time passes beyond the lease: its holder is as good as dead, whatever it is doing.
+        this.clock.now += RUN_SETTINGS.leaseMs + 1;
+        this.trace.push(`clock +${RUN_SETTINGS.leaseMs + 1} ms`);
+        return;
+      case 'redeliver': {
+        // At-least-once: a message already consumed comes again, or a run step is delivered twice.
+        const again = pick(this.acked);
+        if (decision.index % 2 === 0 && again) {
+          this.chargeQueue.push({ message: again, receives: 0 });
+          this.trace.push(`redeliver ${chargeRefToString(again)}`);
+          return;
+        }
+        const step = pick(this.runQueue);
+        if (step) {
+          this.runQueue.push({ message: step.message, receives: 0 });
+          this.trace.push(`duplicate run message ${step.message.owner}`);
+          return;
+        }
+        break;
+      }
+      case 'late': {
+        const late = this.lateRemaining[0];
+        if (!room || late === undefined) break;
+        this.spawnLate(late);
+        return;
+      }
+      case 'resume':
+        break;
+    }
+    // A fault goes to a task parked where it can happen natively, if there is one (a gateway fault to a task
+    // about to call the gateway, a duplicate to one about to send, a throttle to one about to write).
+    const natives = parked.filter(
+      (task) => task.parkedAt && APPLICABLE[task.parkedAt.kind].includes(decision.fault),
+    );
+    const candidates = decision.fault !== 'none' && natives.length > 0 ? natives : parked;
+    const task = candidates[decision.index % Math.max(1, candidates.length)];
+    if (task) {
+      this.resume(task, decision.fault);
+      return;
+    }
+    // Nothing is parked: a consumer picks up whatever is waiting (so that no decision is wasted).
+    const preferCharge = decision.index % 2 === 0 || this.runQueue.length === 0;
+    const charge = preferCharge ? this.chargeQueue.shift() : undefined;
+    if (charge) {
+      this.spawnCharge(charge);
+      return;
+    }
+    const step = this.runQueue.shift();
+    if (step) {
+      this.spawnRun(step, 4 + decision.index * 6);
+      return;
+    }
+    if (this.streamRecords.length > 0) this.spawnOutbox();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The actors: what the handlers do with each message, on the real domain functions
+
+  private requeue<T>(queue: Queued<T>[], queued: Queued<T>, what: string): void {
+    queued.receives += 1;
+    if (queued.receives >= MAX_RECEIVES) {
+      this.stats.dlq += 1;
+      this.trace.push(`  dead-letter ${what}`);
+      return;
+    }
+    queue.push(queued);
+  }
+
+  private spawnCharge(queued: Queued<ChargeMessage>): void {
+    const message = queued.message;
+    const name = `charge ${message.subscriptionId}/${chargeKeyOf(message.period, message.attempt)}`;
+    this.spawn(name, async (task) => {
+      try {
+        const io = this.io(task);
+        const result = await processCharge(
+          {
+            charges: io.charges,
+            subscriptions: io.subscriptions,
+            gateway: io.gateway,
+            dunning: this.dunning,
+            newEventId: (now) => eventIdFor(now, digest(`charge:${chargeRefToString(message)}`)),
+            now: () => this.clock.now,
+          },
+          message,
+        );
+        this.trace.push(`  ${name}: ${result.outcome}`);
+        if (result.outcome === 'missing-claim') {
+          this.violations.push(`a charge message without a claim: ${chargeRefToString(message)}`);
+          throw new Error('missing claim');
+        }
+        if (result.outcome === 'pending') {
+          // The handler: asked again later with the same key, by a delayed copy; after the last, the DLQ.
+          this.stats.pendingAnswers += 1;
+          if (message.retries >= CHARGE_MAX_RETRIES) {
+            this.stats.dlq += 1;
+          } else {
+            await this.point(task, { kind: 'send', label: `retry ${name}` });
+            this.chargeQueue.push({ message: { ...message, retries: message.retries + 1 }, receives: 0 });
+          }
+        }
+        await this.point(task, { kind: 'delete', label: `delete ${name}` });
+        this.acked.push(message);
+      } catch (error) {
+        this.requeue(this.chargeQueue, queued, name);
+        if (!isInjected(error) && (error as Error).message !== 'missing claim') throw error;
+      }
+    });
+  }
+
+  private spawnRun(queued: Queued<RunMessage>, budget: number): void {
+    const message = queued.message;
+    const name = `run step ${message.owner}`;
+    this.spawn(name, async (task) => {
+      try {
+        const result = await workOnRun(this.runDeps(task), message, this.clock.now + budget);
+        this.trace.push(`  ${name}: ${result}`);
+        if (result === 'fenced') this.stats.fencedSteps += 1;
+        if (result === 'continue') await this.runQueueSend(task, message);
+        await this.point(task, { kind: 'delete', label: `delete ${name}` });
+      } catch (error) {
+        this.requeue(this.runQueue, queued, name);
+        if (!isInjected(error)) throw error;
+      }
+    });
+  }
+
+  private spawnTrigger(source: string): void {
+    this.spawn(`trigger ${source}`, async (task) => {
+      try {
+        const { outcome } = await triggerRun(
+          {
+            runs: this.io(task).runs,
+            queue: { send: (message) => this.runQueueSend(task, message) },
+            now: () => this.clock.now,
+            newOwner: () => {
+              this.ownerCounter += 1;
+              return `owner${this.ownerCounter}`;
+            },
+            settings: RUN_SETTINGS,
+          },
+          { asOf: AS_OF, source },
+        );
+        this.trace.push(`  trigger ${source}: ${outcome}`);
+      } catch (error) {
+        // A schedule whose invocation failed fires again later (quiescence does that).
+        if (!isInjected(error)) throw error;
+      }
+    });
+  }
+
+  private spawnOutbox(): void {
+    const batch = this.streamRecords.slice();
+    this.outboxBusy = true;
+    this.spawn(`outbox ${batch.length} records`, async (task) => {
+      try {
+        const runs = this.io(task).runs;
+        const effects = emptyEffects();
+        for (const record of batch) chargeChangeEffects(effects, record.before, record.after);
+        for (const [runId, delta] of effects.counters) await runs.add(runId, delta);
+        // The stream's checkpoint: a crash before it delivers the same batch again.
+        await this.point(task, { kind: 'delete', label: 'outbox checkpoint' });
+        this.streamRecords.splice(0, batch.length);
+      } catch (error) {
+        if (!isInjected(error)) throw error;
+      } finally {
+        this.outboxBusy = false;
+      }
+    });
+  }
+
+  private spawnLate(index: number): void {
+    const plan = this.scenario.subscriptions[index];
+    if (!plan) return;
+    this.lateRemaining = this.lateRemaining.filter((late) => late !== index);
+    this.spawn(`create ${subscriptionIdOf(index)}`, async (task) => {
+      try {
+        await this.io(task).subscriptions.create(subscriptionOf(plan, index));
+        this.stats.lateCreated += 1;
+      } catch (error) {
+        // The API's client asks again.
+        this.lateRemaining.push(index);
+        if (!isInjected(error)) throw error;
+      }
+    });
+  }
+
+  private async runQueueSend(task: Task, message: RunMessage): Promise<void> {
+    const fault = await this.point(task, { kind: 'send', label: `send run step ${message.owner}` });
+    this.runQueue.push({ message, receives: 0 });
+    if (fault === 'duplicate') this.runQueue.push({ message, receives: 0 });
+  }
+
+  private runDeps(task: Task): RunWorkDeps {
+    const io = this.io(task);
+    const datafeeds: DatafeedStore = {
+      put: async (runId, storeId, xml) => {
+        await this.point(task, { kind: 'store', label: `datafeed ${storeId}` });
+        this.datafeeds.set(`${runId}/${storeId}`, xml);
+      },
+      get: async (runId, storeId) => this.datafeeds.get(`${runId}/${storeId}`),
+    };
+    const events: EventsRepository = {
+      put: async (event: PipelineEvent) => {
+        await this.point(task, { kind: 'store', label: `event ${event.type}` });
+        return true;
+      },
+      get: async () => undefined,
+      list: async () => ({ events: [] }),
+    };
+    return {
+      runs: io.runs,
+      due: io.due,
+      charges: io.charges,
+      chargeQueue: {
+        send: async (messages: readonly DomainChargeMessage[]) => {
+          if (messages.length === 0) return;
+          const fault = await this.point(task, { kind: 'send', label: `send ${messages.length} charges` });
+          for (const message of messages) {
+            this.chargeQueue.push({ message: { ...message, retries: 0 }, receives: 0 });
+            if (fault === 'duplicate')
+              this.chargeQueue.push({ message: { ...message, retries: 0 }, receives: 0 });
+          }
+        },
+      },
+      datafeeds,
+      events,
+      now: () => this.clock.now,
+      settings: RUN_SETTINGS,
+      checkpoint: async (point) => {
+        await this.point(task, { kind: 'checkpoint', label: `checkpoint ${point}` });
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // The DynamoDB client under the scheduler, and what it observes
+
+  private chaosDocumentClient(doc: DynamoDBDocumentClient, task: Task): DynamoDBDocumentClient {
+    const send = async (command: { input: Record<string, unknown> }) => {
+      const name = command.constructor.name.replace(/Command$/, '');
+      const input = command.input;
+      const table =
+        (input.TableName as string | undefined) ??
+        Object.keys((input.RequestItems as Record<string, unknown> | undefined) ?? {})[0] ??
+        '';
+      const kind = table.replace(/^.*-/, '');
+      const write = /^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(name);
+      const label = `${name} ${kind}`;
+      const fault = await this.point(task, { kind: write ? 'write' : 'read', label });
+      if (fault === 'throttle') throw throttled(label);
+      this.seq += 1;
+      this.stats.dynamodbCalls += 1;
+      const seq = this.seq;
+      if (command instanceof QueryCommand && input.IndexName === 'due') {
+        const values = input.ExpressionAttributeValues as Record<string, string>;
+        this.dueReads.push({
+          seq,
+          task: task.name,
+          shard: values[':shard'] ?? '',
+          fromStart: !input.ExclusiveStartKey,
+        });
+      }
+      const output = await doc.send(command as never);
+      this.observe(task, seq, command, output as Record<string, unknown>);
+      return output;
+    };
+    return new Proxy(doc, {
+      get: (target, property, receiver) =>
+        property === 'send' ? send : Reflect.get(target, property, receiver),
+    });
+  }
+
+  private observe(task: Task, seq: number, command: unknown, output: Record<string, unknown>): void {
+    const input = (command as { input: Record<string, unknown> }).input;
+    if (input.TableName === this.tables.charges) {
+      if (command instanceof PutCommand) {
+        this.streamRecords.push({ after: input.Item as ChargeRecord });
+      } else if (command instanceof UpdateCommand) {
+        const after = output.Attributes as ChargeRecord;
+        this.streamRecords.push({ before: { ...after, status: 'pending' }, after });
+        const ref = chargeRefToString(after);
+        this.resolutions.set(ref, (this.resolutions.get(ref) ?? 0) + 1);
+      }
+      return;
+    }
+    if (input.TableName === this.tables.subscriptions && command instanceof PutCommand) {
+      const item = input.Item as Subscription;
+      this.lateWrites.set(item.subscriptionId, { seq, runCompleted: this.completedBy !== undefined });
+      return;
+    }
+    if (input.TableName !== this.tables.runs) return;
+    const run =
+      (output.Attributes as Run | undefined) ??
+      (command instanceof PutCommand ? (input.Item as Run) : undefined);
+    if (!run || !(command instanceof UpdateCommand || command instanceof PutCommand)) return;
+    if (!run.lease || (input.Key as { sk?: string } | undefined)?.sk?.startsWith('page#')) return;
+    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+    const fence =
+      typeof values[':fenceOwner'] === 'string'
+        ? { owner: values[':fenceOwner'] as string, version: values[':fenceVersion'] as number }
+        : undefined;
+    if (fence && fence.version < this.leaseHighWater) {
+      this.violations.push(
+        `a fenced write by ${fence.owner} v${fence.version} changed the run after v${this.leaseHighWater} took over`,
+      );
+    }
+    const previous = this.runWrites[this.runWrites.length - 1]?.run;
+    if (run.lease.version > this.leaseHighWater) {
+      if (previous?.lease && previous.lease.owner !== run.lease.owner) this.stats.takeovers += 1;
+      this.leaseHighWater = run.lease.version;
+    }
+    if (previous && compareCursors(run, previous) < 0) {
+      this.violations.push(
+        `the cursor went backwards (${cursorText(previous)} → ${cursorText(run)}) by ${task.name}${fence ? ` v${fence.version}` : ''}`,
+      );
+    }
+    if (previous?.status === 'completed' && run.status !== 'completed') {
+      this.violations.push(`a completed run became ${run.status} again`);
+    }
+    if (run.status === 'completed' && !this.completedBy) this.completedBy = { task: task.name, seq };
+    this.runWrites.push({ seq, task: task.name, ...(fence ? { fence } : {}), run });
+  }
+}
+
+function cursorText(run: Run): string {
+  if (run.enumerated) return 'enumerated';
+  const after = run.cursor.after as { dueAt?: string; subscriptionId?: string } | undefined;
+  return `shard ${run.cursor.shard}${after ? ` after ${after.subscriptionId}@${after.dueAt}` : ''}`;
+}
+
+/** Orders enumeration positions: (enumerated, shard, key within the shard). */
+function compareCursors(a: Run, b: Run): number {
+  if (a.enumerated !== b.enumerated) return a.enumerated ? 1 : -1;
+  if (a.enumerated) return 0;
+  if (a.cursor.shard !== b.cursor.shard) return a.cursor.shard - b.cursor.shard;
+  const key = (run: Run) => {
+    const after = run.cursor.after as { dueAt?: string; subscriptionId?: string } | undefined;
+    return after ? `1|${after.dueAt}|${after.subscriptionId}` : '0';
+  };
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// The invariants, checked after quiescence
+
+export interface Verdict {
+  readonly problems: string[];
+  readonly runCompleted: boolean;
+  readonly outcomes: Record<string, number>;
+}
+
+/**
+ * (1) at most one successful gateway charge per (subscription, period, attempt), and per (subscription, period);
+ * every claim agrees with the gateway's ledger. (2) every subscription due at asOf ends charged, in dunning (or
+ * ended by the final action), or visibly pending; one not due is never charged. (3) a completed run's datafeed
+ * lists exactly the charges it claimed, and its counts are the ledger's. (4) no fenced write of a superseded
+ * holder changed the run (checked as the writes happened). (5) each charge is resolved once.
+ */
+export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Verdict> {
+  const problems = [...world.violations, ...world.unexpected.map((text) => `unexpected error: ${text}`)];
+  const ledger = world.gateway.ledger;
+  const charges = await world.scan<ChargeRecord>(world.tables.charges);
+  const subscriptions = await world.scan<Subscription>(world.tables.subscriptions);
+  const run = await world.plainRuns().get(RUN_ID);
+  const manifest = new Set(await world.plainRuns().manifest(RUN_ID));
+  const runCompleted = run?.status === 'completed';
+  const outcomes: Record<string, number> = {};
+
+  // (1) Counted at the gateway.
+  const successesByKey = new Map<string, string[]>();
+  const successesByPeriod = new Map<string, number>();
+  for (const entry of ledger) {
+    if (entry.outcome !== 'succeeded') continue;
+    const key = entry.idempotencyKey ?? '(no key)';
+    successesByKey.set(key, [...(successesByKey.get(key) ?? []), entry.paymentIntentId ?? '']);
+    const period = `${entry.metadata.subscription_id}/${entry.metadata.period}`;
+    successesByPeriod.set(period, (successesByPeriod.get(period) ?? 0) + 1);
+  }
+  for (const [key, intents] of successesByKey) {
+    if (intents.length > 1) problems.push(`${intents.length} successful charges under one key ${key}`);
+  }
+  for (const [period, count] of successesByPeriod) {
+    if (count > 1) problems.push(`${count} successful charges for ${period}`);
+  }
+  const declinedKeys = new Set(
+    ledger.filter((entry) => entry.outcome === 'declined').map((e) => e.idempotencyKey),
+  );
+  for (const charge of charges) {
+    const intents = successesByKey.get(charge.idempotencyKey) ?? [];
+    const ref = chargeRefToString(charge);
+    if (charge.status === 'succeeded' && (intents.length !== 1 || intents[0] !== charge.paymentIntentId)) {
+      problems.push(
+        `${ref} is succeeded with ${charge.paymentIntentId}, the gateway has [${intents.join(', ')}]`,
+      );
+    }
+    if (charge.status === 'failed' && (intents.length > 0 || !declinedKeys.has(charge.idempotencyKey))) {
+      problems.push(`${ref} is failed, the gateway has ${intents.length} successes and no decline`);
+    }
+    // (5) Resolved once: one outcome, one announcement.
+    const resolutions = world.resolutions.get(ref) ?? 0;
+    if (resolutions > 1) problems.push(`${ref} was resolved ${resolutions} times`);
+    if (charge.idempotencyKey !== idempotencyKeyOf(charge)) {
+      problems.push(`${ref} carries the key ${charge.idempotencyKey}, not its claim's`);
+    }
+  }
+  const chargedKeys = new Set(charges.map((charge) => charge.idempotencyKey));
+  for (const key of successesByKey.keys()) {
+    if (!chargedKeys.has(key)) problems.push(`the gateway charged ${key}, which no claim knows`);
+  }
+
+  // (2) Every subscription's end state.
+  const byId = new Map(subscriptions.map((subscription) => [subscription.subscriptionId, subscription]));
+  const asOf = Date.parse(AS_OF);
+  scenario.subscriptions.forEach((plan, index) => {
+    const id = subscriptionIdOf(index);
+    const initial = subscriptionOf(plan, index);
+    const final = byId.get(id);
+    const own = charges.filter((charge) => charge.subscriptionId === id);
+    const ownSuccesses = ledger.filter(
+      (entry) => entry.outcome === 'succeeded' && entry.metadata.subscription_id === id,
+    );
+    if (!isDue(plan)) {
+      if (own.length > 0 || ownSuccesses.length > 0) problems.push(`${id} was not due but was charged`);
+      if (final && plan.state === 'future' && final.dueAt !== initial.dueAt) problems.push(`${id} moved`);
+      outcomes['not due'] = (outcomes['not due'] ?? 0) + 1;
+      return;
+    }
+    if (!final) {
+      // A late one whose creation never happened (the chaos ended first) is no subscription at all.
+      if (isLate(plan)) return;
+      problems.push(`${id} vanished`);
+      return;
+    }
+    const claim = own.find(
+      (charge) => charge.period === initial.nextChargeAt.slice(0, 10) && charge.attempt === initial.attempt,
+    );
+    const state = `${id} (${plan.state}${plan.state === 'dunning' ? ` attempt ${plan.dunningAttempt}` : ''}, ${plan.paymentMethod})`;
+    if (!claim) {
+      // Created after the run had finished, or while its last sweep was reading: owed by the next run, and
+      // still in the due index where that run finds it.
+      const late = world.lateWrites.get(id);
+      const completedBy = world.completedBy;
+      const lastPass = completedBy
+        ? Math.max(
+            0,
+            ...world.dueReads
+              .filter((read) => read.task === completedBy.task && read.seq < completedBy.seq)
+              .filter((read) => read.shard === dueShardOf(STORE_ID, id) && read.fromStart)
+              .map((read) => read.seq),
+          )
+        : undefined;
+      const afterTheRun = late && runCompleted && lastPass !== undefined && late.seq > lastPass;
+      if (afterTheRun && final.dueShard && final.dueAt && Date.parse(final.dueAt) <= asOf) {
+        outcomes['owed by the next run'] = (outcomes['owed by the next run'] ?? 0) + 1;
+        return;
+      }
+      problems.push(`${state} was skipped: no claim, run ${run?.status}`);
+      return;
+    }
+    const inManifest = manifest.has(chargeRefToString(claim));
+    if (claim.status === 'pending') {
+      if (runCompleted || !inManifest) {
+        problems.push(`${state} is pending out of sight (run ${run?.status}, in manifest: ${inManifest})`);
+      }
+      if (!plan.gatewayDown) problems.push(`${state} is still pending although the gateway answers`);
+      outcomes['visibly pending'] = (outcomes['visibly pending'] ?? 0) + 1;
+      return;
+    }
+    if (plan.gatewayDown) problems.push(`${state} was resolved though the gateway never answered`);
+    const beyond = final.dueAt !== undefined && Date.parse(final.dueAt) > asOf;
+    if (claim.status === 'succeeded') {
+      if (plan.paymentMethod !== 'pm_card_visa') problems.push(`${state} succeeded with a declining card`);
+      const advanced =
+        final.status === 'active' &&
+        final.cycle > initial.cycle &&
+        final.attempt === 0 &&
+        !final.dunning &&
+        beyond;
+      if (!advanced) problems.push(`${state} was charged but not advanced: ${summary(final)}`);
+      outcomes.charged = (outcomes.charged ?? 0) + 1;
+      return;
+    }
+    if (plan.paymentMethod === 'pm_card_visa') problems.push(`${state} failed with a working card`);
+    const last = initial.attempt >= DUNNING_SCHEDULE_MS.length;
+    if (last) {
+      const ended =
+        final.status === (scenario.finalAction === 'cancel' ? 'canceled' : 'unpaid') && !final.dueShard;
+      if (!ended) problems.push(`${state} failed its last retry but did not end: ${summary(final)}`);
+      outcomes['ended by dunning'] = (outcomes['ended by dunning'] ?? 0) + 1;
+      return;
+    }
+    const dunning =
+      final.status === 'past_due' &&
+      final.cycle === initial.cycle &&
+      final.attempt === initial.attempt + 1 &&
+      final.dunning?.attempt === initial.attempt + 1 &&
+      beyond;
+    if (!dunning) problems.push(`${state} failed but is not in dunning: ${summary(final)}`);
+    outcomes.dunning = (outcomes.dunning ?? 0) + 1;
+  });
+
+  // (3) The completed run: its datafeed and its counts.
+  if (run && runCompleted) {
+    const own = charges.filter(
+      (charge) => charge.runId === RUN_ID && manifest.has(chargeRefToString(charge)),
+    );
+    const feed = world.datafeeds.get(`${RUN_ID}/${STORE_ID}`);
+    const listed = feed ? datafeedCharges(feed) : [];
+    const expected = own.map(
+      (charge) => `${charge.subscriptionId}/${charge.period}/${charge.attempt}/${charge.status}`,
+    );
+    if (own.length > 0 && !feed) problems.push('the completed run has no datafeed');
+    if (JSON.stringify([...listed].sort()) !== JSON.stringify([...expected].sort())) {
+      problems.push(
+        `the datafeed lists [${listed.sort().join(', ')}], the run claimed [${expected.sort().join(', ')}]`,
+      );
+    }
+    const succeeded = own.filter(
+      (charge) => (successesByKey.get(charge.idempotencyKey) ?? []).length === 1,
+    ).length;
+    const failed = own.filter((charge) => charge.status === 'failed').length;
+    const counts = { total: run.total, succeeded: run.succeeded, failed: run.failed };
+    const truth = { total: own.length, succeeded, failed };
+    if (JSON.stringify(counts) !== JSON.stringify(truth)) {
+      problems.push(
+        `the run counts ${JSON.stringify(counts)}, the ledger and claims say ${JSON.stringify(truth)}`,
+      );
+    }
+    if (runView(run, world.clock.now).pending !== 0) problems.push('a completed run shows pending charges');
+  }
+  // Liveness: with a gateway that answers, the run ends completed and announced once the chaos stops.
+  const anyDown = scenario.subscriptions.some((plan) => plan.gatewayDown && isDue(plan));
+  if (!anyDown && !(runCompleted && run?.announced)) {
+    problems.push(
+      `the run did not complete after the chaos stopped (status ${run?.status}, announced ${run?.announced})`,
+    );
+  }
+  if (anyDown && runCompleted) problems.push('the run completed while a charge could not be answered');
+  return { problems, runCompleted, outcomes };
+}
+
+function summary(subscription: Subscription): string {
+  return JSON.stringify({
+    status: subscription.status,
+    cycle: subscription.cycle,
+    attempt: subscription.attempt,
+    dueAt: subscription.dueAt,
+    dunning: subscription.dunning,
+  });
+}
+
+/** `subscription/period/attempt/status` of each charge element of a datafeed. */
+export function datafeedCharges(xml: string): string[] {
+  const found: string[] = [];
+  const subscription = /<subscription id="([^"]+)">([\s\S]*?)<\/subscription>/g;
+  for (const match of xml.matchAll(subscription)) {
+    for (const charge of (match[2] ?? '').matchAll(
+      /<charge period="([^"]+)" status="([^"]+)"[^>]* attempt="(\d+)"/g,
+    )) {
+      found.push(`${match[1]}/${charge[1]}/${charge[3]}/${charge[2]}`);
+    }
+  }
+  return found;
+}
