@@ -14,6 +14,8 @@ export interface LocalEndpoints {
   readonly dynamodb: string;
   readonly sqs: string;
   readonly s3: string;
+  /** The local Secrets Manager (`local/emulators/secrets-manager.ts`); a local stack always has one. */
+  readonly secretsManager?: string;
 }
 
 export function localClientConfig(endpoint: string) {
@@ -58,6 +60,7 @@ export function localSdkEnvironment(endpoints: LocalEndpoints): Record<string, s
     AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodb,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_S3: endpoints.s3,
+    ...(endpoints.secretsManager ? { AWS_ENDPOINT_URL_SECRETS_MANAGER: endpoints.secretsManager } : {}),
     ...QUIET_SDK_ENVIRONMENT,
   };
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   type BillingMode,
   CreateTableCommand,
@@ -9,7 +10,9 @@ import {
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { LocalClients } from './aws-clients';
+import type { LocalSecretsManager } from './emulators/secrets-manager';
 import { arnOf, type LocalResource, physicalName, ResourceMap } from './resource-map';
+import { LOCAL_VALUE_METADATA_KEY } from './runtime/function-definitions';
 import { type CfnResource, type CfnTemplate, resourcesOfType } from './template';
 
 /**
@@ -46,6 +49,47 @@ export async function provisionResources(
     }),
   ]);
   return resources;
+}
+
+/**
+ * Creates a template's `AWS::SecretsManager::Secret`s in the local Secrets Manager, under the ARNs the resource
+ * map gives them (what `Ref` of them resolves to in the functions' environments). The value is that of the
+ * configuration variable named by the secret's `commerce-pipeline:local-value-from` metadata
+ * (docs/conventions.md); a secret without it gets its template `SecretString`, or a generated value, as
+ * CloudFormation would give it.
+ *
+ * @param localValues values of configuration variables by name.
+ */
+export function provisionSecrets(
+  template: CfnTemplate,
+  resources: ResourceMap,
+  secretsManager: LocalSecretsManager,
+  localValues: Readonly<Record<string, string | undefined>>,
+): void {
+  for (const [logicalId, resource] of resourcesOfType(template, 'AWS::SecretsManager::Secret')) {
+    // Only the properties read here: the others (a KMS key, replicas) have no local role.
+    const property = (name: string): string | undefined => {
+      const value = resource.Properties?.[name];
+      return value === undefined ? undefined : resources.resolveString(value, `${logicalId}.${name}`);
+    };
+    const variable = resource.Metadata?.[LOCAL_VALUE_METADATA_KEY];
+    let value: string | undefined;
+    if (typeof variable === 'string') {
+      value = localValues[variable];
+      if (value === undefined) {
+        throw new Error(
+          `Secret ${logicalId} takes its local value from ${variable}, which the local stack does not have.`,
+        );
+      }
+    }
+    const { ref } = resources.get(logicalId);
+    secretsManager.create({
+      arn: ref,
+      name: property('Name') ?? ref.slice(ref.lastIndexOf(':') + 1),
+      description: property('Description'),
+      value: value ?? property('SecretString') ?? randomBytes(32).toString('base64url'),
+    });
+  }
 }
 
 interface CfnKeySchema {

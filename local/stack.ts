@@ -11,8 +11,9 @@ import {
 import { startDynamoDbLocal } from './emulators/dynamodb-local';
 import { startFauxqs } from './emulators/fauxqs';
 import type { RunningEmulator } from './emulators/managed-child';
+import { LocalSecretsManager } from './emulators/secrets-manager';
 import { PaymentGateway, type PaymentGatewayOptions } from './payment-gateway/payment-gateway';
-import { provisionResources } from './provision';
+import { provisionResources, provisionSecrets } from './provision';
 import type { ResourceMap } from './resource-map';
 import { bundleHandlers, REPO_ROOT } from './runtime/bundle-handlers';
 import type { EventSource } from './runtime/event-source';
@@ -77,14 +78,30 @@ export interface LocalStackOptions {
   readonly smtpSink?: Pick<SmtpSinkOptions, 'port'>;
 }
 
+/** The local Secrets Manager's secrets, for tests that rotate one. */
+export interface LocalSecrets {
+  /** Where the local Secrets Manager listens (functions have it as `AWS_ENDPOINT_URL_SECRETS_MANAGER`). */
+  readonly url: string;
+  /**
+   * Puts a new current value into a secret, given by logical id, ARN or name, as `PutSecretValue` does. Functions
+   * read it once their secrets cache expires (`SECRETS_CACHE_SECONDS`), without a restart. Returns the version id.
+   */
+  put(secret: string, value: string): string;
+  /** The current value of a secret, given by logical id, ARN or name. */
+  value(secret: string): string | undefined;
+}
+
 export interface LocalStack {
   /** The HTTP API, `http://host:port`. */
   readonly apiUrl: string;
+  /** The admin key the stack started with (a key put into its secret later is in `secrets`). */
   readonly adminApiKey: string;
   /** The store `demo`, when the template has a stores table to put it in. */
   readonly demoStore?: { readonly id: string; readonly apiKey: string };
-  readonly endpoints: LocalEndpoints;
+  readonly endpoints: Required<LocalEndpoints>;
   readonly resources: ResourceMap;
+  /** Every `AWS::SecretsManager::Secret` of the template, in the local Secrets Manager. */
+  readonly secrets: LocalSecrets;
   /** The running functions by logical id. */
   readonly functions: ReadonlyMap<string, LocalFunction>;
   /** The event source mappings and schedules, for the start-up summary. */
@@ -98,8 +115,8 @@ export interface LocalStack {
   /** The bundled SMTP sink (the mails it received); undefined when the settings give SMTP_URL. */
   readonly smtpSink?: SmtpSink;
   /**
-   * Stops pollers and schedules, then functions, then the HTTP server and the bundled gateway and sink, then the
-   * emulators it started, in that order.
+   * Stops pollers and schedules, then functions, then the HTTP server, the local Secrets Manager and the bundled
+   * gateway and sink, then the emulators it started, in that order.
    */
   stop(): Promise<void>;
 }
@@ -132,6 +149,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.add('servers', () => gateway.stop());
 
+    // In-process, as the gateway: tests rotate secrets through it (`secrets.put`).
+    const secretsManager = await LocalSecretsManager.start({ host: '127.0.0.1' });
+    stops.add('servers', () => secretsManager.stop());
+
     const settings = { ...(config.settings ?? localSettings(process.env)) };
     const bundled = await startBundledServers(settings, options, paymentGatewayApiKey, stops);
 
@@ -156,7 +177,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const bundlingSettled = bundling.catch(() => undefined);
     stops.add('servers', () => bundlingSettled.then(() => rm(bundleDir, { recursive: true, force: true })));
     const [dynamodb = '', sqs = ''] = await emulators;
-    const endpoints: LocalEndpoints = { dynamodb, sqs, s3: sqs };
+    const endpoints = { dynamodb, sqs, s3: sqs, secretsManager: secretsManager.url };
     const clients: LocalClients = createLocalClients(endpoints);
     stops.add('servers', async () => clients.destroy());
 
@@ -165,12 +186,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       resources.set({ ...api, attributes: { ...api.attributes, ApiEndpoint: gateway.url, ApiId: api.ref } });
     }
 
-    const definitions = functionDefinitions(
-      template,
-      resources,
-      { ...localSdkEnvironment(endpoints), ...settings },
-      { ADMIN_API_KEY: adminApiKey, PAYMENT_GATEWAY_API_KEY: paymentGatewayApiKey },
-    );
+    // Functions get the secrets' ARNs only, and read the values from the local Secrets Manager, as in AWS.
+    provisionSecrets(template, resources, secretsManager, {
+      ADMIN_API_KEY: adminApiKey,
+      PAYMENT_GATEWAY_API_KEY: paymentGatewayApiKey,
+    });
+    const definitions = functionDefinitions(template, resources, {
+      ...localSdkEnvironment(endpoints),
+      ...settings,
+    });
     const bundles = await bundling;
     const functions = new Map(
       definitions.map((definition) => [
@@ -207,6 +231,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       demoStore,
       endpoints,
       resources,
+      secrets: localSecrets(secretsManager, resources),
       functions,
       eventSources,
       paymentGatewayUrl: settings.PAYMENT_GATEWAY_URL ?? '',
@@ -220,14 +245,32 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-/** The contract's non-secret settings set in `env`; locally, webhooks may target private addresses by default. */
+/**
+ * The contract's non-secret settings set in `env`, and SECRETS_CACHE_SECONDS (to try a rotation by hand);
+ * locally, webhooks may target private addresses by default.
+ */
 export function localSettings(env: NodeJS.ProcessEnv): Record<string, string> {
   const settings: Record<string, string> = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' };
-  for (const name of NON_SECRET_CONFIG_VARIABLES) {
+  // SECRETS_CACHE_SECONDS is read by lambdas/adapters/secrets.ts (not imported here: it loads middy and the SDK).
+  for (const name of [...NON_SECRET_CONFIG_VARIABLES, 'SECRETS_CACHE_SECONDS']) {
     const value = env[name];
     if (value !== undefined && value !== '') settings[name] = value;
   }
   return settings;
+}
+
+function localSecrets(secretsManager: LocalSecretsManager, resources: ResourceMap): LocalSecrets {
+  // A logical id names the secret whose ARN its `Ref` gives; anything else is taken as an ARN or a name.
+  const secretId = (secret: string) =>
+    resources
+      .all()
+      .find((resource) => resource.type === 'AWS::SecretsManager::Secret' && resource.logicalId === secret)
+      ?.ref ?? secret;
+  return {
+    url: secretsManager.url,
+    put: (secret, value) => secretsManager.put(secretId(secret), value),
+    value: (secret) => secretsManager.value(secretId(secret)),
+  };
 }
 
 /**

@@ -72,6 +72,7 @@ function printSummary(stack: LocalStack, startupMs: number): void {
     '',
     `  DynamoDB Local   ${stack.endpoints.dynamodb}`,
     `  SQS + S3         ${stack.endpoints.sqs} (fauxqs)`,
+    `  Secrets Manager  ${stack.secrets.url} (local; functions read their secrets from it)`,
     `  Payment gateway  ${stack.paymentGatewayUrl} (${stack.paymentGateway ? 'bundled, Stripe-compatible' : 'PAYMENT_GATEWAY_URL'})`,
     `  SMTP             ${stack.smtpUrl} (${stack.smtpSink ? 'bundled sink, keeps every mail' : 'SMTP_URL'})`,
     '',

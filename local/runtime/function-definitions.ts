@@ -23,18 +23,17 @@ export function handlerEntries(template: CfnTemplate): string[] {
 /**
  * Every function of the template that names its handler file in its metadata, with its resolved environment.
  * Functions without that metadata (CDK's own custom-resource providers) have no local role and are skipped.
+ * Secrets stay out of the environment, locally too: a function gets a secret's ARN, as its template says, and
+ * reads the value from the local Secrets Manager (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, in `baseEnvironment`).
  *
  * @param baseEnvironment what every function gets on top of its own variables (it wins over them): the SDK
  *   endpoints and the local values of the contract's non-secret settings.
- * @param localValues values of configuration variables by name, for secrets whose metadata names one.
  */
 export function functionDefinitions(
   template: CfnTemplate,
   resources: ResourceMap,
   baseEnvironment: Readonly<Record<string, string>>,
-  localValues: Readonly<Record<string, string | undefined>>,
 ): FunctionDefinition[] {
-  const secretValues = localSecretValues(template, resources, localValues);
   return resourcesOfType(template, 'AWS::Lambda::Function').flatMap(([logicalId, resource]) => {
     const entry = resource.Metadata?.[ENTRY_METADATA_KEY];
     if (typeof entry !== 'string') return [];
@@ -45,13 +44,6 @@ export function functionDefinitions(
     ) ?? {}) as Record<string, unknown>;
     const environment: Record<string, string> = {};
     for (const [name, value] of Object.entries(variables)) environment[name] = String(value);
-    // Only the secrets this function's environment refers to by ARN, as only those could it read in AWS.
-    const secrets = Object.fromEntries(
-      Object.values(environment).flatMap((value) => {
-        const secret = secretValues.get(value);
-        return secret === undefined ? [] : [[value, secret]];
-      }),
-    );
     const memorySize = Number(properties.MemorySize ?? 128);
     return [
       {
@@ -69,30 +61,8 @@ export function functionDefinitions(
           AWS_LAMBDA_FUNCTION_NAME: local.ref,
           AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
           AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(memorySize),
-          ...(Object.keys(secrets).length > 0 ? { PIPELINE_LOCAL_SECRETS: JSON.stringify(secrets) } : {}),
         },
       },
     ];
   });
-}
-
-/** Secret ARN → value, for every secret whose metadata names the configuration variable that supplies it. */
-function localSecretValues(
-  template: CfnTemplate,
-  resources: ResourceMap,
-  localValues: Readonly<Record<string, string | undefined>>,
-): Map<string, string> {
-  const values = new Map<string, string>();
-  for (const [logicalId, resource] of resourcesOfType(template, 'AWS::SecretsManager::Secret')) {
-    const variable = resource.Metadata?.[LOCAL_VALUE_METADATA_KEY];
-    if (typeof variable !== 'string') continue;
-    const value = localValues[variable];
-    if (value === undefined) {
-      throw new Error(
-        `Secret ${logicalId} takes its local value from ${variable}, which the local stack does not have.`,
-      );
-    }
-    values.set(resources.get(logicalId).ref, value);
-  }
-  return values;
 }
