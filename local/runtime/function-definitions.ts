@@ -54,7 +54,11 @@ export function functionDefinitions(
         handlerName: String(resource.Metadata?.[HANDLER_METADATA_KEY] ?? 'handler'),
         timeoutMs: Number(properties.Timeout ?? 3) * 1000,
         memorySize,
-        concurrency: Number(properties.ReservedConcurrentExecutions ?? DEFAULT_LOCAL_CONCURRENCY),
+        // Reserved concurrency bounds a function in AWS; on one machine more than the default helps nothing.
+        concurrency: Math.min(
+          Number(properties.ReservedConcurrentExecutions ?? DEFAULT_LOCAL_CONCURRENCY),
+          DEFAULT_LOCAL_CONCURRENCY,
+        ),
         environment: {
           ...environment,
           ...baseEnvironment,
