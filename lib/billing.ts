@@ -364,7 +364,7 @@ function grantDatafeedObjects(fn: PipelineFunction, bucket: s3.IBucket, action: 
   Validations.of(policy).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::<DatafeedsBucketDE63A642.Arn>/subscriptions/*]',
     reason:
-      'Datafeed objects are named by run and store (subscriptions/<runId>/<storeId>.xml), created daily: the grant is one action on that prefix only.',
+      'Datafeed objects are named by run, lease version and store (subscriptions/<runId>/<version>/<storeId>.xml), created daily: the grant is one action on that prefix only.',
   });
 }
 

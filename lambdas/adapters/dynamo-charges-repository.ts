@@ -4,6 +4,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -12,6 +13,8 @@ import {
   type ChargeRef,
   type ChargeResolution,
   type ChargesRepository,
+  type ClaimFence,
+  ClaimFencedError,
   chargeKeyOf,
   subscriptionKeyOf,
 } from '../domain/subscriptions/charges';
@@ -22,18 +25,30 @@ const BATCH_GET_SIZE = 100;
 
 /**
  * The charges table (pk `subscriptionKey` = `<storeId>#<subscriptionId>`, sk `chargeKey` = `<period>#<attempt>`):
- * the claim is a conditional put of the item, the resolution a conditional update of its status.
+ * the claim is a conditional put of the item (under a run's lease, in one transaction with a check of the lease
+ * on the runs table's run item), the resolution a conditional update of its status.
  */
 export class DynamoChargesRepository implements ChargesRepository {
   private readonly client: DynamoDBDocumentClient;
   private readonly tableName: string;
+  private readonly runsTableName?: string;
 
-  constructor(props: { client: DynamoDBDocumentClient; tableName: string }) {
+  constructor(props: {
+    client: DynamoDBDocumentClient;
+    tableName: string;
+    /** The runs table, for claims made under a run's lease. */
+    runsTableName?: string;
+  }) {
     this.client = props.client;
     this.tableName = props.tableName;
+    this.runsTableName = props.runsTableName;
   }
 
-  async claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
+  async claim(
+    charge: ChargeRecord,
+    fence?: ClaimFence,
+  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
+    if (fence) return this.claimUnderLease(charge, fence);
     try {
       await this.client.send(
         new PutCommand({
@@ -47,6 +62,51 @@ export class DynamoChargesRepository implements ChargesRepository {
     } catch (error) {
       if (!isConditionalCheckFailure(error) || !error.Item) throw error;
       return { claimed: false, existing: unmarshall(error.Item as never) as ChargeRecord };
+    }
+  }
+
+  /** The claim's put and a check that the lease still holds (the runs adapter's fence), all or nothing. */
+  private async claimUnderLease(
+    charge: ChargeRecord,
+    fence: ClaimFence,
+  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
+    if (!this.runsTableName) throw new Error('DynamoChargesRepository: a fenced claim needs runsTableName.');
+    try {
+      await this.client.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              ConditionCheck: {
+                TableName: this.runsTableName,
+                Key: { runId: fence.runId, sk: 'run' },
+                ConditionExpression: 'lease.#owner = :owner AND lease.version = :version',
+                ExpressionAttributeNames: { '#owner': 'owner' },
+                ExpressionAttributeValues: { ':owner': fence.owner, ':version': fence.version },
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: charge,
+                ConditionExpression: 'attribute_not_exists(chargeKey)',
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+          ],
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      const reasons = (error as { name?: string; CancellationReasons?: CancellationReason[] })
+        .CancellationReasons;
+      if ((error as { name?: string }).name !== 'TransactionCanceledException' || !reasons) throw error;
+      const [lease, put] = reasons;
+      if (lease?.Code === 'ConditionalCheckFailed') throw new ClaimFencedError(fence);
+      if (put?.Code !== 'ConditionalCheckFailed') throw error;
+      // The claim exists: its item came back with the failure (read it if this DynamoDB did not send it).
+      const existing = put.Item ? (unmarshall(put.Item as never) as ChargeRecord) : await this.get(charge);
+      if (!existing) throw error;
+      return { claimed: false, existing };
     }
   }
 
@@ -133,6 +193,12 @@ export class DynamoChargesRepository implements ChargesRepository {
     }
     return found;
   }
+}
+
+/** One entry of a cancelled transaction's reasons, as the document client passes it on (item not unmarshalled). */
+interface CancellationReason {
+  readonly Code?: string;
+  readonly Item?: Record<string, unknown>;
 }
 
 function keyOf(ref: ChargeRef): { subscriptionKey: string; chargeKey: string } {

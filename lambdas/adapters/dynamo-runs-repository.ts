@@ -115,11 +115,13 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       readonly failed: number;
       readonly completedAt: string;
       readonly stores: readonly string[];
+      readonly datafeedVersion?: number;
     },
   ): Promise<Run | undefined> {
+    const version = result.datafeedVersion === undefined ? '' : ', datafeedVersion = :datafeedVersion';
     return this.fenced(
       fence,
-      'SET #status = :completed, completedAt = :completedAt, updatedAt = :completedAt, #total = :total, succeeded = :succeeded, failed = :failed, stores = :stores',
+      `SET #status = :completed, completedAt = :completedAt, updatedAt = :completedAt, #total = :total, succeeded = :succeeded, failed = :failed, stores = :stores${version}`,
       {
         ':completed': 'completed',
         ':completedAt': result.completedAt,
@@ -127,6 +129,7 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
         ':succeeded': result.succeeded,
         ':failed': result.failed,
         ':stores': result.stores,
+        ...(result.datafeedVersion === undefined ? {} : { ':datafeedVersion': result.datafeedVersion }),
       },
       { '#status': 'status', '#total': 'total' },
     );

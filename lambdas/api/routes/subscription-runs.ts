@@ -76,7 +76,7 @@ export function subscriptionRunRoutes(services: ApiServices): Route<RouteContext
           );
         }
         const xml =
-          (await billing().datafeeds.get(runId, storeId)) ??
+          (await billing().datafeeds.get(runId, storeId, run.datafeedVersion)) ??
           `<?xml version="1.0" encoding="UTF-8"?>\n<subscription_datafeed run_id="${runId}" store_id="${storeId}" subscriptions="0"/>\n`;
         return { status: 200, body: xml, headers: { 'content-type': 'application/xml; charset=utf-8' } };
       },

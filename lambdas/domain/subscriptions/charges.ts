@@ -146,10 +146,33 @@ export interface PaymentGateway {
   }): Promise<GatewayOutcome>;
 }
 
+/** The run lease a claim is made under: the lease holder's fence (see runs.ts). */
+export interface ClaimFence {
+  readonly runId: string;
+  readonly owner: string;
+  readonly version: number;
+}
+
+/** A claim refused because the run lease it was made under was taken over: the claimant must stop. */
+export class ClaimFencedError extends Error {
+  constructor(readonly fence: ClaimFence) {
+    super(`The lease ${fence.owner} v${fence.version} of run ${fence.runId} was taken over: no more claims.`);
+    this.name = 'ClaimFencedError';
+  }
+}
+
 /** Port: the charges table. */
 export interface ChargesRepository {
-  /** Writes the claim unless the charge exists. @returns the existing charge when it does. */
-  claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
+  /**
+   * Writes the claim unless the charge exists. Under a run's `fence`, only while that lease holds (in one
+   * transaction with a check of the lease), as every write made under a lease: a holder that lost its lease
+   * cannot add a charge to a run its successor completed. @returns the existing charge when it does.
+   * @throws ClaimFencedError when the fence no longer holds.
+   */
+  claim(
+    charge: ChargeRecord,
+    fence?: ClaimFence,
+  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
   /** A strongly consistent read. */
   get(ref: ChargeRef): Promise<ChargeRecord | undefined>;
   /**

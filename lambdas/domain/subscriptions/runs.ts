@@ -4,6 +4,7 @@ import {
   type ChargeRecord,
   type ChargeRef,
   type ChargesRepository,
+  ClaimFencedError,
   chargeRefFromString,
   chargeRefToString,
   claimFor,
@@ -75,6 +76,11 @@ export interface Run {
   readonly claimed: number;
   /** Stores that have a datafeed in this run, once completed. */
   readonly stores?: readonly string[];
+  /**
+   * The lease version whose datafeeds are the run's, once completed: each holder writes its datafeeds under its
+   * own version, so a holder that lost its lease cannot overwrite the completing holder's.
+   */
+  readonly datafeedVersion?: number;
   readonly announced?: boolean;
   readonly triggers: number;
   readonly lastTrigger?: { readonly source: string; readonly at: string };
@@ -121,6 +127,7 @@ export interface RunsRepository {
       readonly failed: number;
       readonly completedAt: string;
       readonly stores: readonly string[];
+      readonly datafeedVersion?: number;
     },
   ): Promise<Run | undefined>;
   /** Fenced. */
@@ -162,11 +169,11 @@ export interface RunQueue {
   send(message: RunMessage, delaySeconds?: number): Promise<void>;
 }
 
-/** Port: where datafeeds are kept (S3). */
+/** Port: where datafeeds are kept (S3), one object per lease version that wrote them (`Run.datafeedVersion`). */
 export interface DatafeedStore {
-  put(runId: string, storeId: string, xml: string): Promise<void>;
+  put(runId: string, storeId: string, xml: string, version?: number): Promise<void>;
   /** Undefined when the run wrote no datafeed for the store. */
-  get(runId: string, storeId: string): Promise<string | undefined>;
+  get(runId: string, storeId: string, version?: number): Promise<string | undefined>;
 }
 
 export interface RunSettings {
@@ -317,7 +324,8 @@ export async function workOnRun(
       const shard = shards[run.cursor.shard] as string;
       const page = await deps.due.page(shard, run.asOf, run.cursor.after, settings.pageSize);
       const pageId = `${run.cursor.shard}:${pageIdOf(run.cursor.after)}`;
-      const claimed = await claimAndSend(deps, run, pageId, page.subscriptions);
+      const claimed = await claimAndSend(deps, fence, run, pageId, page.subscriptions);
+      if (claimed === undefined) return 'fenced';
       const cursor: RunCursor = page.next
         ? { shard: run.cursor.shard, after: page.next }
         : { shard: run.cursor.shard + 1 };
@@ -340,7 +348,8 @@ export async function workOnRun(
       await deps.chargeQueue.send(pending.map((charge) => ({ ...refOf(charge), runId: charge.runId })));
       // The stall sweep reads the due index too: a subscription that became due after enumeration passed it is
       // claimed now, not held back for as long as one charge of the run goes unanswered (found by the chaos test).
-      const swept = await sweep(deps, run, shards, settings.pageSize);
+      const swept = await sweep(deps, fence, run, shards, settings.pageSize);
+      if (!swept) return 'fenced';
       const resent = await save({ lastSweepAt: now, claimed: swept.claimed });
       if (!resent) return 'fenced';
       run = resent;
@@ -354,7 +363,8 @@ export async function workOnRun(
       stalled ||
       (run.lastSweepOwed > 0 && now - (run.lastSweepAt ?? 0) >= settings.sweepIntervalMs);
     if (!sweepAllowed) break;
-    const swept = await sweep(deps, run, shards, settings.pageSize);
+    const swept = await sweep(deps, fence, run, shards, settings.pageSize);
+    if (!swept) return 'fenced';
     const afterSweep = await save({ lastSweepAt: now, claimed: swept.claimed, lastSweepOwed: swept.owed });
     if (!afterSweep) return 'fenced';
     run = afterSweep;
@@ -378,13 +388,17 @@ export async function workOnRun(
   return 'continue';
 }
 
-/** Records the page in the manifest, claims each due charge, and sends a message for each one still pending. */
+/**
+ * Records the page in the manifest, claims each due charge under the holder's fence, and sends a message for
+ * each one still pending. @returns how many it claimed, or undefined when the lease was taken over.
+ */
 async function claimAndSend(
   deps: RunWorkDeps,
+  fence: RunFence,
   run: Run,
   pageId: string,
   subscriptions: readonly Subscription[],
-): Promise<number> {
+): Promise<number | undefined> {
   if (subscriptions.length === 0) return 0;
   const now = deps.now();
   const claims = subscriptions.map((subscription) => claimFor(subscription, run.runId, now));
@@ -395,8 +409,16 @@ async function claimAndSend(
     claims.map((claim) => chargeRefToString(refOf(claim))),
   );
   let claimed = 0;
+  let fenced = false;
   const owed = await mapLimit(claims, 16, async (claim): Promise<ChargeRecord | undefined> => {
-    const result = await deps.charges.claim(claim);
+    // Fenced like every write under the lease: a holder whose lease was taken over (found by the chaos test)
+    // would otherwise claim for a run its successor may already have completed, outside its datafeed and counts.
+    const result = await deps.charges.claim(claim, fence).catch((error: unknown) => {
+      if (!(error instanceof ClaimFencedError)) throw error;
+      fenced = true;
+      return undefined;
+    });
+    if (!result) return undefined;
     if (result.claimed) {
       claimed += 1;
       return claim;
@@ -405,6 +427,7 @@ async function claimAndSend(
     // resolved charge whose change did not reach the subscription is applied again by the charge consumer.
     return result.existing;
   });
+  if (fenced) return undefined;
   await deps.checkpoint?.('after-claims');
   await deps.chargeQueue.send(
     owed.flatMap((charge) => (charge ? [{ ...refOf(charge), runId: run.runId }] : [])),
@@ -413,13 +436,14 @@ async function claimAndSend(
   return claimed;
 }
 
-/** Reads every due shard again; claims and sends whatever is still due. */
+/** Reads every due shard again; claims and sends whatever is still due. Undefined when fenced. */
 async function sweep(
   deps: RunWorkDeps,
+  fence: RunFence,
   run: Run,
   shards: readonly string[],
   pageSize: number,
-): Promise<{ owed: number; claimed: number }> {
+): Promise<{ owed: number; claimed: number } | undefined> {
   let owed = 0;
   let claimed = 0;
   for (const [index, shard] of shards.entries()) {
@@ -427,7 +451,15 @@ async function sweep(
     do {
       const page = await deps.due.page(shard, run.asOf, after, pageSize);
       owed += page.subscriptions.length;
-      claimed += await claimAndSend(deps, run, `sweep-${index}:${pageIdOf(after)}`, page.subscriptions);
+      const claimedHere = await claimAndSend(
+        deps,
+        fence,
+        run,
+        `sweep-${index}:${pageIdOf(after)}`,
+        page.subscriptions,
+      );
+      if (claimedHere === undefined) return undefined;
+      claimed += claimedHere;
       after = page.next;
     } while (after);
   }
@@ -452,11 +484,15 @@ async function finish(
 ): Promise<Run | undefined> {
   const completedAt = new Date(deps.now()).toISOString();
   const stores = [...new Set(charges.map((charge) => charge.storeId))].sort();
+  // Under this holder's version: the put is not fenced, so a holder that loses its lease right here and writes
+  // late cannot overwrite the datafeeds of the one that completes (found by the chaos test); the completion, which
+  // is fenced, names the version that counts.
   for (const storeId of stores) {
     await deps.datafeeds.put(
       run.runId,
       storeId,
       buildDatafeed({ runId: run.runId, storeId, generatedAt: completedAt, charges }),
+      fence.version,
     );
   }
   await deps.checkpoint?.('after-datafeeds');
@@ -466,6 +502,7 @@ async function finish(
     failed: charges.filter((charge) => charge.status === 'failed').length,
     completedAt,
     stores,
+    datafeedVersion: fence.version,
   });
   if (completed) await deps.checkpoint?.('after-complete');
   return completed;

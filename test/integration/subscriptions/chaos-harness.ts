@@ -4,6 +4,7 @@ import {
   PutCommand,
   QueryCommand,
   ScanCommand,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
@@ -18,7 +19,6 @@ import {
   chargeKeyOf,
   chargeRefToString,
   type PaymentGateway as GatewayPort,
-  idempotencyKeyOf,
   processCharge,
 } from '../../../lambdas/domain/subscriptions/charges';
 import { chargeChangeEffects, emptyEffects } from '../../../lambdas/domain/subscriptions/outbox';
@@ -31,7 +31,6 @@ import {
   type RunMessage,
   type RunSettings,
   type RunWorkDeps,
-  runView,
   triggerRun,
   workOnRun,
 } from '../../../lambdas/domain/subscriptions/runs';
@@ -63,7 +62,8 @@ import type { GatewayFault, PaymentGateway } from '../../../local/payment-gatewa
 
 export const AS_OF = '2026-03-10T06:00:00.000Z';
 export const RUN_ID = runIdOf(AS_OF);
-export const STORE_ID = 'store_chaos';
+/** Two stores, so that the datafeeds are one per store. */
+export const STORE_IDS = ['store_a', 'store_b'] as const;
 const DAY = 86_400_000;
 /** DUNNING_SCHEDULE's default: four retries, then the final action. */
 export const DUNNING_SCHEDULE_MS = [1 * DAY, 3 * DAY, 5 * DAY, 7 * DAY];
@@ -123,6 +123,8 @@ export const FAULTS = [
   'hang',
   'error500',
   'garbage',
+  'garbage-uncommitted',
+  'decline',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -149,7 +151,7 @@ interface Point {
 const APPLICABLE: Readonly<Record<PointKind, readonly Fault[]>> = {
   read: ['crash'],
   write: ['crash', 'throttle'],
-  gateway: ['crash', 'commit-then-hang', 'hang', 'error500', 'garbage'],
+  gateway: ['crash', 'commit-then-hang', 'hang', 'error500', 'garbage', 'garbage-uncommitted', 'decline'],
   send: ['crash', 'duplicate'],
   delete: ['crash'],
   checkpoint: ['crash'],
@@ -178,9 +180,20 @@ function isInjected(error: unknown): boolean {
 interface Task {
   readonly id: number;
   readonly name: string;
-  parkedAt?: Point;
-  release?: (fault: Fault) => void;
+  /** The point it last went on from (what it is doing while it runs). */
+  lastPoint?: string;
   done: boolean;
+}
+
+/**
+ * A task waiting at a point. A task can wait at several at once: the domain makes some I/Os concurrently (the
+ * claims of a page), and the schedule orders those too.
+ */
+interface Parked {
+  readonly seq: number;
+  readonly task: Task;
+  readonly point: Point;
+  readonly release: (fault: Fault) => void;
 }
 
 /** The adapters as one task sees them: every I/O they make is a point of that task. */
@@ -295,6 +308,10 @@ export function subscriptionIdOf(index: number): string {
   return `sub_${index}`;
 }
 
+export function storeOf(index: number): string {
+  return STORE_IDS[index % STORE_IDS.length] as string;
+}
+
 /** The subscription item a plan starts as. */
 export function subscriptionOf(plan: SubscriptionPlan, index: number): Subscription {
   const asOf = Date.parse(AS_OF);
@@ -303,7 +320,7 @@ export function subscriptionOf(plan: SubscriptionPlan, index: number): Subscript
   const due = plan.state === 'future' ? asOf + offset : asOf - offset;
   const subscriptionId = subscriptionIdOf(index);
   const base = newSubscription({
-    storeId: STORE_ID,
+    storeId: storeOf(index),
     subscriptionId,
     body: {
       customer: { id: `cus_${index}`, email: `customer${index}@example.com` },
@@ -382,17 +399,23 @@ export class ChaosWorld {
   /** Late subscriptions: when they were written (I/O sequence number) and whether the run was already done. */
   readonly lateWrites = new Map<string, { seq: number; runCompleted: boolean }>();
   completedBy?: { task: string; seq: number };
+  /** Keys the gateway was told to decline although the card works (a `decline` fault). */
+  readonly forcedDeclines = new Set<string>();
 
   private readonly tasks: Task[] = [];
-  private running = 0;
-  private idle?: () => void;
+  private readonly waiting: Parked[] = [];
+  private parkedCounter = 0;
+  /** Real I/O under way (DynamoDB, the gateway): the schedule waits for it before its next decision. */
+  private inflight = 0;
+  private drained?: () => void;
   private taskCounter = 0;
   private ownerCounter = 0;
   private seq = 0;
   private leaseHighWater = 0;
   private outboxBusy = false;
   private lateRemaining: number[];
-  private nextGatewayFault?: GatewayFault;
+  /** The fault the next gateway request of the task at the gateway point meets. */
+  private nextGatewayFault?: { readonly idempotencyKey: string; readonly fault: GatewayFault };
   private readonly gate: IndexGate;
   private readonly stripe: StripePaymentGateway;
   /** The due shards any subscription of the scenario lives in (the others are empty by construction). */
@@ -407,7 +430,7 @@ export class ChaosWorld {
     readonly gateway: PaymentGateway,
   ) {
     // DescribeTable goes straight to the emulator: the gate's cache is not part of the schedule.
-    this.gate = createIndexGate(raw, () => {});
+    this.gate = createIndexGate({ send: (command) => this.track(raw.send(command)) }, () => {});
     this.stripe = new StripePaymentGateway({
       url: gateway.url,
       timeoutMs: GATEWAY_TIMEOUT_MS,
@@ -419,14 +442,17 @@ export class ChaosWorld {
     const down = new Set(
       scenario.subscriptions.flatMap((plan, index) => (plan.gatewayDown ? [subscriptionIdOf(index)] : [])),
     );
-    gateway.faults = ({ params }) => {
+    gateway.faults = ({ idempotencyKey, params }) => {
       if (down.has(params['metadata[subscription_id]'] ?? '')) return { kind: 'error500' };
-      const fault = this.nextGatewayFault ?? { kind: 'none' };
+      const next = this.nextGatewayFault;
       this.nextGatewayFault = undefined;
-      return fault;
+      if (!next || next.idempotencyKey !== idempotencyKey) return { kind: 'none' };
+      this.stats.gatewayFaults += 1;
+      if (next.fault.kind === 'decline' && idempotencyKey) this.forcedDeclines.add(idempotencyKey);
+      return next.fault;
     };
     this.occupiedShards = new Set(
-      scenario.subscriptions.map((_, index) => dueShardOf(STORE_ID, subscriptionIdOf(index))),
+      scenario.subscriptions.map((_, index) => dueShardOf(storeOf(index), subscriptionIdOf(index))),
     );
     this.dunning = { scheduleMs: DUNNING_SCHEDULE_MS, finalAction: scenario.finalAction };
     this.lateRemaining = scenario.subscriptions.flatMap((plan, index) => (isLate(plan) ? [index] : []));
@@ -442,7 +468,11 @@ export class ChaosWorld {
     });
     return {
       subscriptions,
-      charges: new DynamoChargesRepository({ client, tableName: this.tables.charges }),
+      charges: new DynamoChargesRepository({
+        client,
+        tableName: this.tables.charges,
+        runsTableName: this.tables.runs,
+      }),
       runs: new DynamoRunsRepository({ client, tableName: this.tables.runs }),
       // The due index through the gate and the adapter. A shard no subscription of the scenario hashes to is
       // empty (the tables are this iteration's own, and a subscription's shard is a function of its key), so it
@@ -461,11 +491,18 @@ export class ChaosWorld {
             label: `gateway ${request.idempotencyKey}`,
           });
           if (fault !== 'none') {
-            this.stats.gatewayFaults += 1;
-            this.nextGatewayFault =
-              fault === 'garbage' ? { kind: 'garbage', commit: true } : { kind: fault as 'hang' };
+            const injected: GatewayFault =
+              fault === 'garbage' || fault === 'garbage-uncommitted'
+                ? { kind: 'garbage', commit: fault === 'garbage' }
+                : { kind: fault as 'hang' | 'commit-then-hang' | 'error500' | 'decline' };
+            this.nextGatewayFault = { idempotencyKey: request.idempotencyKey, fault: injected };
           }
-          return this.stripe.charge(request);
+          try {
+            return await this.track(this.stripe.charge(request));
+          } finally {
+            // Not consumed when the gateway answered from the key's stored response (no fault applies then).
+            this.nextGatewayFault = undefined;
+          }
         },
       },
     };
@@ -485,9 +522,8 @@ export class ChaosWorld {
     this.spawnTrigger('primary');
     await this.settle();
     // The primary trigger runs without faults: the run exists from here on.
-    while (this.parked().length > 0) {
-      const [task] = this.parked();
-      if (task) this.resume(task, 'none');
+    for (let [next] = this.waiting; next; [next] = this.waiting) {
+      this.resume(next, 'none');
       await this.settle();
     }
   }
@@ -524,9 +560,9 @@ export class ChaosWorld {
     };
     for (let decision = 0; decision < maxDecisions; decision += 1) {
       await this.settle();
-      const [task] = this.parked();
-      if (task) {
-        this.resume(task, 'none');
+      const [parked] = this.waiting;
+      if (parked) {
+        this.resume(parked, 'none');
         continue;
       }
       if (this.streamRecords.length > 0 && !this.outboxBusy) {
@@ -564,8 +600,10 @@ export class ChaosWorld {
 
   async stop(): Promise<void> {
     // Tasks still parked are abandoned (their process is gone); release them with a crash so nothing leaks.
-    for (const task of this.parked()) this.resume(task, 'crash');
-    await this.settle();
+    while (this.waiting.length > 0) {
+      for (const parked of [...this.waiting]) this.resume(parked, 'crash');
+      await this.settle();
+    }
   }
 
   plainRuns(): DynamoRunsRepository {
@@ -588,59 +626,73 @@ export class ChaosWorld {
   // ---------------------------------------------------------------------------------------------------------
   // The scheduler
 
-  private parked(): Task[] {
-    return this.tasks.filter((task) => !task.done && task.release);
-  }
-
   private live(): number {
     return this.tasks.filter((task) => !task.done).length;
   }
 
-  /** Waits until every live task is parked at a point or finished. */
+  /** Counts `io` as real I/O under way until it settles. */
+  private async track<T>(io: Promise<T>): Promise<T> {
+    this.inflight += 1;
+    try {
+      return await io;
+    } finally {
+      this.inflight -= 1;
+      if (this.inflight === 0) this.drained?.();
+    }
+  }
+
+  /**
+   * Waits until every task is parked at a point or finished: no real I/O under way, and every continuation of
+   * the last one run (setImmediate comes after the microtasks they are).
+   */
   private async settle(): Promise<void> {
-    if (this.running === 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`tasks did not reach a point within 15 s:\n${this.trace.slice(-20).join('\n')}`));
-      }, 15_000);
-      this.idle = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.inflight === 0) return;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => {
+            const busy = this.tasks.filter(
+              (task) => !task.done && !this.waiting.some((w) => w.task === task),
+            );
+            const doing = busy
+              .map((task) => `${task.name} after ${task.lastPoint ?? 'its start'}`)
+              .join(', ');
+            reject(new Error(`I/O did not end within 15 s: ${doing}\n${this.trace.slice(-20).join('\n')}`));
+          },
+          Math.max(0, deadline - Date.now()),
+        );
+        this.drained = () => {
+          this.drained = undefined;
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
   }
 
-  private wake(): void {
-    if (this.running !== 0 || !this.idle) return;
-    const idle = this.idle;
-    this.idle = undefined;
-    idle();
-  }
-
-  private resume(task: Task, requested: Fault): void {
-    const release = task.release;
-    const point = task.parkedAt;
-    if (!release || !point) return;
+  private resume(parked: Parked, requested: Fault): void {
+    const index = this.waiting.indexOf(parked);
+    if (index < 0) return;
+    this.waiting.splice(index, 1);
+    const { task, point } = parked;
     // A fault the point cannot have (a gateway timeout at a DynamoDB read) does not happen.
     const fault = APPLICABLE[point.kind].includes(requested) ? requested : 'none';
-    task.release = undefined;
-    task.parkedAt = undefined;
-    this.running += 1;
+    task.lastPoint = point.label;
     this.clock.now += 1;
     if (fault !== 'none') this.trace.push(`  ${task.name} @ ${point.label}: ${fault}`);
     if (fault === 'crash') this.stats.crashes += 1;
     if (fault === 'throttle') this.stats.throttles += 1;
     if (fault === 'duplicate') this.stats.duplicates += 1;
-    release(fault);
+    parked.release(fault);
   }
 
   /** Parks `task` at `point`; resolves with the fault it is released with (a crash throws). */
   private async point(task: Task, point: Point): Promise<Fault> {
     const fault = await new Promise<Fault>((release) => {
-      task.parkedAt = point;
-      task.release = release;
-      this.running -= 1;
-      this.wake();
+      this.parkedCounter += 1;
+      this.waiting.push({ seq: this.parkedCounter, task, point, release });
     });
     if (fault === 'crash') throw new TaskCrash(point.label);
     return fault;
@@ -651,7 +703,6 @@ export class ChaosWorld {
     const task: Task = { id: this.taskCounter, name: `#${this.taskCounter} ${name}`, done: false };
     this.tasks.push(task);
     this.trace.push(`start ${task.name}`);
-    this.running += 1;
     void (async () => {
       try {
         await body(task);
@@ -659,14 +710,12 @@ export class ChaosWorld {
         if (!isInjected(error)) this.unexpected.push(`${task.name}: ${(error as Error)?.stack ?? error}`);
       } finally {
         task.done = true;
-        this.running -= 1;
-        this.wake();
       }
     })();
   }
 
   private apply(decision: Decision): void {
-    const parked = this.parked();
+    const parked = this.waiting;
     const room = this.live() < MAX_LIVE_TASKS;
     const pick = <T>(items: readonly T[]): T | undefined => items[decision.index % Math.max(1, items.length)];
     switch (decision.op) {
@@ -723,13 +772,11 @@ export class ChaosWorld {
     }
     // A fault goes to a task parked where it can happen natively, if there is one (a gateway fault to a task
     // about to call the gateway, a duplicate to one about to send, a throttle to one about to write).
-    const natives = parked.filter(
-      (task) => task.parkedAt && APPLICABLE[task.parkedAt.kind].includes(decision.fault),
-    );
+    const natives = parked.filter((waiting) => APPLICABLE[waiting.point.kind].includes(decision.fault));
     const candidates = decision.fault !== 'none' && natives.length > 0 ? natives : parked;
-    const task = candidates[decision.index % Math.max(1, candidates.length)];
-    if (task) {
-      this.resume(task, decision.fault);
+    const chosen = candidates[decision.index % Math.max(1, candidates.length)];
+    if (chosen) {
+      this.resume(chosen, decision.fault);
       return;
     }
     // Nothing is parked: a consumer picks up whatever is waiting (so that no decision is wasted).
@@ -887,11 +934,11 @@ export class ChaosWorld {
   private runDeps(task: Task): RunWorkDeps {
     const io = this.io(task);
     const datafeeds: DatafeedStore = {
-      put: async (runId, storeId, xml) => {
+      put: async (runId, storeId, xml, version) => {
         await this.point(task, { kind: 'store', label: `datafeed ${storeId}` });
-        this.datafeeds.set(`${runId}/${storeId}`, xml);
+        this.datafeeds.set(`${runId}/${version}/${storeId}`, xml);
       },
-      get: async (runId, storeId) => this.datafeeds.get(`${runId}/${storeId}`),
+      get: async (runId, storeId, version) => this.datafeeds.get(`${runId}/${version}/${storeId}`),
     };
     const events: EventsRepository = {
       put: async (event: PipelineEvent) => {
@@ -933,11 +980,15 @@ export class ChaosWorld {
     const send = async (command: { input: Record<string, unknown> }) => {
       const name = command.constructor.name.replace(/Command$/, '');
       const input = command.input;
-      const table =
-        (input.TableName as string | undefined) ??
-        Object.keys((input.RequestItems as Record<string, unknown> | undefined) ?? {})[0] ??
-        '';
-      const kind = table.replace(/^.*-/, '');
+      const items = (input.TransactItems ?? []) as Record<string, { TableName?: string }>[];
+      const tables = [
+        input.TableName as string | undefined,
+        ...Object.keys((input.RequestItems as Record<string, unknown> | undefined) ?? {}),
+        ...items.flatMap((item) => Object.values(item).map((operation) => operation.TableName)),
+      ];
+      const kind = [...new Set(tables.flatMap((table) => (table ? [table.replace(/^.*-/, '')] : [])))].join(
+        '+',
+      );
       const write = /^(Put|Update|Delete|BatchWrite|TransactWrite)/.test(name);
       const label = `${name} ${kind}`;
       const fault = await this.point(task, { kind: write ? 'write' : 'read', label });
@@ -954,7 +1005,7 @@ export class ChaosWorld {
           fromStart: !input.ExclusiveStartKey,
         });
       }
-      const output = await doc.send(command as never);
+      const output = await this.track(doc.send(command as never));
       this.observe(task, seq, command, output as Record<string, unknown>);
       return output;
     };
@@ -966,6 +1017,14 @@ export class ChaosWorld {
 
   private observe(task: Task, seq: number, command: unknown, output: Record<string, unknown>): void {
     const input = (command as { input: Record<string, unknown> }).input;
+    if (command instanceof TransactWriteCommand) {
+      // A claim under the run's lease: its put is the charges table's insert.
+      for (const item of input.TransactItems as { Put?: { TableName?: string; Item?: unknown } }[]) {
+        if (item.Put?.TableName === this.tables.charges)
+          this.streamRecords.push({ after: item.Put.Item as ChargeRecord });
+      }
+      return;
+    }
     if (input.TableName === this.tables.charges) {
       if (command instanceof PutCommand) {
         this.streamRecords.push({ after: input.Item as ChargeRecord });
@@ -1032,227 +1091,4 @@ function compareCursors(a: Run, b: Run): number {
     return after ? `1|${after.dueAt}|${after.subscriptionId}` : '0';
   };
   return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
-}
-
-// -----------------------------------------------------------------------------------------------------------
-// The invariants, checked after quiescence
-
-export interface Verdict {
-  readonly problems: string[];
-  readonly runCompleted: boolean;
-  readonly outcomes: Record<string, number>;
-}
-
-/**
- * (1) at most one successful gateway charge per (subscription, period, attempt), and per (subscription, period);
- * every claim agrees with the gateway's ledger. (2) every subscription due at asOf ends charged, in dunning (or
- * ended by the final action), or visibly pending; one not due is never charged. (3) a completed run's datafeed
- * lists exactly the charges it claimed, and its counts are the ledger's. (4) no fenced write of a superseded
- * holder changed the run (checked as the writes happened). (5) each charge is resolved once.
- */
-export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Verdict> {
-  const problems = [...world.violations, ...world.unexpected.map((text) => `unexpected error: ${text}`)];
-  const ledger = world.gateway.ledger;
-  const charges = await world.scan<ChargeRecord>(world.tables.charges);
-  const subscriptions = await world.scan<Subscription>(world.tables.subscriptions);
-  const run = await world.plainRuns().get(RUN_ID);
-  const manifest = new Set(await world.plainRuns().manifest(RUN_ID));
-  const runCompleted = run?.status === 'completed';
-  const outcomes: Record<string, number> = {};
-
-  // (1) Counted at the gateway.
-  const successesByKey = new Map<string, string[]>();
-  const successesByPeriod = new Map<string, number>();
-  for (const entry of ledger) {
-    if (entry.outcome !== 'succeeded') continue;
-    const key = entry.idempotencyKey ?? '(no key)';
-    successesByKey.set(key, [...(successesByKey.get(key) ?? []), entry.paymentIntentId ?? '']);
-    const period = `${entry.metadata.subscription_id}/${entry.metadata.period}`;
-    successesByPeriod.set(period, (successesByPeriod.get(period) ?? 0) + 1);
-  }
-  for (const [key, intents] of successesByKey) {
-    if (intents.length > 1) problems.push(`${intents.length} successful charges under one key ${key}`);
-  }
-  for (const [period, count] of successesByPeriod) {
-    if (count > 1) problems.push(`${count} successful charges for ${period}`);
-  }
-  const declinedKeys = new Set(
-    ledger.filter((entry) => entry.outcome === 'declined').map((e) => e.idempotencyKey),
-  );
-  for (const charge of charges) {
-    const intents = successesByKey.get(charge.idempotencyKey) ?? [];
-    const ref = chargeRefToString(charge);
-    if (charge.status === 'succeeded' && (intents.length !== 1 || intents[0] !== charge.paymentIntentId)) {
-      problems.push(
-        `${ref} is succeeded with ${charge.paymentIntentId}, the gateway has [${intents.join(', ')}]`,
-      );
-    }
-    if (charge.status === 'failed' && (intents.length > 0 || !declinedKeys.has(charge.idempotencyKey))) {
-      problems.push(`${ref} is failed, the gateway has ${intents.length} successes and no decline`);
-    }
-    // (5) Resolved once: one outcome, one announcement.
-    const resolutions = world.resolutions.get(ref) ?? 0;
-    if (resolutions > 1) problems.push(`${ref} was resolved ${resolutions} times`);
-    if (charge.idempotencyKey !== idempotencyKeyOf(charge)) {
-      problems.push(`${ref} carries the key ${charge.idempotencyKey}, not its claim's`);
-    }
-  }
-  const chargedKeys = new Set(charges.map((charge) => charge.idempotencyKey));
-  for (const key of successesByKey.keys()) {
-    if (!chargedKeys.has(key)) problems.push(`the gateway charged ${key}, which no claim knows`);
-  }
-
-  // (2) Every subscription's end state.
-  const byId = new Map(subscriptions.map((subscription) => [subscription.subscriptionId, subscription]));
-  const asOf = Date.parse(AS_OF);
-  scenario.subscriptions.forEach((plan, index) => {
-    const id = subscriptionIdOf(index);
-    const initial = subscriptionOf(plan, index);
-    const final = byId.get(id);
-    const own = charges.filter((charge) => charge.subscriptionId === id);
-    const ownSuccesses = ledger.filter(
-      (entry) => entry.outcome === 'succeeded' && entry.metadata.subscription_id === id,
-    );
-    if (!isDue(plan)) {
-      if (own.length > 0 || ownSuccesses.length > 0) problems.push(`${id} was not due but was charged`);
-      if (final && plan.state === 'future' && final.dueAt !== initial.dueAt) problems.push(`${id} moved`);
-      outcomes['not due'] = (outcomes['not due'] ?? 0) + 1;
-      return;
-    }
-    if (!final) {
-      // A late one whose creation never happened (the chaos ended first) is no subscription at all.
-      if (isLate(plan)) return;
-      problems.push(`${id} vanished`);
-      return;
-    }
-    const claim = own.find(
-      (charge) => charge.period === initial.nextChargeAt.slice(0, 10) && charge.attempt === initial.attempt,
-    );
-    const state = `${id} (${plan.state}${plan.state === 'dunning' ? ` attempt ${plan.dunningAttempt}` : ''}, ${plan.paymentMethod})`;
-    if (!claim) {
-      // Created after the run had finished, or while its last sweep was reading: owed by the next run, and
-      // still in the due index where that run finds it.
-      const late = world.lateWrites.get(id);
-      const completedBy = world.completedBy;
-      const lastPass = completedBy
-        ? Math.max(
-            0,
-            ...world.dueReads
-              .filter((read) => read.task === completedBy.task && read.seq < completedBy.seq)
-              .filter((read) => read.shard === dueShardOf(STORE_ID, id) && read.fromStart)
-              .map((read) => read.seq),
-          )
-        : undefined;
-      const afterTheRun = late && runCompleted && lastPass !== undefined && late.seq > lastPass;
-      if (afterTheRun && final.dueShard && final.dueAt && Date.parse(final.dueAt) <= asOf) {
-        outcomes['owed by the next run'] = (outcomes['owed by the next run'] ?? 0) + 1;
-        return;
-      }
-      problems.push(`${state} was skipped: no claim, run ${run?.status}`);
-      return;
-    }
-    const inManifest = manifest.has(chargeRefToString(claim));
-    if (claim.status === 'pending') {
-      if (runCompleted || !inManifest) {
-        problems.push(`${state} is pending out of sight (run ${run?.status}, in manifest: ${inManifest})`);
-      }
-      if (!plan.gatewayDown) problems.push(`${state} is still pending although the gateway answers`);
-      outcomes['visibly pending'] = (outcomes['visibly pending'] ?? 0) + 1;
-      return;
-    }
-    if (plan.gatewayDown) problems.push(`${state} was resolved though the gateway never answered`);
-    const beyond = final.dueAt !== undefined && Date.parse(final.dueAt) > asOf;
-    if (claim.status === 'succeeded') {
-      if (plan.paymentMethod !== 'pm_card_visa') problems.push(`${state} succeeded with a declining card`);
-      const advanced =
-        final.status === 'active' &&
-        final.cycle > initial.cycle &&
-        final.attempt === 0 &&
-        !final.dunning &&
-        beyond;
-      if (!advanced) problems.push(`${state} was charged but not advanced: ${summary(final)}`);
-      outcomes.charged = (outcomes.charged ?? 0) + 1;
-      return;
-    }
-    if (plan.paymentMethod === 'pm_card_visa') problems.push(`${state} failed with a working card`);
-    const last = initial.attempt >= DUNNING_SCHEDULE_MS.length;
-    if (last) {
-      const ended =
-        final.status === (scenario.finalAction === 'cancel' ? 'canceled' : 'unpaid') && !final.dueShard;
-      if (!ended) problems.push(`${state} failed its last retry but did not end: ${summary(final)}`);
-      outcomes['ended by dunning'] = (outcomes['ended by dunning'] ?? 0) + 1;
-      return;
-    }
-    const dunning =
-      final.status === 'past_due' &&
-      final.cycle === initial.cycle &&
-      final.attempt === initial.attempt + 1 &&
-      final.dunning?.attempt === initial.attempt + 1 &&
-      beyond;
-    if (!dunning) problems.push(`${state} failed but is not in dunning: ${summary(final)}`);
-    outcomes.dunning = (outcomes.dunning ?? 0) + 1;
-  });
-
-  // (3) The completed run: its datafeed and its counts.
-  if (run && runCompleted) {
-    const own = charges.filter(
-      (charge) => charge.runId === RUN_ID && manifest.has(chargeRefToString(charge)),
-    );
-    const feed = world.datafeeds.get(`${RUN_ID}/${STORE_ID}`);
-    const listed = feed ? datafeedCharges(feed) : [];
-    const expected = own.map(
-      (charge) => `${charge.subscriptionId}/${charge.period}/${charge.attempt}/${charge.status}`,
-    );
-    if (own.length > 0 && !feed) problems.push('the completed run has no datafeed');
-    if (JSON.stringify([...listed].sort()) !== JSON.stringify([...expected].sort())) {
-      problems.push(
-        `the datafeed lists [${listed.sort().join(', ')}], the run claimed [${expected.sort().join(', ')}]`,
-      );
-    }
-    const succeeded = own.filter(
-      (charge) => (successesByKey.get(charge.idempotencyKey) ?? []).length === 1,
-    ).length;
-    const failed = own.filter((charge) => charge.status === 'failed').length;
-    const counts = { total: run.total, succeeded: run.succeeded, failed: run.failed };
-    const truth = { total: own.length, succeeded, failed };
-    if (JSON.stringify(counts) !== JSON.stringify(truth)) {
-      problems.push(
-        `the run counts ${JSON.stringify(counts)}, the ledger and claims say ${JSON.stringify(truth)}`,
-      );
-    }
-    if (runView(run, world.clock.now).pending !== 0) problems.push('a completed run shows pending charges');
-  }
-  // Liveness: with a gateway that answers, the run ends completed and announced once the chaos stops.
-  const anyDown = scenario.subscriptions.some((plan) => plan.gatewayDown && isDue(plan));
-  if (!anyDown && !(runCompleted && run?.announced)) {
-    problems.push(
-      `the run did not complete after the chaos stopped (status ${run?.status}, announced ${run?.announced})`,
-    );
-  }
-  if (anyDown && runCompleted) problems.push('the run completed while a charge could not be answered');
-  return { problems, runCompleted, outcomes };
-}
-
-function summary(subscription: Subscription): string {
-  return JSON.stringify({
-    status: subscription.status,
-    cycle: subscription.cycle,
-    attempt: subscription.attempt,
-    dueAt: subscription.dueAt,
-    dunning: subscription.dunning,
-  });
-}
-
-/** `subscription/period/attempt/status` of each charge element of a datafeed. */
-export function datafeedCharges(xml: string): string[] {
-  const found: string[] = [];
-  const subscription = /<subscription id="([^"]+)">([\s\S]*?)<\/subscription>/g;
-  for (const match of xml.matchAll(subscription)) {
-    for (const charge of (match[2] ?? '').matchAll(
-      /<charge period="([^"]+)" status="([^"]+)"[^>]* attempt="(\d+)"/g,
-    )) {
-      found.push(`${match[1]}/${charge[1]}/${charge[3]}/${charge[2]}`);
-    }
-  }
-  return found;
 }

@@ -1,0 +1,253 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
+import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../../../lambdas/adapters/dynamo-subscriptions-repository';
+import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
+import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
+import { chargeRefFromString, processCharge } from '../../../lambdas/domain/subscriptions/charges';
+import {
+  type ChargeMessage,
+  type RunMessage,
+  type RunStepResult,
+  type RunWorkDeps,
+  triggerRun,
+  workOnRun,
+} from '../../../lambdas/domain/subscriptions/runs';
+import { dueShardOf } from '../../../lambdas/domain/subscriptions/subscription';
+import { localClientConfig } from '../../../local/aws-clients';
+import { sharedEmulators, uniquePrefix } from '../support/emulators';
+import {
+  AS_OF,
+  type ChaosTables,
+  createTables,
+  deleteTables,
+  RUN_ID,
+  RUN_SETTINGS,
+  type SubscriptionPlan,
+  storeOf,
+  subscriptionOf,
+} from './chaos-harness';
+import { datafeedCharges } from './chaos-invariants';
+
+/**
+ * Regressions the chaos test found: a run holder whose lease was taken over while it was paused mid-step (a
+ * stalled Lambda) must change nothing its successor relies on, outside the run item too. Driven by hand on the
+ * real adapters, with the stale holder paused at the exact point.
+ */
+let raw: DynamoDBClient;
+let tables: ChaosTables;
+
+beforeAll(() => {
+  raw = new DynamoDBClient(localClientConfig(sharedEmulators().dynamodbEndpoint));
+});
+
+afterAll(() => {
+  raw?.destroy();
+});
+
+afterEach(async () => {
+  if (tables) await deleteTables(raw, tables);
+});
+
+const visa = (late = false): SubscriptionPlan => ({
+  state: 'fresh',
+  dunningAttempt: 1,
+  paymentMethod: 'pm_card_visa',
+  offsetMinutes: 5,
+  late,
+  gatewayDown: false,
+});
+
+/** The billing side on fresh tables, with a clock, queues, datafeeds by version and a holder that can be paused. */
+async function billing() {
+  tables = await createTables(raw, uniquePrefix());
+  const doc = createDocumentClient(raw);
+  const subscriptions = new DynamoSubscriptionsRepository({
+    client: doc,
+    tableName: tables.subscriptions,
+    gate: createIndexGate(raw, () => {}),
+  });
+  const charges = new DynamoChargesRepository({
+    client: doc,
+    tableName: tables.charges,
+    runsTableName: tables.runs,
+  });
+  const runs = new DynamoRunsRepository({ client: doc, tableName: tables.runs });
+  const clock = { now: Date.parse(AS_OF) + 60_000 };
+  const runQueue: RunMessage[] = [];
+  const chargeQueue: ChargeMessage[] = [];
+  const datafeeds = new Map<string, string>();
+  let owners = 0;
+  /** Where the paused holder stops: before reading a due shard, or before writing its datafeeds. */
+  const pause: { shard?: string; datafeed?: boolean; reached?: () => void; resume?: () => void } = {};
+  const stop = () =>
+    new Promise<void>((resume) => {
+      pause.resume = resume;
+      pause.reached?.();
+    });
+
+  const deps = (pausable: boolean): RunWorkDeps => ({
+    runs,
+    charges,
+    due: {
+      page: async (shard, asOf, after, limit) => {
+        if (pausable && pause.shard === shard) {
+          pause.shard = undefined;
+          await stop();
+        }
+        return subscriptions.page(shard, asOf, after, limit);
+      },
+    },
+    chargeQueue: { send: async (messages) => void chargeQueue.push(...messages) },
+    datafeeds: {
+      put: async (runId, storeId, xml, version) => {
+        if (pausable && pause.datafeed) {
+          pause.datafeed = false;
+          await stop();
+        }
+        datafeeds.set(`${runId}/${version}/${storeId}`, xml);
+      },
+      get: async (runId, storeId, version) => datafeeds.get(`${runId}/${version}/${storeId}`),
+    },
+    events: { put: async () => true, get: async () => undefined, list: async () => ({ events: [] }) },
+    now: () => clock.now,
+    settings: RUN_SETTINGS,
+  });
+
+  /** The charge consumer, then the outbox's counters (exact, as the stream would have them). */
+  const chargeAll = async () => {
+    for (let message = chargeQueue.shift(); message; message = chargeQueue.shift()) {
+      await processCharge(
+        {
+          charges,
+          subscriptions,
+          gateway: { charge: async () => ({ kind: 'succeeded', paymentIntentId: `pi_${clock.now}` }) },
+          dunning: { scheduleMs: [86_400_000], finalAction: 'cancel' },
+          newEventId: (now) => `evt_${now}`,
+          now: () => clock.now,
+        },
+        message,
+      );
+    }
+    const run = await runs.get(RUN_ID);
+    const claimed = await charges.getMany((await runs.manifest(RUN_ID)).map(chargeRefFromString));
+    const succeeded = claimed.filter((charge) => charge.status === 'succeeded').length;
+    await runs.add(RUN_ID, {
+      total: claimed.length - (run?.total ?? 0),
+      succeeded: succeeded - (run?.succeeded ?? 0),
+      failed: 0,
+    });
+  };
+
+  return {
+    subscriptions,
+    charges,
+    runs,
+    clock,
+    runQueue,
+    datafeeds,
+    trigger: () =>
+      triggerRun(
+        {
+          runs,
+          queue: { send: async (message) => void runQueue.push(message) },
+          now: () => clock.now,
+          newOwner: () => `owner${++owners}`,
+          settings: RUN_SETTINGS,
+        },
+        { asOf: AS_OF, source: 'backup' },
+      ),
+    step: (message: RunMessage) => workOnRun(deps(false), message, clock.now + 1e9),
+    /** Starts a step that stops where `pause` says; resolves once it is stopped there. */
+    pausedStep: async (message: RunMessage, where: { shard?: string; datafeed?: boolean }) => {
+      Object.assign(pause, where);
+      const reached = new Promise<void>((resolve) => {
+        pause.reached = resolve;
+      });
+      const step = workOnRun(deps(true), message, clock.now + 1e9);
+      await reached;
+      return { resume: () => pause.resume?.(), result: step };
+    },
+    chargeAll,
+    /** Steps until the run completes, the charges consumed and time passing between steps (stall sweeps). */
+    drain: async (message: RunMessage): Promise<RunStepResult> => {
+      let result: RunStepResult = 'continue';
+      for (let i = 0; i < 8 && result === 'continue'; i += 1) {
+        result = await workOnRun(deps(false), message, clock.now + 1e9);
+        await chargeAll();
+        clock.now += RUN_SETTINGS.stallSweepMs + 1;
+      }
+      return result;
+    },
+  };
+}
+
+describe('a run holder whose lease was taken over mid-step', () => {
+  it('cannot claim for the run after its successor completed it', async () => {
+    // Before: claims were not fenced. The stale holder's sweep claimed (and charged) a subscription created after
+    // its successor's last sweep, for a run already completed: in no datafeed, in none of the run's counts.
+    const world = await billing();
+    const first = subscriptionOf(visa(), 0);
+    const late = subscriptionOf(visa(true), 1);
+    await world.subscriptions.create(first);
+    await world.trigger();
+    const holder = world.runQueue.shift() as RunMessage;
+    expect(await world.step(holder)).toBe('continue');
+    await world.chargeAll();
+    // The holder's next step stops in its sweep, before the shard the late subscription will be in.
+    const stale = await world.pausedStep(holder, { shard: dueShardOf(late.storeId, late.subscriptionId) });
+
+    // Its lease expires; the backup run takes over and completes the run.
+    world.clock.now += RUN_SETTINGS.leaseMs + 1;
+    expect((await world.trigger()).outcome).toBe('resumed');
+    const successor = world.runQueue.shift() as RunMessage;
+    expect(await world.drain(successor)).toBe('completed');
+    // A subscription created now, due at asOf, is for the next run; the stale holder goes on and finds it.
+    await world.subscriptions.create(late);
+    stale.resume();
+
+    // Assess: fenced, and nothing claimed for the completed run.
+    expect(await stale.result).toBe('fenced');
+    const claim = await world.charges.get({
+      storeId: late.storeId,
+      subscriptionId: late.subscriptionId,
+      period: late.nextChargeAt.slice(0, 10),
+      attempt: 0,
+    });
+    expect(claim).toBeUndefined();
+    expect(await world.runs.get(RUN_ID)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
+  }, 60_000);
+
+  it('cannot overwrite the datafeed of the holder that completed the run', async () => {
+    // Before: the stale holder's datafeed (from before its successor charged a late subscription) replaced the
+    // completing holder's, so the completed run's datafeed missed a charge its counts had.
+    const world = await billing();
+    await world.subscriptions.create(subscriptionOf(visa(), 0));
+    const late = subscriptionOf(visa(true), 2);
+    expect(storeOf(2)).toBe(storeOf(0));
+    await world.trigger();
+    const holder = world.runQueue.shift() as RunMessage;
+    expect(await world.step(holder)).toBe('continue');
+    await world.chargeAll();
+    // The holder's next step sweeps (nothing owed), then stops right before writing its datafeed.
+    const stale = await world.pausedStep(holder, { datafeed: true });
+
+    // A subscription becomes due; the holder stalls past its lease; the backup run charges it and completes.
+    await world.subscriptions.create(late);
+    world.clock.now += RUN_SETTINGS.stallSweepMs + 1;
+    expect((await world.trigger()).outcome).toBe('resumed');
+    const successor = world.runQueue.shift() as RunMessage;
+    expect(await world.drain(successor)).toBe('completed');
+    stale.resume();
+
+    // Assess: the completed run's datafeed (its version's) lists both charges, whatever the stale holder wrote.
+    expect(await stale.result).toBe('fenced');
+    const run = await world.runs.get(RUN_ID);
+    expect(run).toMatchObject({ status: 'completed', total: 2, succeeded: 2 });
+    const feed = world.datafeeds.get(`${RUN_ID}/${run?.datafeedVersion}/${storeOf(0)}`) ?? '';
+    expect(datafeedCharges(feed).sort()).toEqual([
+      `sub_0/${AS_OF.slice(0, 10)}/0/succeeded`,
+      `sub_2/${AS_OF.slice(0, 10)}/0/succeeded`,
+    ]);
+  }, 60_000);
+});
