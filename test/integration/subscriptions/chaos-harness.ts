@@ -48,16 +48,29 @@ import type { GatewayFault, PaymentGateway } from '../../../local/payment-gatewa
  * with the real DynamoDB adapters on DynamoDB Local and the real Stripe adapter against the bundled gateway, run
  * as cooperating tasks under a deterministic scheduler.
  *
- * Every I/O a task makes (each DynamoDB command, each gateway request, each queue send or delete, each datafeed
- * or event write, and the run's checkpoint hook) is a *point*: the task parks there, and the schedule (chosen by
- * fast-check) decides which parked task goes on next, and with which fault. Exactly one task runs between two
- * points, so an interleaving is a sequence of atomic I/Os, reproducible from the schedule alone, and shrinkable.
- *
- * Queues are in memory with SQS's semantics as the handlers see them (a message is deleted only after its
- * consumer succeeded, otherwise it comes back; at-least-once, so copies happen). The charges table's stream is
- * modelled from the adapter's own successful writes (a claim is an insert, a resolution a pending → resolved
- * update) and fed to the real outbox logic (`chargeChangeEffects` → `runs.add`) by an outbox task; DynamoDB
- * Local's streams are not read here because their iterators are not under the scheduler's control.
+ * - Points. Every I/O a task makes (each DynamoDB command, each gateway request, each queue send or delete, each
+ *   datafeed or event write, and the run's checkpoint hook) is a point: the task parks there, and the schedule
+ *   (chosen by fast-check) decides which parked point goes on next, and with which fault. A task can wait at
+ *   several points at once (the claims of a page are made concurrently). The scheduler waits until no real I/O
+ *   is under way before each decision, so exactly one I/O happens at a time: an interleaving is a sequence of
+ *   atomic I/Os, reproducible from the seed alone, and shrinkable.
+ * - Time is virtual (`clock`): a point moves it on by a millisecond (which bounds a run step's length), an
+ *   `expire` decision past a lease, quiescence past the stall time. The gateway's client timeout is real.
+ * - Isolation: every iteration has its own three tables (unique names, the key schemas and the `due` GSI of
+ *   lib/billing.ts) and its own gateway, so no iteration sees another's items, keys or ledger.
+ * - Queues are in memory, as SQS behaves for the handlers: a message is deleted only once its consumer finished
+ *   (a crash or throttle brings it back; after four receives it is dead-lettered), copies happen (`duplicate`,
+ *   `redeliver`), and a pending charge is re-sent once before it waits on the DLQ for the run's stall sweep.
+ * - The charges table's stream is modelled from the adapter's own successful writes (a claim is an insert, a
+ *   resolution a pending → resolved update) and fed to the real outbox logic (`chargeChangeEffects` →
+ *   `runs.add`) by an outbox task; DynamoDB Local's streams are not read because their iterators are not under
+ *   the scheduler's control.
+ * - Faults: crashes at any point (before the gateway call, after its answer and before `resolve`, at the run's
+ *   checkpoints, before a message is deleted), throttled writes (injected at the SDK level, as the SDK raises
+ *   them once its retries are spent: DynamoDB Local cannot throttle), duplicated sends, gateway faults
+ *   (commit-then-hang against a short client timeout, hang, 500, garbage with and without the charge made, a
+ *   decline of a working card), leases expiring mid-step, backup triggers, and stalls: a process that hangs at a
+ *   point and comes back after everything else, its lease long taken over.
  */
 
 export const AS_OF = '2026-03-10T06:00:00.000Z';
@@ -113,7 +126,16 @@ export interface SubscriptionPlan {
   readonly gatewayDown: boolean;
 }
 
-export type Op = 'resume' | 'charge' | 'run' | 'outbox' | 'trigger' | 'expire' | 'redeliver' | 'late';
+export type Op =
+  | 'resume'
+  | 'charge'
+  | 'run'
+  | 'outbox'
+  | 'trigger'
+  | 'expire'
+  | 'redeliver'
+  | 'late'
+  | 'stall';
 export const FAULTS = [
   'none',
   'crash',
@@ -166,6 +188,9 @@ export class TaskCrash extends Error {
   }
 }
 
+/** Where a `stall` decision makes a process hang (the start of a point's label). */
+const STALL_TRAPS = ['Query subs', 'TransactWrite', 'datafeed', 'Update runs', 'gateway', 'send'] as const;
+
 /** DynamoDB throttling cannot be produced by DynamoDB Local: injected at the SDK level, as the SDK raises it. */
 function throttled(label: string): Error {
   const error = new Error(`Throughput exceeds the current capacity (injected at ${label}).`);
@@ -190,10 +215,11 @@ interface Task {
  * claims of a page), and the schedule orders those too.
  */
 interface Parked {
-  readonly seq: number;
   readonly task: Task;
   readonly point: Point;
   readonly release: (fault: Fault) => void;
+  /** A stalled process (a hung Lambda): it goes on only once everything else is quiet, however late that is. */
+  stalled: boolean;
 }
 
 /** The adapters as one task sees them: every I/O they make is a point of that task. */
@@ -384,6 +410,7 @@ export class ChaosWorld {
     pendingAnswers: 0,
     dlq: 0,
     lateCreated: 0,
+    stalls: 0,
     dynamodbCalls: 0,
   };
   readonly chargeQueue: Queued<ChargeMessage>[] = [];
@@ -404,7 +431,6 @@ export class ChaosWorld {
 
   private readonly tasks: Task[] = [];
   private readonly waiting: Parked[] = [];
-  private parkedCounter = 0;
   /** Real I/O under way (DynamoDB, the gateway): the schedule waits for it before its next decision. */
   private inflight = 0;
   private drained?: () => void;
@@ -415,6 +441,8 @@ export class ChaosWorld {
   private outboxBusy = false;
   private lateRemaining: number[];
   /** The fault the next gateway request of the task at the gateway point meets. */
+  /** Points at which the next task to get there stalls (a `stall` decision for a point not reached yet). */
+  private readonly stallTraps: string[] = [];
   private nextGatewayFault?: { readonly idempotencyKey: string; readonly fault: GatewayFault };
   private readonly gate: IndexGate;
   private readonly stripe: StripePaymentGateway;
@@ -508,6 +536,11 @@ export class ChaosWorld {
     };
   }
 
+  /** Whether quiescence creates the late subscription `index` only once the run has finished. */
+  private createdAfterTheRun(index: number): boolean {
+    return (this.scenario.subscriptions[index]?.offsetMinutes ?? 0) % 2 === 1;
+  }
+
   /** Writes the subscriptions that exist before the run, and triggers it (the primary schedule). */
   async setUp(): Promise<void> {
     const plain = new DynamoSubscriptionsRepository({
@@ -544,6 +577,7 @@ export class ChaosWorld {
    */
   async quiesce(maxDecisions = 3000): Promise<void> {
     let lastWasRunStep = false;
+    let gaveUp = false;
     let stuck = 0;
     let lastProgress = '';
     // Time is moved on only when nothing else can happen; after two such moves without a charge resolved or the
@@ -560,7 +594,7 @@ export class ChaosWorld {
     };
     for (let decision = 0; decision < maxDecisions; decision += 1) {
       await this.settle();
-      const [parked] = this.waiting;
+      const [parked] = this.waiting.filter((waiting) => !waiting.stalled);
       if (parked) {
         this.resume(parked, 'none');
         continue;
@@ -569,31 +603,47 @@ export class ChaosWorld {
         this.spawnOutbox();
         continue;
       }
-      const late = this.lateRemaining[0];
-      if (late !== undefined) {
-        this.spawnLate(late);
-        continue;
-      }
       const charge = this.chargeQueue.shift();
       if (charge) {
         lastWasRunStep = false;
         this.spawnCharge(charge);
         continue;
       }
-      const step = this.runQueue.shift();
+      const step = gaveUp ? undefined : this.runQueue.shift();
       if (step) {
         // A run waiting on its charges with nothing left to deliver: time passes until it stalls and sweeps.
-        if (lastWasRunStep && !(await passTime(RUN_SETTINGS.stallSweepMs + 1))) return;
+        if (lastWasRunStep && !(await passTime(RUN_SETTINGS.stallSweepMs + 1))) {
+          this.runQueue.unshift(step);
+          gaveUp = true;
+          continue;
+        }
         lastWasRunStep = true;
         this.spawnRun(step, 1_000_000);
         continue;
       }
+      // Quiet. Some subscriptions are created while the run is still going on (owed by it), the others once it
+      // has finished (owed by the next run); time passes, leases expire, a schedule fires again (the run's messages
+      // may have ended in a DLQ). Once the run is done, or nothing moves any more (a gateway that does not answer,
+      // or what is left waits on a stalled process), the stalled processes come back, late, one at a time.
       const run = await this.plainRuns().get(RUN_ID);
-      if (run?.status === 'completed' && run.announced) return;
-      // Nothing queued and the run not done (its messages ended in a DLQ): later, a schedule fires again.
-      if (!(await passTime(Math.max(RUN_SETTINGS.leaseMs, RUN_SETTINGS.stallSweepMs) + 1))) return;
-      lastWasRunStep = false;
-      this.spawnTrigger('backup');
+      const finished = run?.status === 'completed' && run.announced === true;
+      const late = this.lateRemaining.find((index) => finished || gaveUp || !this.createdAfterTheRun(index));
+      const [stalled] = this.waiting;
+      if (late !== undefined || ((finished || gaveUp) && stalled)) {
+        if (late !== undefined) this.spawnLate(late);
+        else if (stalled) this.resume(stalled, 'none');
+        // Something new to work on: the run gets the time to take it up.
+        gaveUp = false;
+        stuck = 0;
+        continue;
+      }
+      if (finished || gaveUp) return;
+      if (await passTime(Math.max(RUN_SETTINGS.leaseMs, RUN_SETTINGS.stallSweepMs) + 1)) {
+        lastWasRunStep = false;
+        this.spawnTrigger('backup');
+      } else {
+        gaveUp = true;
+      }
     }
     this.violations.push(`the system did not quiesce within ${maxDecisions} decisions`);
   }
@@ -626,8 +676,10 @@ export class ChaosWorld {
   // ---------------------------------------------------------------------------------------------------------
   // The scheduler
 
+  /** Tasks that take a consumer's place (a stalled one has been given up on: its message is visible again). */
   private live(): number {
-    return this.tasks.filter((task) => !task.done).length;
+    const stalled = new Set(this.waiting.filter((parked) => parked.stalled).map((parked) => parked.task));
+    return this.tasks.filter((task) => !task.done && !stalled.has(task)).length;
   }
 
   /** Counts `io` as real I/O under way until it settles. */
@@ -691,11 +743,22 @@ export class ChaosWorld {
   /** Parks `task` at `point`; resolves with the fault it is released with (a crash throws). */
   private async point(task: Task, point: Point): Promise<Fault> {
     const fault = await new Promise<Fault>((release) => {
-      this.parkedCounter += 1;
-      this.waiting.push({ seq: this.parkedCounter, task, point, release });
+      const parked: Parked = { task, point, release, stalled: false };
+      this.waiting.push(parked);
+      const trap = this.stallTraps.findIndex((label) => point.label.startsWith(label));
+      if (trap >= 0) {
+        this.stallTraps.splice(trap, 1);
+        this.stallAt(parked);
+      }
     });
     if (fault === 'crash') throw new TaskCrash(point.label);
     return fault;
+  }
+
+  private stallAt(parked: Parked): void {
+    parked.stalled = true;
+    this.stats.stalls += 1;
+    this.trace.push(`  ${parked.task.name} stalls @ ${parked.point.label}`);
   }
 
   private spawn(name: string, body: (task: Task) => Promise<void>): void {
@@ -715,7 +778,7 @@ export class ChaosWorld {
   }
 
   private apply(decision: Decision): void {
-    const parked = this.waiting;
+    const parked = this.waiting.filter((waiting) => !waiting.stalled);
     const room = this.live() < MAX_LIVE_TASKS;
     const pick = <T>(items: readonly T[]): T | undefined => items[decision.index % Math.max(1, items.length)];
     switch (decision.op) {
@@ -765,6 +828,15 @@ export class ChaosWorld {
         const late = this.lateRemaining[0];
         if (!room || late === undefined) break;
         this.spawnLate(late);
+        return;
+      }
+      case 'stall': {
+        // A process hangs (GC, a slow network) at the next point of a kind, now or later: it comes back after
+        // everything else, after its lease was taken over and the run completed without it.
+        const trap = STALL_TRAPS[decision.index % STALL_TRAPS.length] as string;
+        const now = parked.find((waiting) => waiting.point.label.startsWith(trap));
+        if (now) this.stallAt(now);
+        else this.stallTraps.push(trap);
         return;
       }
       case 'resume':

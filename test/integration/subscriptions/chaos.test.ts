@@ -68,6 +68,7 @@ const decision: fc.Arbitrary<Decision> = fc.record({
     ['expire', 1],
     ['redeliver', 1],
     ['late', 1],
+    ['stall', 1],
   ),
   index: fc.nat({ max: 7 }),
   // A fault goes to a task parked where it can happen, when one is (chaos-harness.ts, `apply`).
@@ -173,6 +174,7 @@ describe('the charge path under chaos', () => {
           'duplicates',
           'pendingAnswers',
           'lateCreated',
+          'stalls',
           'charged',
           'dunning',
           'ended by dunning',
