@@ -1,5 +1,5 @@
-import { build } from 'esbuild';
 import * as path from 'node:path';
+import { build } from 'esbuild';
 import { BUNDLE_MAIN_FIELDS, PIPELINE_RUNTIME } from '../lib/constructs/pipeline-function';
 import { handlerEntries } from '../local/runtime/function-definitions';
 import { synthesizePipelineTemplate } from '../local/template';

@@ -101,7 +101,12 @@ describe('one screen and alarms that reach someone', () => {
     ]) {
       expect(body).toContain(title);
     }
-    for (const metric of ['TransactionsAccepted', 'RunPendingCharges', 'DeliveriesFailed', 'GlobalSecondaryIndexName']) {
+    for (const metric of [
+      'TransactionsAccepted',
+      'RunPendingCharges',
+      'DeliveriesFailed',
+      'GlobalSecondaryIndexName',
+    ]) {
       expect(body).toContain(metric);
     }
   });
@@ -109,9 +114,14 @@ describe('one screen and alarms that reach someone', () => {
   it('sends every alarm to an encrypted SNS topic, with the email subscription of the prop', () => {
     defaults.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     defaults.resourceCountIs('AWS::SNS::Subscription', 0);
-    customised.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    customised.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
     const topicId = Object.keys(defaults.findResources('AWS::SNS::Topic'))[0];
-    const alarms = Object.values(defaults.findResources('AWS::CloudWatch::Alarm') as Record<string, Resource>);
+    const alarms = Object.values(
+      defaults.findResources('AWS::CloudWatch::Alarm') as Record<string, Resource>,
+    );
     expect(alarms.length).toBeGreaterThan(20);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
+import { createApi } from '../../lambdas/api/create-api';
 import { StoreThrottle } from '../../lambdas/domain/store-throttle';
 import { InMemoryStoresRepository } from './support/in-memory-ports';
 import { acme, json, other, webhookApi } from './support/in-memory-webhooks';
-import { createApi } from '../../lambdas/api/create-api';
 
 describe('StoreThrottle', () => {
   it('lets a burst through, then the rate, and tells how long to wait', () => {
@@ -38,14 +38,11 @@ describe('StoreThrottle', () => {
 });
 
 describe('API limits and load shedding', () => {
-  it("answers 429 with Retry-After to a store over its rate, and keeps serving the other stores", async () => {
+  it('answers 429 with Retry-After to a store over its rate, and keeps serving the other stores', async () => {
     const { deps } = await webhookApi();
     const api = createApi({ ...deps, storeThrottle: { rateLimit: 1, burstLimit: 2 } }, silent);
     const send = (headers: Record<string, string>) =>
-      api(
-        event('GET', '/v1/events', headers),
-        { adminApiKey: 'unused' },
-      );
+      api(event('GET', '/v1/events', headers), { adminApiKey: 'unused' });
     const statuses = [];
     for (let i = 0; i < 4; i += 1) statuses.push((await send(acme)).statusCode);
     expect(statuses).toEqual([200, 200, 429, 429]);
@@ -65,7 +62,9 @@ describe('API limits and load shedding', () => {
       });
     };
     const api = createApi({ ...deps, stores }, silent);
-    const answer = await api(event('POST', '/v1/transactions', acme, json({}).body), { adminApiKey: 'unused' });
+    const answer = await api(event('POST', '/v1/transactions', acme, json({}).body), {
+      adminApiKey: 'unused',
+    });
     expect(answer.statusCode).toBe(503);
     expect(answer.headers?.['retry-after']).toBe('1');
     for (const name of ['TimeoutError', 'RequestTimeout', 'ServiceUnavailable']) {

@@ -263,7 +263,7 @@ export class InMemoryRuns implements RunsRepository, RunCounters {
 
   async add(runId: string, delta: CounterDelta) {
     const run = this.runs.get(runId);
-    if (!run || run.status !== 'running') return;
+    if (run?.status !== 'running') return;
     this.runs.set(runId, {
       ...run,
       total: run.total + delta.total,
