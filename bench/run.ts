@@ -6,12 +6,17 @@
  *   (b) DynamoDB write units per accepted transaction (target 1) and per successful first-attempt delivery
  *       (target <= 1.5), from ReturnConsumedCapacity on every write of the real adapters, run in-process;
  *   (c) accept-to-delivered latency p50/p99 at a steady 50 transactions/s, 3 endpoints per store (target p50
- *       under 250 ms).
+ *       under 250 ms);
+ *   (d)-(f) the subscription path (bench/subscriptions.ts): a run of 10,000 due subscriptions, write units per
+ *       successful charge, and the charge path against Powertools' makeIdempotent.
  *
- * Writes bench/results.json and prints a markdown table.
+ *   (g) the 2019 spike (bench/spike.ts): accepted rate in a 10x burst against raw PutItem, p50/p99, drain time.
+ *
+ * Writes bench/results.json and prints a markdown table. `npm run bench -- --only spike,throughput` runs some
+ * sections and keeps the other sections' last figures.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -36,6 +41,22 @@ import { Delivery } from '../lambdas/domain/webhooks/delivery';
 import { CachedEndpoints } from '../lambdas/domain/webhooks/fanout';
 import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
+import { runSpikeBench, SPIKE_SCENARIO, spikeRows } from './spike';
+import {
+  measureSubscriptions,
+  SUBSCRIPTION_BENCH_SETTINGS,
+  SUBSCRIPTION_CONFIG,
+  subscriptionRows,
+} from './subscriptions';
+import {
+  api as apiCall,
+  createStore as createStoreAs,
+  meteredClient,
+  percentile,
+  refOf,
+  round,
+  sleep,
+} from './support';
 
 const CONFIG = {
   /** (a): requests per side, and concurrent clients. */
@@ -54,48 +75,123 @@ const CONFIG = {
 };
 
 const ADMIN_API_KEY = `sk_admin_bench_${randomUUID().replaceAll('-', '')}`;
+const PAYMENT_GATEWAY_API_KEY = `sk_test_bench_${randomUUID().replaceAll('-', '')}`;
 const RESULTS_FILE = path.join(__dirname, 'results.json');
+
+/** The sections `npm run bench -- --only a,b` can pick; with none named, all run. */
+const SECTIONS = ['throughput', 'write-units', 'latency', 'subscriptions', 'spike'] as const;
+type Section = (typeof SECTIONS)[number];
+
+function sectionsToRun(argv: readonly string[]): ReadonlySet<Section> {
+  const at = argv.indexOf('--only');
+  if (at === -1) return new Set(SECTIONS);
+  const named = (argv[at + 1] ?? '').split(',').filter(Boolean);
+  const unknown = named.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+  if (named.length === 0 || unknown.length > 0) {
+    throw new Error(
+      `--only takes a comma-separated list of: ${SECTIONS.join(', ')} (got ${argv[at + 1] ?? 'nothing'})`,
+    );
+  }
+  return new Set(named as Section[]);
+}
+
+type Results = {
+  at?: string;
+  node?: string;
+  config?: unknown;
+  throughput?: Awaited<ReturnType<typeof measureThroughput>>;
+  writeUnits?: Awaited<ReturnType<typeof measureWriteUnits>>;
+  latency?: Awaited<ReturnType<typeof measureDeliveryLatency>>;
+  subscriptions?: Awaited<ReturnType<typeof measureSubscriptions>>;
+  spike?: Awaited<ReturnType<typeof runSpikeBench>>;
+  localStackLogLines?: number;
+  durationSeconds?: number;
+};
 
 async function main(): Promise<void> {
   Object.assign(process.env, QUIET_SDK_ENVIRONMENT);
+  const sections = sectionsToRun(process.argv.slice(2));
   const startedAt = Date.now();
   const logs: string[] = [];
-  const stack = await startLocalStack({
-    port: 0,
-    config: {
-      adminApiKey: ADMIN_API_KEY,
-      settings: { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true', WEBHOOK_RETRY_SCHEDULE: '0s,1s,5s' },
-    },
-    log: (message) => logs.push(message),
-    // stdout is the results table; the functions' logs and metrics would bury it.
-    functionOutput: () => {},
-  });
-  const receivers: Receiver[] = [];
-  try {
-    console.error(`local stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; measuring...`);
-    const throughput = await measureThroughput(stack);
-    console.error('(a) done');
-    const writeUnits = await measureWriteUnits(stack, receivers);
-    console.error('(b) done');
-    const latency = await measureDeliveryLatency(stack, receivers);
-    console.error('(c) done');
+  const start = () =>
+    startLocalStack({
+      port: 0,
+      config: {
+        adminApiKey: ADMIN_API_KEY,
+        paymentGatewayApiKey: PAYMENT_GATEWAY_API_KEY,
+        settings: {
+          WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+          WEBHOOK_RETRY_SCHEDULE: '0s,1s,5s',
+          ...SUBSCRIPTION_BENCH_SETTINGS,
+        },
+      },
+      log: (message) => logs.push(message),
+      // stdout is the results table; the functions' logs and metrics would bury it.
+      functionOutput: () => {},
+    });
+  // A partial run (--only) keeps the other sections' last figures, so the table stays whole.
+  const results: Results = sections.size === SECTIONS.length ? {} : previousResults();
 
-    const results = {
-      at: new Date().toISOString(),
-      node: process.version,
-      config: CONFIG,
-      throughput,
-      writeUnits,
-      latency,
-      localStackLogLines: logs.length,
-      durationSeconds: Math.round((Date.now() - startedAt) / 1000),
-    };
-    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-    console.log(markdown(results));
-    if (logs.length > 0) console.error(`The local stack logged ${logs.length} line(s); first: ${logs[0]}`);
-  } finally {
-    await Promise.all(receivers.map((receiver) => receiver.stop()));
-    await stack.stop();
+  if (sections.has('throughput') || sections.has('write-units') || sections.has('latency')) {
+    const stack = await start();
+    const receivers: Receiver[] = [];
+    try {
+      console.error(`local stack up in ${((Date.now() - startedAt) / 1000).toFixed(1)} s; measuring...`);
+      if (sections.has('throughput')) {
+        results.throughput = await measureThroughput(stack);
+        console.error('(a) done');
+      }
+      if (sections.has('write-units')) {
+        results.writeUnits = await measureWriteUnits(stack, receivers);
+        console.error('(b) done');
+      }
+      if (sections.has('latency')) {
+        results.latency = await measureDeliveryLatency(stack, receivers);
+        console.error('(c) done');
+      }
+    } finally {
+      await Promise.all(receivers.map((receiver) => receiver.stop()));
+      await stack.stop();
+    }
+  }
+
+  if (sections.has('subscriptions')) {
+    // The subscription side on a stack of its own: DynamoDB Local slows down as stream records pile up in it
+    // (bench/subscriptions.ts), and the webhook measures leave thousands behind.
+    const billingStack = await start();
+    try {
+      results.subscriptions = await measureSubscriptions(billingStack, {
+        adminApiKey: ADMIN_API_KEY,
+        paymentGatewayApiKey: PAYMENT_GATEWAY_API_KEY,
+      });
+    } finally {
+      await billingStack.stop();
+    }
+    console.error('(d)-(f) done');
+  }
+
+  if (sections.has('spike')) {
+    // The 2019 spike on a stack of its own, with its per-store limit (bench/spike.ts).
+    results.spike = await runSpikeBench({ log: (line) => console.error(line) });
+    console.error('(g) done');
+  }
+
+  results.at = new Date().toISOString();
+  results.node = process.version;
+  results.config = { ...CONFIG, subscriptions: SUBSCRIPTION_CONFIG, spike: SPIKE_SCENARIO };
+  results.localStackLogLines = logs.length;
+  results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(markdown(results));
+  if (logs.length > 0) console.error(`The local stacks logged ${logs.length} line(s); first: ${logs[0]}`);
+}
+
+function previousResults(): Results {
+  if (!existsSync(RESULTS_FILE)) return {};
+  try {
+    return JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Results;
+  } catch {
+    return {};
   }
 }
 
@@ -239,41 +335,6 @@ function summarize(rounds: readonly Samples[]): LatencySummary {
 
 // ---------------------------------------------------------------------------------------------------------------
 // (b) write units, from ReturnConsumedCapacity on every write of the real adapters
-
-const WRITE_COMMANDS = new Set([
-  'PutItemCommand',
-  'UpdateItemCommand',
-  'DeleteItemCommand',
-  'BatchWriteItemCommand',
-  'TransactWriteItemsCommand',
-]);
-
-/** A DynamoDB client that asks for the consumed capacity of every write and adds it up. */
-function meteredClient(endpoint: string) {
-  const meter = { writeUnits: 0, writes: 0 };
-  const client = new DynamoDBClient(localClientConfig(endpoint));
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const write = WRITE_COMMANDS.has(String(context.commandName));
-      if (write) (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
-      const result = await next(args);
-      if (write) {
-        meter.writes += 1;
-        const consumed = (result.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
-        for (const entry of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
-          const { CapacityUnits, WriteCapacityUnits } = entry as {
-            CapacityUnits?: number;
-            WriteCapacityUnits?: number;
-          };
-          meter.writeUnits += WriteCapacityUnits ?? CapacityUnits ?? 0;
-        }
-      }
-      return result;
-    },
-    { step: 'initialize', name: 'benchMeterWrites' },
-  );
-  return { client, meter };
-}
 
 async function measureWriteUnits(stack: LocalStack, receivers: Receiver[]) {
   const tables = {
@@ -485,27 +546,18 @@ class Receiver {
   }
 }
 
-async function api(
+function api(
   stack: LocalStack,
   key: string,
   method: string,
   route: string,
   body?: unknown,
 ): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.apiUrl}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const answer = (await response.json()) as Record<string, unknown>;
-  if (response.status >= 300)
-    throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(answer)}`);
-  return answer;
+  return apiCall(stack, key, method, route, body);
 }
 
-async function createStore(stack: LocalStack, id: string): Promise<string> {
-  const store = await api(stack, ADMIN_API_KEY, 'POST', '/v1/admin/stores', { id, name: id });
-  return String(store.apiKey);
+function createStore(stack: LocalStack, id: string): Promise<string> {
+  return createStoreAs(stack, ADMIN_API_KEY, id);
 }
 
 let sequence = 0;
@@ -543,45 +595,32 @@ function acceptedRecord(storeId: string) {
   };
 }
 
-function refOf(stack: LocalStack, constructId: string): string {
-  const pattern = new RegExp(`^${constructId}[0-9A-F]{8}$`);
-  const resource = stack.resources.all().find((candidate) => pattern.test(candidate.logicalId));
-  if (!resource) throw new Error(`the local stack has no ${constructId}`);
-  return resource.ref;
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] ?? Number.NaN;
-}
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function markdown(results: {
-  throughput: Awaited<ReturnType<typeof measureThroughput>>;
-  writeUnits: Awaited<ReturnType<typeof measureWriteUnits>>;
-  latency: Awaited<ReturnType<typeof measureDeliveryLatency>>;
-}): string {
+function markdown(results: Results): string {
   const { throughput: t, writeUnits: w, latency: l } = results;
   const ok = (pass: boolean) => (pass ? 'yes' : 'no');
   return [
     '| measure | value | target | met |',
     '|---|---|---|---|',
-    `| POST /v1/transactions (${t.concurrency} clients, ${t.api.count} requests) | ${t.api.perSecond} tx/s, p50 ${t.api.p50Ms} ms, p99 ${t.api.p99Ms} ms | | |`,
-    `| raw conditional PutItem, same item (${t.itemBytes} B) and concurrency | ${t.rawPutItem.perSecond} puts/s, p50 ${t.rawPutItem.p50Ms} ms, p99 ${t.rawPutItem.p99Ms} ms | | |`,
-    `| API / raw PutItem throughput | ${t.ratio} | >= 0.8 | ${ok(t.ratio >= 0.8)} |`,
-    `| write units per accepted transaction | ${w.perAcceptedTransaction} | 1 | ${ok(w.perAcceptedTransaction <= 1)} |`,
-    `| write units per first-attempt delivery | ${w.perFirstAttemptDelivery} | <= 1.5 | ${ok(w.perFirstAttemptDelivery <= 1.5)} |`,
-    `| accept-to-delivered at ${l.achievedRatePerSecond} tx/s x ${l.endpointsPerStore} endpoints (${l.deliveries} deliveries) | p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms | p50 < 250 ms | ${ok(l.p50Ms < 250)} |`,
+    ...(t
+      ? [
+          `| POST /v1/transactions (${t.concurrency} clients, ${t.api.count} requests) | ${t.api.perSecond} tx/s, p50 ${t.api.p50Ms} ms, p99 ${t.api.p99Ms} ms | | |`,
+          `| raw conditional PutItem, same item (${t.itemBytes} B) and concurrency | ${t.rawPutItem.perSecond} puts/s, p50 ${t.rawPutItem.p50Ms} ms, p99 ${t.rawPutItem.p99Ms} ms | | |`,
+          `| API / raw PutItem throughput | ${t.ratio} | >= 0.8 | ${ok(t.ratio >= 0.8)} |`,
+        ]
+      : []),
+    ...(w
+      ? [
+          `| write units per accepted transaction | ${w.perAcceptedTransaction} | 1 | ${ok(w.perAcceptedTransaction <= 1)} |`,
+          `| write units per first-attempt delivery | ${w.perFirstAttemptDelivery} | <= 1.5 | ${ok(w.perFirstAttemptDelivery <= 1.5)} |`,
+        ]
+      : []),
+    ...(l
+      ? [
+          `| accept-to-delivered at ${l.achievedRatePerSecond} tx/s x ${l.endpointsPerStore} endpoints (${l.deliveries} deliveries) | p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms | p50 < 250 ms | ${ok(l.p50Ms < 250)} |`,
+        ]
+      : []),
+    ...(results.subscriptions ? subscriptionRows(results.subscriptions) : []),
+    ...(results.spike ? spikeRows(results.spike) : []),
   ].join('\n');
 }
 
