@@ -79,8 +79,10 @@ export interface PipelineStackProps extends StackProps {
    */
   readonly apiReservedConcurrency?: number;
   /**
-   * Each store's request rate through the API, enforced per API execution environment (a token bucket each: the
-   * account-wide ceiling is the stage throttle). Over it a store gets 429 with Retry-After, whatever the others do.
+   * Each store's request rate through the API, across all API execution environments: each keeps a token bucket
+   * per store and syncs its per-window counts to the idempotency table every 250 ms at most (no write per request;
+   * a failed sync falls back to the environment's bucket). Over it a store gets 429 with Retry-After, whatever the
+   * others do; the account-wide ceiling is the stage throttle.
    * @default { rateLimit: 100, burstLimit: 200 }
    */
   readonly storeThrottle?: HttpApiThrottle;

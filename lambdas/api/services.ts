@@ -1,6 +1,7 @@
 import type { EventsRepository } from '../domain/events';
 import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
-import { StoreThrottle, type StoreThrottleLimits } from '../domain/store-throttle';
+import { SharedStoreThrottle, type StoreWindowCounters } from '../domain/shared-store-throttle';
+import { StoreThrottle, type StoreThrottleLimits, type ThrottleDecision } from '../domain/store-throttle';
 import type { StoresRepository } from '../domain/stores';
 import type { ChargesRepository } from '../domain/subscriptions/charges';
 import type { DatafeedStore, RunQueue, RunsRepository } from '../domain/subscriptions/runs';
@@ -37,8 +38,19 @@ export interface ApiDependencies {
   readonly idempotencyLockMs?: number;
   /** How long keys are kept. @default 24 h (the contract's minimum) */
   readonly idempotencyRetentionMs?: number;
-  /** Each store's request limit (per execution environment). @default - none */
+  /**
+   * Each store's request limit: across execution environments when `storeCounters` is given, per execution
+   * environment otherwise. @default - none
+   */
   readonly storeThrottle?: StoreThrottleLimits;
+  /**
+   * The record every execution environment syncs its per-store counts to, so that `storeThrottle` holds for the
+   * store as a whole (SharedStoreThrottle: no write per request, fails open to the per-environment bucket).
+   * @default - none: `storeThrottle` is per execution environment
+   */
+  readonly storeCounters?: StoreWindowCounters;
+  /** Told when a sync of the shared counts fails (the request is served as if it were per environment). */
+  readonly onStoreCountersFailure?: (storeId: string, error: unknown) => void;
   /** How long a verified store key is remembered per execution environment. @default 60 s */
   readonly authCacheTtlMs?: number;
 }
@@ -98,12 +110,22 @@ export function createServices(deps: ApiDependencies): ApiServices {
 /** The authenticator with each store's throttle applied once its key is known. */
 function throttled(auth: Authenticator, deps: ApiDependencies, now: () => number): ApiServices['auth'] {
   if (!deps.storeThrottle) return auth;
-  const throttle = new StoreThrottle(deps.storeThrottle);
+  let take: (storeId: string) => ThrottleDecision | Promise<ThrottleDecision>;
+  if (deps.storeCounters) {
+    const shared = new SharedStoreThrottle(deps.storeThrottle, deps.storeCounters, {
+      now,
+      onSyncFailure: deps.onStoreCountersFailure,
+    });
+    take = (storeId) => shared.take(storeId);
+  } else {
+    const local = new StoreThrottle(deps.storeThrottle);
+    take = (storeId) => local.take(storeId, now());
+  }
   return {
     admin: (request, adminApiKey) => auth.admin(request, adminApiKey),
     store: async (request) => {
       const storeId = await auth.store(request);
-      const decision = throttle.take(storeId, now());
+      const decision = await take(storeId);
       if (!decision.allowed) {
         throw new HttpProblem(
           429,

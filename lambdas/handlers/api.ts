@@ -13,6 +13,7 @@ import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-reposito
 import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoIdempotencyStore } from '../adapters/dynamo-idempotency-store';
 import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
+import { DynamoStoreWindowCounters } from '../adapters/dynamo-store-window-counters';
 import { DynamoStoresRepository } from '../adapters/dynamo-stores-repository';
 import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-repository';
 import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
@@ -41,6 +42,14 @@ const storeThrottle = {
   rateLimit: Number(process.env.STORE_RATE_LIMIT ?? '0'),
   burstLimit: Number(process.env.STORE_BURST_LIMIT ?? '0'),
 };
+// The per-store limit's counts, shared by every environment through the idempotency table (pk + TTL). Best effort:
+// one attempt, given up after 500 ms, and a failure falls back to this environment's bucket (never a 429 or 5xx).
+const storeCounters = new DynamoStoreWindowCounters({
+  client: createDocumentClient(
+    new DynamoDBClient({ maxAttempts: 1, requestHandler: { connectionTimeout: 500, requestTimeout: 500 } }),
+  ),
+  tableName: requireEnv('IDEMPOTENCY_TABLE_NAME'),
+});
 
 const api = createApi(
   {
@@ -62,7 +71,14 @@ const api = createApi(
         bucket: requireEnv('DATAFEEDS_BUCKET_NAME'),
       }),
     },
-    ...(storeThrottle.rateLimit > 0 ? { storeThrottle } : {}),
+    ...(storeThrottle.rateLimit > 0 ? { storeThrottle, storeCounters } : {}),
+    onStoreCountersFailure: (storeId, error) => {
+      logger.warn('store limit sync failed: this environment limits the store alone', {
+        storeId,
+        error: (error as { name?: string } | undefined)?.name ?? String(error),
+      });
+      metrics.singleMetric().addMetric('StoreLimitSyncFailures', MetricUnit.Count, 1);
+    },
     resolver: dnsResolver,
     webhookPolicy: {
       allowPrivate: config.webhookAllowPrivateTargets,
