@@ -1,10 +1,10 @@
 import {
   BatchGetCommand,
+  DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
-  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -13,8 +13,6 @@ import {
   type ChargeRef,
   type ChargeResolution,
   type ChargesRepository,
-  type ClaimFence,
-  ClaimFencedError,
   chargeKeyOf,
   subscriptionKeyOf,
 } from '../domain/subscriptions/charges';
@@ -25,30 +23,20 @@ const BATCH_GET_SIZE = 100;
 
 /**
  * The charges table (pk `subscriptionKey` = `<storeId>#<subscriptionId>`, sk `chargeKey` = `<period>#<attempt>`):
- * the claim is a conditional put of the item (under a run's lease, in one transaction with a check of the lease
- * on the runs table's run item), the resolution a conditional update of its status.
+ * the claim is a conditional put of the item (a run fences a page of claims with one heartbeat after them), the
+ * resolution a conditional update of its status; a claim made after its run holder lost the lease is withdrawn
+ * (conditional delete) or adopted by a later run (conditional update of its run).
  */
 export class DynamoChargesRepository implements ChargesRepository {
   private readonly client: DynamoDBDocumentClient;
   private readonly tableName: string;
-  private readonly runsTableName?: string;
 
-  constructor(props: {
-    client: DynamoDBDocumentClient;
-    tableName: string;
-    /** The runs table, for claims made under a run's lease. */
-    runsTableName?: string;
-  }) {
+  constructor(props: { client: DynamoDBDocumentClient; tableName: string }) {
     this.client = props.client;
     this.tableName = props.tableName;
-    this.runsTableName = props.runsTableName;
   }
 
-  async claim(
-    charge: ChargeRecord,
-    fence?: ClaimFence,
-  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
-    if (fence) return this.claimUnderLease(charge, fence);
+  async claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
     try {
       await this.client.send(
         new PutCommand({
@@ -65,48 +53,41 @@ export class DynamoChargesRepository implements ChargesRepository {
     }
   }
 
-  /** The claim's put and a check that the lease still holds (the runs adapter's fence), all or nothing. */
-  private async claimUnderLease(
-    charge: ChargeRecord,
-    fence: ClaimFence,
-  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
-    if (!this.runsTableName) throw new Error('DynamoChargesRepository: a fenced claim needs runsTableName.');
+  async withdraw(ref: ChargeRef, runId: string): Promise<boolean> {
     try {
       await this.client.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              ConditionCheck: {
-                TableName: this.runsTableName,
-                Key: { runId: fence.runId, sk: 'run' },
-                ConditionExpression: 'lease.#owner = :owner AND lease.version = :version',
-                ExpressionAttributeNames: { '#owner': 'owner' },
-                ExpressionAttributeValues: { ':owner': fence.owner, ':version': fence.version },
-              },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: charge,
-                ConditionExpression: 'attribute_not_exists(chargeKey)',
-                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-              },
-            },
-          ],
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keyOf(ref),
+          ConditionExpression: '#status = :pending AND runId = :runId',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':runId': runId },
         }),
       );
-      return { claimed: true };
+      return true;
     } catch (error) {
-      const reasons = (error as { name?: string; CancellationReasons?: CancellationReason[] })
-        .CancellationReasons;
-      if ((error as { name?: string }).name !== 'TransactionCanceledException' || !reasons) throw error;
-      const [lease, put] = reasons;
-      if (lease?.Code === 'ConditionalCheckFailed') throw new ClaimFencedError(fence);
-      if (put?.Code !== 'ConditionalCheckFailed') throw error;
-      // The claim exists: its item came back with the failure (read it if this DynamoDB did not send it).
-      const existing = put.Item ? (unmarshall(put.Item as never) as ChargeRecord) : await this.get(charge);
-      if (!existing) throw error;
-      return { claimed: false, existing };
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async adopt(ref: ChargeRef, fromRunId: string, toRunId: string): Promise<ChargeRecord | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keyOf(ref),
+          UpdateExpression: 'SET runId = :to, adoptedFrom = :from',
+          ConditionExpression: '#status = :pending AND runId = :from',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':from': fromRunId, ':to': toRunId },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ChargeRecord;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return undefined;
+      throw error;
     }
   }
 
@@ -117,7 +98,7 @@ export class DynamoChargesRepository implements ChargesRepository {
     return Item as ChargeRecord | undefined;
   }
 
-  async resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord> {
+  async resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord | undefined> {
     const set = ['#status = :status', 'resolvedAt = :resolvedAt', 'eventId = :eventId'];
     const values: Record<string, unknown> = {
       ':status': resolution.status,
@@ -152,8 +133,9 @@ export class DynamoChargesRepository implements ChargesRepository {
       );
       return Attributes as ChargeRecord;
     } catch (error) {
-      if (!isConditionalCheckFailure(error) || !error.Item) throw error;
-      return unmarshall(error.Item as never) as ChargeRecord;
+      if (!isConditionalCheckFailure(error)) throw error;
+      // No item came back with the failure: there is no claim (withdrawn).
+      return error.Item ? (unmarshall(error.Item as never) as ChargeRecord) : undefined;
     }
   }
 
@@ -193,12 +175,6 @@ export class DynamoChargesRepository implements ChargesRepository {
     }
     return found;
   }
-}
-
-/** One entry of a cancelled transaction's reasons, as the document client passes it on (item not unmarshalled). */
-interface CancellationReason {
-  readonly Code?: string;
-  readonly Item?: Record<string, unknown>;
 }
 
 function keyOf(ref: ChargeRef): { subscriptionKey: string; chargeKey: string } {

@@ -62,6 +62,16 @@ export const chargeMessage = z.object({
   attempt: z.number().int().min(0),
   /** How many times this charge was asked again after an unknown answer. */
   retries: z.number().int().min(0).default(0),
+  /** The claim as the run made or found it (pending): asked about without reading it back, while fresh. */
+  claim: z
+    .object({
+      amount: z.number().int().positive(),
+      currency: z.string().min(3),
+      paymentMethod: z.string().min(1),
+      cycle: z.number().int().min(0),
+      claimedAt: z.iso.datetime(),
+    })
+    .optional(),
 });
 
 async function charge(record: SQSRecord): Promise<void> {
@@ -105,8 +115,14 @@ async function charge(record: SQSRecord): Promise<void> {
     return;
   }
   if (result.outcome === 'missing-claim') {
-    logger.error('charge message without a claim', { charge: chargeRefToString(message) });
-    throw new Error(`No claim for ${chargeRefToString(message)}: runs claim before they send.`);
+    // Runs claim before they send, so the claim was withdrawn: a run holder that had lost its lease took back a
+    // claim it made late, after a successor had found and sent it (runs.ts `claimAndSend`). Nothing to charge:
+    // if the subscription is still due, the run claims it again under the same key.
+    metrics.addMetric('ChargesWithdrawn', MetricUnit.Count, 1);
+    logger.warn('charge message for a withdrawn claim: nothing to charge', {
+      charge: chargeRefToString(message),
+    });
+    return;
   }
   if (!result.repeated) {
     metrics.addMetric(

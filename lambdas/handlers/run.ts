@@ -42,8 +42,6 @@ const deps: RunWorkDeps = {
   charges: new DynamoChargesRepository({
     client: documentClient(),
     tableName: requireEnv('CHARGES_TABLE_NAME'),
-    // Claims are made under the run's lease: checked on the run item in the same transaction.
-    runsTableName: requireEnv('RUNS_TABLE_NAME'),
   }),
   chargeQueue: new SqsChargeQueue({ client: sqs, queueUrl: requireEnv('CHARGES_QUEUE_URL') }),
   datafeeds: new S3DatafeedStore({

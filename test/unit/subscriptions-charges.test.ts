@@ -2,6 +2,8 @@ import {
   chargeRefFromString,
   chargeRefToString,
   claimFor,
+  claimInHandOf,
+  FRESH_CLAIM_MS,
   processCharge,
 } from '../../lambdas/domain/subscriptions/charges';
 import { buildDatafeed } from '../../lambdas/domain/subscriptions/datafeed';
@@ -104,6 +106,73 @@ describe('processCharge', () => {
       }),
     ).toEqual({ outcome: 'missing-claim' });
     expect(world.gateway.calls).toBe(0);
+  });
+
+  it('asks about a fresh claim in hand without reading it back; a copy after its resolution keeps the first', async () => {
+    const world = billingWorld();
+    const { ref, claim } = await claimed(world, 'a');
+    // The charge path's own reads of the claim (the in-memory outbox reads it too, as a stream image would).
+    let reads = 0;
+    const charges = world.chargeDeps.charges;
+    const deps = {
+      ...world.chargeDeps,
+      charges: {
+        claim: (c: typeof claim) => charges.claim(c),
+        withdraw: (r: typeof ref, id: string) => charges.withdraw(r, id),
+        adopt: (r: typeof ref, from: string, to: string) => charges.adopt(r, from, to),
+        resolve: (r: typeof ref, resolution: Parameters<typeof charges.resolve>[1]) =>
+          charges.resolve(r, resolution),
+        listForSubscription: (store: string, id: string) => charges.listForSubscription(store, id),
+        getMany: (refs: readonly (typeof ref)[]) => charges.getMany(refs),
+        get: (r: typeof ref) => {
+          reads += 1;
+          return charges.get(r);
+        },
+      },
+    };
+    const message = { ...ref, claim: claimInHandOf(claim) };
+
+    const first = await processCharge(deps, message);
+    expect(reads).toBe(0);
+    // A copy of the message: the gateway is asked again with the same key and answers its first answer.
+    const copy = await processCharge(world.chargeDeps, message);
+
+    expect(first).toEqual({ outcome: 'succeeded', repeated: false, applied: true });
+    expect(copy).toEqual({ outcome: 'succeeded', repeated: true, applied: false });
+    expect(world.gateway.calls).toBe(2);
+    expect(world.gateway.successfulCharges()).toEqual(['charge:acme:a:2026-03-10:0']);
+    expect((await world.subscriptions.get('acme', 'a'))?.cycle).toBe(1);
+  });
+
+  it('reads the claim back when the claim in hand is older than FRESH_CLAIM_MS, and asks nothing once resolved', async () => {
+    const world = billingWorld();
+    const { ref, claim } = await claimed(world, 'a');
+    const message = { ...ref, claim: claimInHandOf(claim) };
+    await processCharge(world.chargeDeps, ref);
+    world.clock.now = Date.parse(claim.claimedAt) + FRESH_CLAIM_MS;
+
+    expect(await processCharge(world.chargeDeps, message)).toEqual({
+      outcome: 'succeeded',
+      repeated: true,
+      applied: false,
+    });
+    expect(world.gateway.calls).toBe(1);
+  });
+
+  it('answers missing-claim for a claim in hand that was withdrawn meanwhile, and records nothing', async () => {
+    const world = billingWorld();
+    const { ref, claim } = await claimed(world, 'a');
+    expect(await world.charges.withdraw(ref, runId)).toBe(true);
+
+    expect(await processCharge(world.chargeDeps, { ...ref, claim: claimInHandOf(claim) })).toEqual({
+      outcome: 'missing-claim',
+    });
+    expect(await world.charges.get(ref)).toBeUndefined();
+    expect((await world.subscriptions.get('acme', 'a'))?.cycle).toBe(0);
+    // Claimed again (the subscription is still due), the same key gets the gateway's first answer: one charge.
+    await world.charges.claim(claim);
+    expect(await processCharge(world.chargeDeps, ref)).toMatchObject({ outcome: 'succeeded' });
+    expect(world.gateway.successfulCharges()).toEqual(['charge:acme:a:2026-03-10:0']);
   });
 
   it('round-trips charge references (store and subscription ids cannot hold its separators "#" and "|")', () => {

@@ -1,3 +1,4 @@
+import { claimFor } from '../../lambdas/domain/subscriptions/charges';
 import { runView } from '../../lambdas/domain/subscriptions/runs';
 import { billingWorld, T0 } from './support/billing-world';
 
@@ -99,6 +100,59 @@ describe('a subscription run', () => {
     );
     expect(saved).toBeUndefined();
     expect((await world.runs.get(runId))?.cursor).toEqual({ shard: 0 });
+  });
+
+  it('withdraws the claims a holder made after losing its lease, and sends none of them', async () => {
+    // Claims are plain conditional puts fenced as a page: one heartbeat after them. A holder that stalls between
+    // its claims and that heartbeat, while a successor takes over, must leave nothing claimed for the run.
+    const world = billingWorld({ leaseMs: 30_000 });
+    for (const id of ['a', 'b', 'c']) await world.subscribe(id);
+    await world.trigger('primary');
+    const first = world.runQueue.messages[0]?.message.owner ?? '';
+    world.stalls['after-claims'] = async () => {
+      world.clock.now += 31_000;
+      expect((await world.trigger('backup')).outcome).toBe('resumed');
+      const successor = world.runQueue.messages[1]?.message.owner ?? '';
+      expect(await world.runs.acquireLease(runId, successor, world.clock.now, 30_000)).toBeDefined();
+    };
+
+    expect(await world.step(runId, first)).toBe('fenced');
+    // Its first page (the subscriptions of the first non-empty due shard) was claimed, then withdrawn.
+    expect(world.charges.claims).toBeGreaterThan(0);
+    expect(world.charges.items.size).toBe(0);
+    expect(world.chargeQueue.take()).toHaveLength(0);
+
+    const second = world.runQueue.messages[1]?.message.owner ?? '';
+    expect(await world.drain(runId, second)).toBe('completed');
+    expect(world.gateway.successfulCharges()).toHaveLength(3);
+    expect(world.gateway.calls).toBe(3);
+    expect(await world.runs.get(runId)).toMatchObject({ status: 'completed', total: 3, succeeded: 3 });
+  });
+
+  it('adopts a pending claim its run completed without (a stale holder crashed before withdrawing it)', async () => {
+    // Prepare: the run of the day completes; then a pending claim of that run appears, as a holder that lost its
+    // lease and crashed before withdrawing its claim would leave it.
+    const world = billingWorld();
+    await world.subscribe('a');
+    await world.trigger('primary');
+    expect(await world.drain(runId, world.runQueue.messages[0]?.message.owner ?? '')).toBe('completed');
+    const orphan = await world.subscribe('orphan', { startAt: new Date(T0 - 30_000).toISOString() });
+    expect((await world.charges.claim(claimFor(orphan, runId, world.clock.now))).claimed).toBe(true);
+
+    // Act: the next day's run.
+    world.clock.now += 86_400_000;
+    const nextRunId = new Date(world.clock.now).toISOString().slice(0, 10);
+    await world.trigger('primary', new Date(world.clock.now).toISOString());
+    const owner = world.runQueue.messages[1]?.message.owner ?? '';
+    expect(await world.drain(nextRunId, owner)).toBe('completed');
+
+    // Assess: charged once, in the next run's counts and datafeed; the completed run's counts unchanged.
+    expect(world.gateway.successfulCharges()).toHaveLength(2);
+    const charge = (await world.charges.listForSubscription('acme', 'orphan'))[0];
+    expect(charge).toMatchObject({ status: 'succeeded', runId: nextRunId, adoptedFrom: runId });
+    expect(await world.runs.get(runId)).toMatchObject({ total: 1, succeeded: 1 });
+    expect(await world.runs.get(nextRunId)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
+    expect(await world.datafeeds.get(nextRunId, 'acme')).toContain('<subscription id="orphan">');
   });
 
   it('does not complete while a charge is pending at the gateway, and resolves it later with the same key', async () => {

@@ -33,8 +33,10 @@ export interface ChargeRecord {
   readonly plan: string;
   readonly interval: Subscription['interval'];
   readonly intervalCount: number;
-  /** The run that claimed it. */
+  /** The run that claimed it (or adopted it, see `adoptedFrom`). */
   readonly runId: string;
+  /** The run that claimed it, when a later run adopted it (a claim its run completed without). */
+  readonly adoptedFrom?: string;
   readonly idempotencyKey: string;
   readonly status: ChargeStatus;
   readonly claimedAt: string;
@@ -124,6 +126,34 @@ export function claimFor(subscription: Subscription, runId: string, now: number)
   };
 }
 
+/**
+ * What a charge message carries of its claim (made or found pending by the run that sent it), so that the charge
+ * function need not read the claim back before asking the gateway: the claim fixed these, and nothing changes
+ * them until the charge is resolved.
+ */
+export interface ClaimInHand {
+  readonly amount: number;
+  readonly currency: string;
+  readonly paymentMethod: string;
+  readonly cycle: number;
+  readonly claimedAt: string;
+}
+
+/**
+ * How long after its claim a charge message is trusted without reading the claim back. A copy of a message about a
+ * charge resolved meanwhile then asks the gateway again, with the same Idempotency-Key, and gets its first answer
+ * back: Stripe keeps keys for at least 24 hours, so this stays well inside that. Older messages (delayed retries,
+ * redriven dead letters, stall sweeps) read the claim first.
+ */
+export const FRESH_CLAIM_MS = 60 * 60_000;
+
+/** The claim as a charge message carries it; undefined unless pending. */
+export function claimInHandOf(charge: ChargeRecord): ClaimInHand | undefined {
+  if (charge.status !== 'pending') return undefined;
+  const { amount, currency, paymentMethod, cycle, claimedAt } = charge;
+  return { amount, currency, paymentMethod, cycle, claimedAt };
+}
+
 /** What the gateway said about one charge request. */
 export type GatewayOutcome =
   | { readonly kind: 'succeeded'; readonly paymentIntentId: string }
@@ -146,40 +176,30 @@ export interface PaymentGateway {
   }): Promise<GatewayOutcome>;
 }
 
-/** The run lease a claim is made under: the lease holder's fence (see runs.ts). */
-export interface ClaimFence {
-  readonly runId: string;
-  readonly owner: string;
-  readonly version: number;
-}
-
-/** A claim refused because the run lease it was made under was taken over: the claimant must stop. */
-export class ClaimFencedError extends Error {
-  constructor(readonly fence: ClaimFence) {
-    super(`The lease ${fence.owner} v${fence.version} of run ${fence.runId} was taken over: no more claims.`);
-    this.name = 'ClaimFencedError';
-  }
-}
-
 /** Port: the charges table. */
 export interface ChargesRepository {
   /**
-   * Writes the claim unless the charge exists. Under a run's `fence`, only while that lease holds (in one
-   * transaction with a check of the lease), as every write made under a lease: a holder that lost its lease
-   * cannot add a charge to a run its successor completed. @returns the existing charge when it does.
-   * @throws ClaimFencedError when the fence no longer holds.
+   * Writes the claim unless the charge exists (one conditional put). A run fences its claims as a page, with a
+   * heartbeat after them (runs.ts `claimAndSend`). @returns the existing charge when it does.
    */
-  claim(
-    charge: ChargeRecord,
-    fence?: ClaimFence,
-  ): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
+  claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
+  /**
+   * Deletes the claim if it is still pending and still `runId`'s: a run holder that lost its lease takes back
+   * the claims it made after losing it. @returns whether it deleted it.
+   */
+  withdraw(ref: ChargeRef, runId: string): Promise<boolean>;
+  /**
+   * Makes a pending claim of run `fromRunId` the claim of run `toRunId`, if it is still both. @returns the
+   * adopted claim, or undefined when it was not (resolved or adopted meanwhile).
+   */
+  adopt(ref: ChargeRef, fromRunId: string, toRunId: string): Promise<ChargeRecord | undefined>;
   /** A strongly consistent read. */
   get(ref: ChargeRef): Promise<ChargeRecord | undefined>;
   /**
    * Records the outcome if the charge is still pending. @returns the stored charge: this resolution, or the one
-   * that came first.
+   * that came first; undefined if the claim is gone (withdrawn by a run holder that had lost its lease).
    */
-  resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord>;
+  resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord | undefined>;
   /** Every charge of a subscription, oldest period first. */
   listForSubscription(storeId: string, subscriptionId: string): Promise<ChargeRecord[]>;
   /** Many charges by reference (missing ones are left out). */
@@ -210,6 +230,21 @@ export interface SubscriptionStateRepository {
     change: SubscriptionChange,
   ): Promise<boolean>;
 }
+
+/** What the charge path needs of a charge: its claim, or the stored record. */
+type ChargeOrder = Pick<
+  ChargeRecord,
+  | 'subscriptionId'
+  | 'period'
+  | 'attempt'
+  | 'cycle'
+  | 'amount'
+  | 'currency'
+  | 'paymentMethod'
+  | 'idempotencyKey'
+  | 'status'
+  | 'change'
+>;
 
 export type ChargeProcessOutcome =
   | { readonly outcome: 'succeeded' | 'failed'; readonly repeated: boolean; readonly applied: boolean }
@@ -243,9 +278,21 @@ export async function processCharge(
     readonly newEventId: (now: number) => string;
     readonly now: () => number;
   },
-  ref: ChargeRef,
+  ref: ChargeRef & { readonly claim?: ClaimInHand },
 ): Promise<ChargeProcessOutcome> {
-  let charge = await deps.charges.get(ref);
+  // A fresh claim in hand is asked about as is; anything else reads the claim first (consistent).
+  const inHand =
+    ref.claim && deps.now() - Date.parse(ref.claim.claimedAt) < FRESH_CLAIM_MS ? ref.claim : undefined;
+  let charge: ChargeOrder | undefined = inHand
+    ? {
+        ...inHand,
+        subscriptionId: ref.subscriptionId,
+        period: ref.period,
+        attempt: ref.attempt,
+        idempotencyKey: idempotencyKeyOf(ref),
+        status: 'pending',
+      }
+    : await deps.charges.get(ref);
   if (!charge) return { outcome: 'missing-claim' };
   let repeated = true;
   if (charge.status === 'pending') {
@@ -285,6 +332,8 @@ export async function processCharge(
             ...(current ? { change: afterDecline(current, at, deps.dunning) } : {}),
           };
     const stored = await deps.charges.resolve(ref, resolution);
+    // Withdrawn after the run sent it: the subscription is still due, and claimed again under the same key.
+    if (!stored) return { outcome: 'missing-claim' };
     repeated = stored.resolvedAt !== resolution.resolvedAt || stored.eventId !== resolution.eventId;
     charge = stored;
   }

@@ -73,16 +73,26 @@ export function subscriptionChangeEffects(
   }
 }
 
-/** A change of one charges table item: a claim counts toward its run; a resolution is announced and counted. */
+/**
+ * A change of one charges table item: a claim counts toward its run (a withdrawn claim no longer does, an adopted
+ * one moves to its new run); a resolution is announced and counted.
+ */
 export function chargeChangeEffects(
   effects: OutboxEffects,
   before: ChargeRecord | undefined,
   after: ChargeRecord | undefined,
 ): void {
+  const countersOf = (runId: string) => {
+    const counters = effects.counters.get(runId) ?? { total: 0, succeeded: 0, failed: 0 };
+    effects.counters.set(runId, counters);
+    return counters;
+  };
+  // A claim withdrawn (its run holder had lost the lease) no longer counts; one adopted counts for its new run.
+  if (before?.status === 'pending' && (!after || after.runId !== before.runId))
+    countersOf(before.runId).total -= 1;
   if (!after) return;
-  const counters = effects.counters.get(after.runId) ?? { total: 0, succeeded: 0, failed: 0 };
-  effects.counters.set(after.runId, counters);
-  if (!before) counters.total += 1;
+  const counters = countersOf(after.runId);
+  if (!before || before.runId !== after.runId) counters.total += 1;
   if (after.status === 'pending' || before?.status === after.status) return;
   if (before && before.status !== 'pending') return;
   const at = after.resolvedAt ?? after.claimedAt;

@@ -4,10 +4,11 @@ import {
   type ChargeRecord,
   type ChargeRef,
   type ChargesRepository,
-  ClaimFencedError,
+  type ClaimInHand,
   chargeRefFromString,
   chargeRefToString,
   claimFor,
+  claimInHandOf,
   refOf,
 } from './charges';
 import { buildDatafeed } from './datafeed';
@@ -152,6 +153,8 @@ export interface DueSubscriptions {
 
 export interface ChargeMessage extends ChargeRef {
   readonly runId: string;
+  /** The claim, when pending: the charge function asks the gateway without reading it back (if fresh). */
+  readonly claim?: ClaimInHand;
 }
 
 export interface RunMessage {
@@ -324,7 +327,7 @@ export async function workOnRun(
       const shard = shards[run.cursor.shard] as string;
       const page = await deps.due.page(shard, run.asOf, run.cursor.after, settings.pageSize);
       const pageId = `${run.cursor.shard}:${pageIdOf(run.cursor.after)}`;
-      const claimed = await claimAndSend(deps, fence, run, pageId, page.subscriptions);
+      const claimed = await claimAndSend(deps, run, pageId, page.subscriptions, () => save({}));
       if (claimed === undefined) return 'fenced';
       const cursor: RunCursor = page.next
         ? { shard: run.cursor.shard, after: page.next }
@@ -345,10 +348,10 @@ export async function workOnRun(
     if (pending.length > 0) {
       // Still on their way; after a stall, re-sent (a message that ended in a DLQ, an answer that never came).
       if (!stalled) break;
-      await deps.chargeQueue.send(pending.map((charge) => ({ ...refOf(charge), runId: charge.runId })));
+      await deps.chargeQueue.send(pending.map((charge) => chargeMessageOf(charge, charge.runId)));
       // The stall sweep reads the due index too: a subscription that became due after enumeration passed it is
       // claimed now, not held back for as long as one charge of the run goes unanswered (found by the chaos test).
-      const swept = await sweep(deps, fence, run, shards, settings.pageSize);
+      const swept = await sweep(deps, run, shards, settings.pageSize, () => save({}));
       if (!swept) return 'fenced';
       const resent = await save({ lastSweepAt: now, claimed: swept.claimed });
       if (!resent) return 'fenced';
@@ -363,7 +366,7 @@ export async function workOnRun(
       stalled ||
       (run.lastSweepOwed > 0 && now - (run.lastSweepAt ?? 0) >= settings.sweepIntervalMs);
     if (!sweepAllowed) break;
-    const swept = await sweep(deps, fence, run, shards, settings.pageSize);
+    const swept = await sweep(deps, run, shards, settings.pageSize, () => save({}));
     if (!swept) return 'fenced';
     const afterSweep = await save({ lastSweepAt: now, claimed: swept.claimed, lastSweepOwed: swept.owed });
     if (!afterSweep) return 'fenced';
@@ -389,15 +392,24 @@ export async function workOnRun(
 }
 
 /**
- * Records the page in the manifest, claims each due charge under the holder's fence, and sends a message for
- * each one still pending. @returns how many it claimed, or undefined when the lease was taken over.
+ * Records the page in the manifest, claims each due charge, confirms the holder's lease, and sends a message for
+ * each charge still pending. @returns how many it claimed, or undefined when the lease was taken over.
+ *
+ * The claims are plain conditional puts (1 write unit each), fenced as a page: once they are written, one fenced
+ * heartbeat of the run item confirms that the lease was held all along (no successor can have started before it).
+ * A holder that finds its lease taken over (it stalled mid-page, and a successor may have completed the run
+ * without these claims) withdraws the claims it has just made, while they are still pending, and stops: a
+ * successor that saw one of them sent it, and either it is resolved (and stays, in the successor's manifest) or
+ * it is gone, still due, and claimed again under the same key. A claim the holder could not withdraw (it crashed
+ * in between) is adopted by the next run that finds it (`ownedClaim`). Cheaper than fencing each claim in a
+ * transaction with a check of the run item (4 write units or more each, by the run item's size).
  */
 async function claimAndSend(
   deps: RunWorkDeps,
-  fence: RunFence,
   run: Run,
   pageId: string,
   subscriptions: readonly Subscription[],
+  confirmLease: () => Promise<Run | undefined>,
 ): Promise<number | undefined> {
   if (subscriptions.length === 0) return 0;
   const now = deps.now();
@@ -408,41 +420,52 @@ async function claimAndSend(
     pageId,
     claims.map((claim) => chargeRefToString(refOf(claim))),
   );
-  let claimed = 0;
-  let fenced = false;
+  const made: ChargeRecord[] = [];
   const owed = await mapLimit(claims, 16, async (claim): Promise<ChargeRecord | undefined> => {
-    // Fenced like every write under the lease: a holder whose lease was taken over (found by the chaos test)
-    // would otherwise claim for a run its successor may already have completed, outside its datafeed and counts.
-    const result = await deps.charges.claim(claim, fence).catch((error: unknown) => {
-      if (!(error instanceof ClaimFencedError)) throw error;
-      fenced = true;
-      return undefined;
-    });
-    if (!result) return undefined;
+    const result = await deps.charges.claim(claim);
     if (result.claimed) {
-      claimed += 1;
+      made.push(claim);
       return claim;
     }
     // Claimed before (by this run before a crash, or by an earlier run whose charge is still pending): a
     // resolved charge whose change did not reach the subscription is applied again by the charge consumer.
-    return result.existing;
+    return ownedClaim(deps, run, result.existing);
   });
-  if (fenced) return undefined;
   await deps.checkpoint?.('after-claims');
-  await deps.chargeQueue.send(
-    owed.flatMap((charge) => (charge ? [{ ...refOf(charge), runId: run.runId }] : [])),
-  );
+  if (made.length > 0 && !(await confirmLease())) {
+    await mapLimit(made, 16, (claim) => deps.charges.withdraw(refOf(claim), run.runId));
+    return undefined;
+  }
+  await deps.chargeQueue.send(owed.flatMap((charge) => (charge ? [chargeMessageOf(charge, run.runId)] : [])));
   await deps.checkpoint?.('after-send');
-  return claimed;
+  return made.length;
+}
+
+/** The message for one charge: its reference, and its claim while pending. */
+function chargeMessageOf(charge: ChargeRecord, runId: string): ChargeMessage {
+  const claim = claimInHandOf(charge);
+  return { ...refOf(charge), runId, ...(claim ? { claim } : {}) };
+}
+
+/**
+ * An existing claim as this run sees it. A pending claim of a run that completed without it (left by a holder
+ * that lost its lease and crashed before withdrawing it) is adopted: it becomes this run's, in its manifest and
+ * datafeed. A pending claim of a run still going stays that run's.
+ */
+async function ownedClaim(deps: RunWorkDeps, run: Run, existing: ChargeRecord): Promise<ChargeRecord> {
+  if (existing.status !== 'pending' || existing.runId === run.runId) return existing;
+  const earlier = await deps.runs.get(existing.runId);
+  if (earlier && earlier.status !== 'completed') return existing;
+  return (await deps.charges.adopt(refOf(existing), existing.runId, run.runId)) ?? existing;
 }
 
 /** Reads every due shard again; claims and sends whatever is still due. Undefined when fenced. */
 async function sweep(
   deps: RunWorkDeps,
-  fence: RunFence,
   run: Run,
   shards: readonly string[],
   pageSize: number,
+  confirmLease: () => Promise<Run | undefined>,
 ): Promise<{ owed: number; claimed: number } | undefined> {
   let owed = 0;
   let claimed = 0;
@@ -453,10 +476,10 @@ async function sweep(
       owed += page.subscriptions.length;
       const claimedHere = await claimAndSend(
         deps,
-        fence,
         run,
         `sweep-${index}:${pageIdOf(after)}`,
         page.subscriptions,
+        confirmLease,
       );
       if (claimedHere === undefined) return undefined;
       claimed += claimedHere;

@@ -70,7 +70,6 @@ async function billing() {
   const charges = new DynamoChargesRepository({
     client: doc,
     tableName: tables.charges,
-    runsTableName: tables.runs,
   });
   const runs = new DynamoRunsRepository({ client: doc, tableName: tables.runs });
   const clock = { now: Date.parse(AS_OF) + 60_000 };
@@ -79,7 +78,13 @@ async function billing() {
   const datafeeds = new Map<string, string>();
   let owners = 0;
   /** Where the paused holder stops: before reading a due shard, or before writing its datafeeds. */
-  const pause: { shard?: string; datafeed?: boolean; reached?: () => void; resume?: () => void } = {};
+  const pause: {
+    shard?: string;
+    datafeed?: boolean;
+    afterClaims?: boolean;
+    reached?: () => void;
+    resume?: () => void;
+  } = {};
   const stop = () =>
     new Promise<void>((resume) => {
       pause.resume = resume;
@@ -112,8 +117,16 @@ async function billing() {
     events: { put: async () => true, get: async () => undefined, list: async () => ({ events: [] }) },
     now: () => clock.now,
     settings: RUN_SETTINGS,
+    checkpoint: async (point) => {
+      if (pausable && pause.afterClaims && point === 'after-claims') {
+        pause.afterClaims = false;
+        await stop();
+      }
+    },
   });
 
+  /** Every gateway call, by idempotency key. */
+  const gatewayCalls: string[] = [];
   /** The charge consumer, then the outbox's counters (exact, as the stream would have them). */
   const chargeAll = async () => {
     for (let message = chargeQueue.shift(); message; message = chargeQueue.shift()) {
@@ -121,7 +134,13 @@ async function billing() {
         {
           charges,
           subscriptions,
-          gateway: { charge: async () => ({ kind: 'succeeded', paymentIntentId: `pi_${clock.now}` }) },
+          gateway: {
+            // As the gateway's idempotency: the same key answers the first outcome again.
+            charge: async (request) => {
+              gatewayCalls.push(request.idempotencyKey);
+              return { kind: 'succeeded', paymentIntentId: `pi_${request.idempotencyKey}` };
+            },
+          },
           dunning: { scheduleMs: [86_400_000], finalAction: 'cancel' },
           newEventId: (now) => `evt_${now}`,
           now: () => clock.now,
@@ -146,6 +165,7 @@ async function billing() {
     clock,
     runQueue,
     datafeeds,
+    gatewayCalls,
     trigger: () =>
       triggerRun(
         {
@@ -159,7 +179,10 @@ async function billing() {
       ),
     step: (message: RunMessage) => workOnRun(deps(false), message, clock.now + 1e9),
     /** Starts a step that stops where `pause` says; resolves once it is stopped there. */
-    pausedStep: async (message: RunMessage, where: { shard?: string; datafeed?: boolean }) => {
+    pausedStep: async (
+      message: RunMessage,
+      where: { shard?: string; datafeed?: boolean; afterClaims?: boolean },
+    ) => {
       Object.assign(pause, where);
       const reached = new Promise<void>((resolve) => {
         pause.reached = resolve;
@@ -249,5 +272,68 @@ describe('a run holder whose lease was taken over mid-step', () => {
       `sub_0/${AS_OF.slice(0, 10)}/0/succeeded`,
       `sub_2/${AS_OF.slice(0, 10)}/0/succeeded`,
     ]);
+  }, 60_000);
+
+  it('withdraws the claims it made after its successor took over, and the successor charges them once', async () => {
+    // Claims are plain conditional puts, fenced as a page by one heartbeat after them. The holder stalls right
+    // after claiming (before that heartbeat); its successor takes over and completes the run; the stale claim
+    // must not stay behind as a pending charge outside the completed run.
+    const world = await billing();
+    const subscription = subscriptionOf(visa(), 0);
+    await world.subscriptions.create(subscription);
+    await world.trigger();
+    const holder = world.runQueue.shift() as RunMessage;
+    const stale = await world.pausedStep(holder, { afterClaims: true });
+    const ref = {
+      storeId: subscription.storeId,
+      subscriptionId: subscription.subscriptionId,
+      period: subscription.nextChargeAt.slice(0, 10),
+      attempt: 0,
+    };
+    expect(await world.charges.get(ref)).toMatchObject({ status: 'pending' });
+
+    // The lease expires; the backup run takes over, finds the claim, sends it and completes.
+    world.clock.now += RUN_SETTINGS.leaseMs + 1;
+    expect((await world.trigger()).outcome).toBe('resumed');
+    const successor = world.runQueue.shift() as RunMessage;
+    expect(await world.drain(successor)).toBe('completed');
+    stale.resume();
+
+    // Assess: fenced; the charge the successor made stays (resolved: not withdrawn), charged once.
+    expect(await stale.result).toBe('fenced');
+    expect(await world.charges.get(ref)).toMatchObject({ status: 'succeeded', runId: RUN_ID });
+    expect(world.gatewayCalls).toHaveLength(1);
+    expect(await world.runs.get(RUN_ID)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
+  }, 60_000);
+
+  it('withdraws a stale claim still pending, so the successor claims and charges it under the same key', async () => {
+    const world = await billing();
+    const subscription = subscriptionOf(visa(), 0);
+    await world.subscriptions.create(subscription);
+    await world.trigger();
+    const holder = world.runQueue.shift() as RunMessage;
+    const stale = await world.pausedStep(holder, { afterClaims: true });
+
+    // The lease expires and a successor takes it (its first step not yet run); the stale holder comes back.
+    world.clock.now += RUN_SETTINGS.leaseMs + 1;
+    expect((await world.trigger()).outcome).toBe('resumed');
+    const successor = world.runQueue.shift() as RunMessage;
+    expect(
+      await world.runs.acquireLease(RUN_ID, successor.owner, world.clock.now, RUN_SETTINGS.leaseMs),
+    ).toBeDefined();
+    stale.resume();
+    expect(await stale.result).toBe('fenced');
+    const ref = {
+      storeId: subscription.storeId,
+      subscriptionId: subscription.subscriptionId,
+      period: subscription.nextChargeAt.slice(0, 10),
+      attempt: 0,
+    };
+    expect(await world.charges.get(ref)).toBeUndefined();
+
+    // The successor claims it again and charges it once.
+    expect(await world.drain(successor)).toBe('completed');
+    expect(world.gatewayCalls).toEqual([`charge:${ref.storeId}:${ref.subscriptionId}:${ref.period}:0`]);
+    expect(await world.runs.get(RUN_ID)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
   }, 60_000);
 });

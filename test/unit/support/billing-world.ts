@@ -35,7 +35,7 @@ class OutboxCharges extends InMemoryCharges {
     super();
   }
 
-  private async announce(before: ChargeRecord | undefined, after: ChargeRecord) {
+  private async announce(before: ChargeRecord | undefined, after: ChargeRecord | undefined) {
     const effects = emptyEffects();
     chargeChangeEffects(effects, before, after);
     for (const event of effects.events) await this.events.put(event, 'direct');
@@ -48,10 +48,25 @@ class OutboxCharges extends InMemoryCharges {
     return result;
   }
 
+  override async withdraw(ref: ChargeRef, runId: string) {
+    const before = await this.get(ref);
+    const withdrawn = await super.withdraw(ref, runId);
+    if (withdrawn) await this.announce(before, undefined);
+    return withdrawn;
+  }
+
+  override async adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
+    const before = await this.get(ref);
+    const adopted = await super.adopt(ref, fromRunId, toRunId);
+    if (adopted) await this.announce(before, adopted);
+    return adopted;
+  }
+
   override async resolve(ref: ChargeRef, resolution: ChargeResolution) {
     const before = await this.get(ref);
     const after = await super.resolve(ref, resolution);
-    if (before?.status === 'pending' && after.status !== 'pending') await this.announce(before, after);
+    if (before?.status === 'pending' && after && after.status !== 'pending')
+      await this.announce(before, after);
     return after;
   }
 }
@@ -63,6 +78,8 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
   const charges = new OutboxCharges(ports.runs, events);
   const clock = { now: T0 };
   const crashes: { point?: RunStepPoint } = {};
+  /** Run once when a run step reaches the point (e.g. a takeover while the holder is stalled there). */
+  const stalls: Partial<Record<RunStepPoint, () => Promise<void>>> = {};
   const runDeps: RunWorkDeps = {
     runs: ports.runs,
     due: ports.subscriptions,
@@ -72,7 +89,12 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
     events,
     now: () => clock.now,
     settings: { pageSize: 2, leaseMs: 60_000, stallSweepMs: 10 * 60_000, sweepIntervalMs: 0, ...settings },
-    checkpoint: (point) => {
+    checkpoint: async (point) => {
+      const stall = stalls[point];
+      if (stall) {
+        delete stalls[point];
+        await stall();
+      }
       if (crashes.point === point) {
         crashes.point = undefined;
         throw new Error(`crash at ${point}`);
@@ -95,6 +117,7 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
     events,
     clock,
     crashes,
+    stalls,
     runDeps,
     chargeDeps,
     async subscribe(id: string, overrides: Partial<SubscriptionInput> = {}, storeId = 'acme') {

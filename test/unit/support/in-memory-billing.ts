@@ -149,10 +149,26 @@ export class InMemoryCharges implements ChargesRepository {
     return item ? clone(item) : undefined;
   }
 
+  async withdraw(ref: ChargeRef, runId: string) {
+    const item = this.items.get(this.key(ref));
+    if (item?.status !== 'pending' || item.runId !== runId) return false;
+    this.items.delete(this.key(ref));
+    return true;
+  }
+
+  async adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
+    const key = this.key(ref);
+    const item = this.items.get(key);
+    if (item?.status !== 'pending' || item.runId !== fromRunId) return undefined;
+    const adopted: ChargeRecord = { ...item, runId: toRunId, adoptedFrom: fromRunId };
+    this.items.set(key, adopted);
+    return clone(adopted);
+  }
+
   async resolve(ref: ChargeRef, resolution: ChargeResolution) {
     const key = this.key(ref);
     const item = this.items.get(key);
-    if (!item) throw new Error('resolve of a charge that was never claimed');
+    if (!item) return undefined;
     if (item.status !== 'pending') return clone(item);
     const resolved = { ...item, ...clone(resolution) } as ChargeRecord;
     this.items.set(key, resolved);
