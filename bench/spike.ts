@@ -41,7 +41,7 @@ export interface SpikeScenarioOptions {
   /** autocannon connections (one request in flight each) of a normal store and of the hot store. */
   readonly normalConnections: number;
   readonly hotConnections: number;
-  /** The per-store token bucket of each API execution environment (STORE_RATE_LIMIT, STORE_BURST_LIMIT). */
+  /** The per-store limit, shared by the API's execution environments (STORE_RATE_LIMIT, STORE_BURST_LIMIT). */
   readonly storeRateLimit: number;
   readonly storeBurstLimit: number;
   /**
@@ -704,7 +704,7 @@ export function spikeRows(result: SpikeBenchResult): string[] {
   const secondsOr = (value: number | undefined) => (value === undefined ? 'not drained' : `${value} s`);
   const p99Bound = Math.max(10 * b.normalSteady.p99Ms, 250);
   return [
-    `| spike: steady ${s.steadyRate} tx/s per store, then ${s.burstFactor}x for ${s.burstSeconds} s (${s.normalStores} stores at ${normalRate} tx/s, 1 hot store offered ${hotRate} tx/s against ${s.storeRateLimit}/s per store per environment), ${s.endpointsPerStore} endpoints per store | offered ${b.offeredPerSecond}/s: ${b.acceptedPerSecond} accepted/s (peak ${b.peakAcceptedPerSecond} in 1 s); hot store ${b.hot.throttled} of ${b.hot.requests} answered 429 | | |`,
+    `| spike: steady ${s.steadyRate} tx/s per store, then ${s.burstFactor}x for ${s.burstSeconds} s (${s.normalStores} stores at ${normalRate} tx/s, 1 hot store offered ${hotRate} tx/s against a limit of ${s.storeRateLimit}/s per store), ${s.endpointsPerStore} endpoints per store | offered ${b.offeredPerSecond}/s: ${b.acceptedPerSecond} accepted/s (peak ${b.peakAcceptedPerSecond} in 1 s); hot store ${b.hot.throttled} of ${b.hot.requests} answered 429 | | |`,
     `| spike: accepted rate sustained in the burst vs raw conditional PutItem (${raw.concurrency} concurrent, ${raw.count} puts: ${raw.perSecond}/s, p50 ${raw.p50Ms} ms) | ${b.acceptedToRawPutItem} | | |`,
     `| spike: 202 latency during the burst (${b.accept.count} accepted${s.holdDeliveriesDuringBurst ? '; deliveries held' : ''}) | p50 ${b.accept.p50Ms} ms, p99 ${b.accept.p99Ms} ms | | |`,
     `| spike: normal stores' p99, steady vs burst | ${b.normalSteady.p99Ms} ms vs ${b.normalBurst.p99Ms} ms | <= max(10x steady, 250 ms) and < 2 s | ${ok(b.normalBurst.p99Ms <= p99Bound && b.normalBurst.p99Ms < 2_000)} |`,
