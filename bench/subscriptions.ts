@@ -820,7 +820,7 @@ function breakdown(
 /**
  * What a charge costs beyond its own three writes, on the pipeline's other tables. Unit costs are measured here
  * with the real adapters; how often they happen per charge comes from the (d) run (stream batches, run steps)
- * and from the code (per page, the claims' fence and a checkpoint).
+ * and from the code (per page, a checkpoint that is also the fence of its claims).
  */
 async function measureOutboxAndManifest(
   stack: LocalStack,
@@ -907,9 +907,9 @@ async function measureOutboxAndManifest(
     const n = CONFIG.runSubscriptions;
     // Each outbox invocation on the charges stream adds its records' counts to the run item once.
     const counterWrites = run.outboxChargeBatches;
-    // runs.ts: per step a lease acquisition and a heartbeat; per page of the due index the lease heartbeat that
-    // fences the page's claims, and a checkpoint.
-    const runItemWrites = 2 * run.runSteps + 2 * pages.length;
+    // runs.ts: per step a lease acquisition and a heartbeat; per page of the due index a checkpoint (which is also
+    // the fence of the page's claims).
+    const runItemWrites = 2 * run.runSteps + pages.length;
     const perCharge = {
       event: round(eventUnits, 3),
       runCounters: round((counterWrites * counterUnits) / n, 3),
@@ -927,7 +927,7 @@ async function measureOutboxAndManifest(
         event: `measured: the outbox's events for ${resolved.length} resolved charges (${eventCount} subscription.charged), put by the events adapter`,
         runCounters: `${counterWrites} outbox invocations on the charges stream during the (d) run (one counter update each, ${round((2 * n) / Math.max(1, counterWrites), 1)} records a batch) x ${counterUnits} WCU measured for one update of the run item, / ${n}`,
         manifestPages: `measured: the (d) run's ${pages.length} manifest pages written again, / ${n}`,
-        runCheckpoints: `from the code: 2 writes per run step (lease, heartbeat) x ${run.runSteps} steps + 2 per page (claims' fence, checkpoint) x ${pages.length}, x ${runItemWriteUnits} WCU measured for the run item, / ${n}`,
+        runCheckpoints: `from the code: 2 writes per run step (lease, heartbeat) x ${run.runSteps} steps + 1 per page (checkpoint and claims' fence) x ${pages.length}, x ${runItemWriteUnits} WCU measured for the run item, / ${n}`,
       },
     };
   } finally {

@@ -23,7 +23,7 @@ const BATCH_GET_SIZE = 100;
 
 /**
  * The charges table (pk `subscriptionKey` = `<storeId>#<subscriptionId>`, sk `chargeKey` = `<period>#<attempt>`):
- * the claim is a conditional put of the item (a run fences a page of claims with one heartbeat after them), the
+ * the claim is a conditional put of the item (a run fences a page of claims with its checkpoint after them), the
  * resolution a conditional update of its status; a claim made after its run holder lost the lease is withdrawn
  * (conditional delete) or adopted by a later run (conditional update of its run).
  */

@@ -59,13 +59,13 @@ describe('a subscription run', () => {
   });
 
   it('is taken over after its holder dies: the successor resumes from the checkpoint, the old holder is fenced', async () => {
-    // Prepare: the first holder enumerates one page, then dies.
+    // Prepare: the first holder claims its first page, then dies before that page's checkpoint.
     const world = billingWorld({ leaseMs: 30_000 });
     for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) await world.subscribe(id);
     await world.trigger('primary');
     const first = world.runQueue.messages[0]?.message.owner ?? '';
-    world.crashes.point = 'after-send';
-    await expect(world.step(runId, first)).rejects.toThrow('crash at after-send');
+    world.crashes.point = 'after-claims';
+    await expect(world.step(runId, first)).rejects.toThrow('crash at after-claims');
     const cursorBefore = (await world.runs.get(runId))?.cursor;
 
     // Act: the lease expires; the backup trigger takes over.
@@ -153,6 +153,33 @@ describe('a subscription run', () => {
     expect(await world.runs.get(runId)).toMatchObject({ total: 1, succeeded: 1 });
     expect(await world.runs.get(nextRunId)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
     expect(await world.datafeeds.get(nextRunId, 'acme')).toContain('<subscription id="orphan">');
+  });
+
+  it('sends a page whose holder died after its checkpoint and before its messages, by the stall sweep', async () => {
+    // The page's checkpoint is its claims' fence, so it is saved before their messages are sent.
+    const world = billingWorld({ leaseMs: 30_000, stallSweepMs: 60_000 });
+    for (const id of ['a', 'b', 'c', 'd', 'e', 'f']) await world.subscribe(id);
+    await world.trigger('primary');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    const send = world.chargeQueue.send.bind(world.chargeQueue);
+    world.chargeQueue.send = async () => {
+      world.chargeQueue.send = send;
+      throw new Error('crash before the messages');
+    };
+    await expect(world.step(runId, owner)).rejects.toThrow('crash before the messages');
+    expect((await world.runs.get(runId))?.claimed).toBeGreaterThan(0);
+
+    world.clock.now += 31_000;
+    expect((await world.trigger('backup')).outcome).toBe('resumed');
+    const successor = world.runQueue.messages[1]?.message.owner ?? '';
+    for (let round = 0; round < 5; round += 1) {
+      await world.step(runId, successor);
+      await world.work();
+      world.clock.now += 61_000;
+    }
+    expect(await world.drain(runId, successor)).toBe('completed');
+    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    expect(await world.runs.get(runId)).toMatchObject({ total: 6, succeeded: 6 });
   });
 
   it('does not complete while a charge is pending at the gateway, and resolves it later with the same key', async () => {

@@ -180,7 +180,7 @@ export interface PaymentGateway {
 export interface ChargesRepository {
   /**
    * Writes the claim unless the charge exists (one conditional put). A run fences its claims as a page, with a
-   * heartbeat after them (runs.ts `claimAndSend`). @returns the existing charge when it does.
+   * checkpoint after them (runs.ts `claimAndSend`). @returns the existing charge when it does.
    */
   claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
   /**

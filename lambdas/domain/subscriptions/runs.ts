@@ -327,14 +327,15 @@ export async function workOnRun(
       const shard = shards[run.cursor.shard] as string;
       const page = await deps.due.page(shard, run.asOf, run.cursor.after, settings.pageSize);
       const pageId = `${run.cursor.shard}:${pageIdOf(run.cursor.after)}`;
-      const claimed = await claimAndSend(deps, run, pageId, page.subscriptions, () => save({}));
-      if (claimed === undefined) return 'fenced';
       const cursor: RunCursor = page.next
         ? { shard: run.cursor.shard, after: page.next }
         : { shard: run.cursor.shard + 1 };
-      const next = await save({ cursor, enumerated: cursor.shard >= shards.length, claimed });
-      if (!next) return 'fenced';
-      run = next;
+      // The page's checkpoint is its claims' fence: saved after them and before their messages.
+      const paged = await claimAndSend(deps, run, pageId, page.subscriptions, (claimed) =>
+        save({ cursor, enumerated: cursor.shard >= shards.length, claimed }),
+      );
+      if (!paged) return 'fenced';
+      run = paged.run;
       continue;
     }
     const now = deps.now();
@@ -392,26 +393,28 @@ export async function workOnRun(
 }
 
 /**
- * Records the page in the manifest, claims each due charge, confirms the holder's lease, and sends a message for
- * each charge still pending. @returns how many it claimed, or undefined when the lease was taken over.
+ * Records the page in the manifest, claims each due charge, saves the holder's fenced write `confirm` (the page's
+ * checkpoint; in a sweep, a heartbeat when something was claimed), and sends a message for each charge still
+ * pending. @returns the run as saved and how many it claimed, or undefined when the lease was taken over.
  *
- * The claims are plain conditional puts (1 write unit each), fenced as a page: once they are written, one fenced
- * heartbeat of the run item confirms that the lease was held all along (no successor can have started before it).
- * A holder that finds its lease taken over (it stalled mid-page, and a successor may have completed the run
- * without these claims) withdraws the claims it has just made, while they are still pending, and stops: a
- * successor that saw one of them sent it, and either it is resolved (and stays, in the successor's manifest) or
- * it is gone, still due, and claimed again under the same key. A claim the holder could not withdraw (it crashed
- * in between) is adopted by the next run that finds it (`ownedClaim`). Cheaper than fencing each claim in a
- * transaction with a check of the run item (4 write units or more each, by the run item's size).
+ * The claims are plain conditional puts (1 write unit each), fenced as a page by that write: when it succeeds, the
+ * lease was held all along (no successor can have started before it), so every claim of the page is one the run
+ * and any successor see. When it fails, the holder stalled mid-page and a successor may have completed the run
+ * without these claims: the holder withdraws the claims it has just made (while still pending) and stops, having
+ * sent no message for them. A successor that found one first has sent it, and either it is resolved by then (it
+ * stays, in the successor's manifest) or it is gone, still due, and claimed again under the same key. A claim the
+ * holder could not withdraw (it crashed in between) is adopted by the next run that finds it (`ownedClaim`).
+ * A crash after the checkpoint and before the messages leaves the page's charges pending, and the run's stall
+ * sweep sends them. Fencing each claim instead, in a transaction with a check of the run item, would cost 4 write
+ * units or more per claim (by the run item's size) instead of 1.
  */
 async function claimAndSend(
   deps: RunWorkDeps,
   run: Run,
   pageId: string,
   subscriptions: readonly Subscription[],
-  confirmLease: () => Promise<Run | undefined>,
-): Promise<number | undefined> {
-  if (subscriptions.length === 0) return 0;
+  confirm: (claimed: number) => Promise<Run | undefined>,
+): Promise<{ run: Run; claimed: number } | undefined> {
   const now = deps.now();
   const claims = subscriptions.map((subscription) => claimFor(subscription, run.runId, now));
   // The manifest first: a charge this run claims is listed before it exists, so the datafeed cannot miss it.
@@ -431,14 +434,19 @@ async function claimAndSend(
     // resolved charge whose change did not reach the subscription is applied again by the charge consumer.
     return ownedClaim(deps, run, result.existing);
   });
-  await deps.checkpoint?.('after-claims');
-  if (made.length > 0 && !(await confirmLease())) {
+  if (claims.length > 0) await deps.checkpoint?.('after-claims');
+  const confirmed = await confirm(made.length);
+  if (!confirmed) {
     await mapLimit(made, 16, (claim) => deps.charges.withdraw(refOf(claim), run.runId));
     return undefined;
   }
-  await deps.chargeQueue.send(owed.flatMap((charge) => (charge ? [chargeMessageOf(charge, run.runId)] : [])));
-  await deps.checkpoint?.('after-send');
-  return made.length;
+  if (claims.length > 0) {
+    await deps.chargeQueue.send(
+      owed.flatMap((charge) => (charge ? [chargeMessageOf(charge, run.runId)] : [])),
+    );
+    await deps.checkpoint?.('after-send');
+  }
+  return { run: confirmed, claimed: made.length };
 }
 
 /** The message for one charge: its reference, and its claim while pending. */
@@ -474,15 +482,16 @@ async function sweep(
     do {
       const page = await deps.due.page(shard, run.asOf, after, pageSize);
       owed += page.subscriptions.length;
-      const claimedHere = await claimAndSend(
+      // Fenced by a heartbeat when the page made claims (nothing to fence otherwise).
+      const paged = await claimAndSend(
         deps,
         run,
         `sweep-${index}:${pageIdOf(after)}`,
         page.subscriptions,
-        confirmLease,
+        (made) => (made > 0 ? confirmLease() : Promise.resolve(run)),
       );
-      if (claimedHere === undefined) return undefined;
-      claimed += claimedHere;
+      if (!paged) return undefined;
+      claimed += paged.claimed;
       after = page.next;
     } while (after);
   }
