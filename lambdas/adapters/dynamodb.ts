@@ -1,6 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
+/** The SDK's own request logger (`@aws-sdk/core`'s loggerMiddleware); the functions log with Powertools. */
+const SDK_LOGGER_MIDDLEWARE = 'loggerMiddleware';
+
 /**
  * One document client per execution environment, created at module scope and reused across invocations.
  * The endpoint comes from the SDK's standard configuration (AWS_ENDPOINT_URL_DYNAMODB locally).
@@ -12,7 +15,12 @@ export function documentClient(): DynamoDBDocumentClient {
   return shared;
 }
 
+/**
+ * Wraps `client` (and drops the SDK's logger middleware from it: it runs the input and output of every call through
+ * their sensitive-data filters for a logger that no function sets, about a tenth of the SDK's CPU per call).
+ */
 export function createDocumentClient(client: DynamoDBClient): DynamoDBDocumentClient {
+  client.middlewareStack.remove(SDK_LOGGER_MIDDLEWARE);
   return DynamoDBDocumentClient.from(client, {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });

@@ -7,6 +7,16 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 export const metrics = new Metrics();
 
 /**
+ * Publishes one count at once, as its own EMF line, through the environment's instance. Cheaper than
+ * `metrics.singleMetric()` on a hot path: that builds a new Metrics (environment parsed, a Console created) per call.
+ * Dimensions are the instance's defaults, as a single metric's are.
+ */
+export function publishCount(name: string, value = 1): void {
+  metrics.addMetric(name, MetricUnit.Count, value);
+  metrics.publishStoredMetrics();
+}
+
+/**
  * Reported by the index gate every time a read meets an index that is not ready, so a build in progress is
  * visible (and alarmable) while it happens. Published at once, with its own dimensions.
  */

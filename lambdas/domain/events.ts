@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { decodeTime, encodeTime, isValid, monotonicFactory } from 'ulid';
 
 /**
@@ -32,7 +33,25 @@ export interface PipelineEvent {
 export type EventOrigin = 'transaction' | 'direct';
 
 const EVENT_ID_PREFIX = 'evt_';
-const nextUlid = monotonicFactory();
+const nextUlid = monotonicFactory(pooledRandom());
+
+/**
+ * ulid's random source, from a pool of cryptographically random bytes: ulid's default asks `crypto` for one byte
+ * per character (16 calls per id, most of the cost of an id on the request path). Same distribution: a byte / 256.
+ */
+function pooledRandom(poolBytes = 1024): () => number {
+  let pool = randomBytes(poolBytes);
+  let next = 0;
+  return () => {
+    if (next >= pool.length) {
+      pool = randomBytes(poolBytes);
+      next = 0;
+    }
+    const byte = pool[next] ?? 0;
+    next += 1;
+    return byte / 256;
+  };
+}
 
 export function newEventId(now: number = Date.now()): string {
   return EVENT_ID_PREFIX + nextUlid(now);

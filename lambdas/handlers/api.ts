@@ -19,7 +19,7 @@ import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-
 import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
 import { createDocumentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
-import { metrics } from '../adapters/metrics';
+import { metrics, publishCount } from '../adapters/metrics';
 import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
 import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
 import { SqsRunQueue } from '../adapters/sqs-billing-queues';
@@ -86,8 +86,7 @@ const api = createApi(
       requireHttps: !config.webhookAllowPrivateTargets,
     },
     // Published at once (one EMF line), so requests that accept nothing publish no empty metric set.
-    onTransactionAccepted: () =>
-      metrics.singleMetric().addMetric('TransactionsAccepted', MetricUnit.Count, 1),
+    onTransactionAccepted: () => publishCount('TransactionsAccepted'),
   },
   logger,
 );

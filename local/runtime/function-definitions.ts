@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { ResourceMap } from '../resource-map';
 import { type CfnTemplate, resourcesOfType } from '../template';
 import type { LocalFunctionProps } from './local-function';
@@ -9,6 +10,14 @@ export const LOCAL_VALUE_METADATA_KEY = 'commerce-pipeline:local-value-from';
 
 /** Concurrency of a function without reserved concurrency: enough for a laptop, and bounded. */
 export const DEFAULT_LOCAL_CONCURRENCY = 10;
+
+/**
+ * Execution environments of a function behind the HTTP API: two per core (one computing while another waits on
+ * DynamoDB). Its requests are short, and on one machine every environment beyond that is one more isolate that
+ * compiles and collects the same code on the same cores: with 8 clients on 2 cores, 8 environments cost about 1.6x
+ * the CPU per request of 2 (bench/run.ts (a)). Requests beyond wait for a free environment, as past the concurrency.
+ */
+export const LOCAL_HTTP_ENVIRONMENTS = Math.max(2, 2 * availableParallelism());
 
 export type FunctionDefinition = Omit<LocalFunctionProps, 'bundlePath'>;
 
@@ -34,6 +43,7 @@ export function functionDefinitions(
   resources: ResourceMap,
   baseEnvironment: Readonly<Record<string, string>>,
 ): FunctionDefinition[] {
+  const httpTargets = httpIntegrationTargets(template);
   return resourcesOfType(template, 'AWS::Lambda::Function').flatMap(([logicalId, resource]) => {
     const entry = resource.Metadata?.[ENTRY_METADATA_KEY];
     if (typeof entry !== 'string') return [];
@@ -58,6 +68,7 @@ export function functionDefinitions(
         concurrency: Math.min(
           Number(properties.ReservedConcurrentExecutions ?? DEFAULT_LOCAL_CONCURRENCY),
           DEFAULT_LOCAL_CONCURRENCY,
+          httpTargets.has(logicalId) ? LOCAL_HTTP_ENVIRONMENTS : DEFAULT_LOCAL_CONCURRENCY,
         ),
         environment: {
           ...environment,
@@ -69,4 +80,27 @@ export function functionDefinitions(
       },
     ];
   });
+}
+
+/** Logical ids of the functions that an HTTP API integration (AWS::ApiGatewayV2::Integration) invokes. */
+function httpIntegrationTargets(template: CfnTemplate): ReadonlySet<string> {
+  const targets = new Set<string>();
+  for (const [, integration] of resourcesOfType(template, 'AWS::ApiGatewayV2::Integration')) {
+    collectReferences(integration.Properties?.IntegrationUri, targets);
+  }
+  return targets;
+}
+
+/** Every logical id `value` refers to with `Ref` or `Fn::GetAtt`, at any depth (`Fn::Join`, `Fn::Sub` lists). */
+function collectReferences(value: unknown, into: Set<string>): void {
+  if (Array.isArray(value)) {
+    for (const item of value) collectReferences(item, into);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === 'Ref' && typeof inner === 'string') into.add(inner);
+    else if (key === 'Fn::GetAtt' && Array.isArray(inner) && typeof inner[0] === 'string') into.add(inner[0]);
+    else collectReferences(inner, into);
+  }
 }
