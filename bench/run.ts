@@ -623,9 +623,21 @@ function markdown(results: Results): string {
           `| accept-to-delivered at ${l.achievedRatePerSecond} tx/s x ${l.endpointsPerStore} endpoints (${l.deliveries} deliveries) | p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms | p50 < 250 ms | ${ok(l.p50Ms < 250)} |`,
         ]
       : []),
-    ...(results.subscriptions ? subscriptionRows(results.subscriptions) : []),
-    ...(results.spike ? spikeRows(results.spike) : []),
+    ...rowsOf('subscriptions', results.subscriptions, subscriptionRows),
+    ...rowsOf('spike', results.spike, spikeRows),
   ].join('\n');
+}
+
+/** A section's rows; figures kept from an older run may lack what today's rows show. */
+function rowsOf<T>(section: Section, figures: T | undefined, rows: (figures: T) => string[]): string[] {
+  if (figures === undefined) return [];
+  try {
+    return rows(figures);
+  } catch {
+    return [
+      `| ${section}: the figures kept in results.json are of an older format; run \`npm run bench -- --only ${section}\` | | | |`,
+    ];
+  }
 }
 
 main().catch((error) => {
