@@ -48,15 +48,7 @@ import {
   SUBSCRIPTION_CONFIG,
   subscriptionRows,
 } from './subscriptions';
-import {
-  api as apiCall,
-  createStore as createStoreAs,
-  meteredClient,
-  percentile,
-  refOf,
-  round,
-  sleep,
-} from './support';
+import { api, createStore as createStoreAs, meteredClient, percentile, refOf, round, sleep } from './support';
 
 const CONFIG = {
   /** (a): requests per side, and concurrent clients. */
@@ -548,16 +540,6 @@ class Receiver {
       this.server.close(() => resolve());
     });
   }
-}
-
-function api(
-  stack: LocalStack,
-  key: string,
-  method: string,
-  route: string,
-  body?: unknown,
-): Promise<Record<string, unknown>> {
-  return apiCall(stack, key, method, route, body);
 }
 
 function createStore(stack: LocalStack, id: string): Promise<string> {

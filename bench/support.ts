@@ -7,14 +7,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { localClientConfig } from '../local/aws-clients';
 import type { LocalStack } from '../local/stack';
 
-export async function api(
-  stack: LocalStack,
+/** One call of the pipeline's API at `apiUrl`; throws on any answer but 2xx. @returns the answer's JSON. */
+export async function apiAt(
+  apiUrl: string,
   key: string,
   method: string,
   route: string,
   body?: unknown,
 ): Promise<Record<string, unknown>> {
-  const response = await fetch(`${stack.apiUrl}${route}`, {
+  const response = await fetch(new URL(route, apiUrl), {
     method,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -23,6 +24,17 @@ export async function api(
   if (response.status >= 300)
     throw new Error(`${method} ${route}: ${response.status} ${JSON.stringify(answer)}`);
   return answer;
+}
+
+/** One call of the local stack's API. */
+export function api(
+  stack: LocalStack,
+  key: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  return apiAt(stack.apiUrl, key, method, route, body);
 }
 
 /** Creates the store `id` through the admin API. @returns its API key. */

@@ -38,12 +38,9 @@ jest.setTimeout(300_000);
  *     requests land (per environment alone, 3 environments could have accepted up to 30 tx/s), an eighth of the
  *     100/s it is driven at; it is answered 429 otherwise.
  *
- * An environment serves one request at a time, so its bucket empties only if it answers 202s faster than 10 a
- * second (under 100 ms each). That is why the deliveries queue's consumer is held during the burst
- * (`holdDeliveriesDuringBurst`): live, the burst's deliveries take most of the two cores that the API shares with
- * them here (in AWS it does not), a 202 then takes 100 to 170 ms, and no bucket ever empties. Held, the burst's
- * deliveries wait in the queue, as they would behind consumers slower than the burst, and drain after it; the
- * stream's consumer (fan-out) runs throughout, and so do the deliveries in every other phase.
+ * Everything runs live: the stream's consumer (fan-out) and the deliveries' consumer share the two cores with the
+ * API throughout, as they would not in AWS, and the normal stores must keep their latency all the same.
+ * (`holdDeliveriesDuringBurst` can hold the deliveries during the burst, for a machine too small for that.)
  *
  * Each phase lasts its seconds at most: where the machine cannot serve a store at its rate, the store sends less
  * (the summary prints what each store reached).
@@ -63,7 +60,7 @@ const SCENARIO: SpikeScenarioOptions = {
   hotConnections: 1,
   storeRateLimit: 10,
   storeBurstLimit: 20,
-  holdDeliveriesDuringBurst: true,
+  holdDeliveriesDuringBurst: false,
   requestTimeoutSeconds: 10,
   drainTimeoutMs: 90_000,
 };
@@ -160,8 +157,7 @@ it("keeps the normal stores' latency through the burst", () => {
   }
 });
 
-it('takes the burst into the deliveries queue, then drains every queue, with nothing on a dead-letter queue', () => {
-  expect(result.deliveriesBacklogAtBurstEnd).toBeGreaterThan(0);
+it('drains every queue after the burst, with nothing on a dead-letter queue', () => {
   expect(result.drainedAt).toBeDefined();
   expect(Object.keys(result.queueDepths)).toEqual(
     expect.arrayContaining(['Deliveries/Queue', 'Deliveries/DeadLetterQueue', 'Replays/Queue']),
