@@ -15,19 +15,12 @@
  * Writes bench/results.json and prints a markdown table. `npm run bench -- --only spike,throughput` runs some
  * sections and keeps the other sections' last figures.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import {
-  CreateTableCommand,
-  DeleteTableCommand,
-  DynamoDBClient,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import { ulid } from 'ulid';
 import { DynamoAttemptsRepository } from '../lambdas/adapters/dynamo-attempts-repository';
 import { DynamoEndpointsRepository } from '../lambdas/adapters/dynamo-endpoints-repository';
@@ -48,7 +41,21 @@ import {
   SUBSCRIPTION_CONFIG,
   subscriptionRows,
 } from './subscriptions';
-import { api, createStore as createStoreAs, meteredClient, percentile, refOf, round, sleep } from './support';
+import {
+  api,
+  createStore as createStoreAs,
+  fingerprintOf,
+  meteredClient,
+  percentile,
+  RawConditionalPut,
+  refOf,
+  round,
+  type Samples,
+  sleep,
+  storefrontTransaction,
+  summarizeSamples,
+  timedSamples,
+} from './support';
 
 const CONFIG = {
   /** (a): requests per side, and concurrent clients. */
@@ -194,13 +201,6 @@ function previousResults(): Results {
 // ---------------------------------------------------------------------------------------------------------------
 // (a) API throughput against raw conditional PutItem
 
-interface LatencySummary {
-  readonly count: number;
-  readonly perSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-}
-
 async function measureThroughput(stack: LocalStack) {
   const apiKey = await createStore(stack, `bench-a-${ulid().toLowerCase()}`);
   const { throughputRequests: count, throughputConcurrency: concurrency, warmupRequests } = CONFIG;
@@ -235,99 +235,38 @@ async function measureThroughput(stack: LocalStack) {
       request.end(body);
     });
   // The same item the API writes (transactions repository), with the same condition, straight to DynamoDB Local.
-  const dynamodb = new DynamoDBClient(localClientConfig(stack.endpoints.dynamodb));
-  const tableName = `bench-raw-${ulid().toLowerCase()}`;
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'storeId', KeyType: 'HASH' },
-        { AttributeName: 'txnId', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: [
-        { AttributeName: 'storeId', AttributeType: 'S' },
-        { AttributeName: 'txnId', AttributeType: 'S' },
-      ],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
-    }),
-  );
-  const put = async () => {
-    const record = acceptedRecord('bench-raw');
-    await dynamodb.send(
-      new PutItemCommand({
-        TableName: tableName,
-        Item: marshall(record, { removeUndefinedValues: true }),
-        ConditionExpression: 'attribute_not_exists(txnId)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-  };
+  const raw = await RawConditionalPut.create(stack.endpoints.dynamodb, 'bench-raw');
   // The request path is what is compared: the asynchronous side (fan-out, delivery) is paused meanwhile, as in AWS
   // it runs on its own capacity instead of sharing this machine's two cores with the API. API and raw rounds
   // alternate, so whatever else the machine does weighs on both alike.
   await Promise.all(stack.eventSources.map((source) => source.pause()));
   try {
-    await sample(warmupRequests, concurrency, post);
-    await sample(warmupRequests, concurrency, put);
+    await timedSamples(warmupRequests, concurrency, post);
+    await timedSamples(warmupRequests, concurrency, raw.put);
     const apiRounds: Samples[] = [];
     const rawRounds: Samples[] = [];
     for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
-      apiRounds.push(await sample(count / THROUGHPUT_ROUNDS, concurrency, post));
-      rawRounds.push(await sample(count / THROUGHPUT_ROUNDS, concurrency, put));
+      apiRounds.push(await timedSamples(count / THROUGHPUT_ROUNDS, concurrency, post));
+      rawRounds.push(await timedSamples(count / THROUGHPUT_ROUNDS, concurrency, raw.put));
     }
-    const api = summarize(apiRounds);
-    const raw = summarize(rawRounds);
+    const api = summarizeSamples(apiRounds);
+    const rawPutItem = summarizeSamples(rawRounds);
     return {
       concurrency,
       rounds: THROUGHPUT_ROUNDS,
-      itemBytes: Buffer.byteLength(JSON.stringify(acceptedRecord('bench-raw'))),
+      itemBytes: raw.itemBytes(),
       api,
-      rawPutItem: raw,
-      ratio: round(api.perSecond / raw.perSecond, 3),
+      rawPutItem,
+      ratio: round(api.perSecond / rawPutItem.perSecond, 3),
       target: '>= 0.8',
     };
   } finally {
     for (const source of stack.eventSources) source.resume();
-    await dynamodb.send(new DeleteTableCommand({ TableName: tableName })).catch(() => undefined);
-    dynamodb.destroy();
+    await raw.destroy();
   }
 }
 
 const THROUGHPUT_ROUNDS = 4;
-
-interface Samples {
-  readonly latencies: number[];
-  readonly seconds: number;
-}
-
-async function sample(count: number, concurrency: number, task: () => Promise<void>): Promise<Samples> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) {
-        next += 1;
-        const t0 = performance.now();
-        await task();
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { latencies, seconds: (performance.now() - started) / 1000 };
-}
-
-function summarize(rounds: readonly Samples[]): LatencySummary {
-  const latencies = rounds.flatMap((round) => round.latencies);
-  const seconds = rounds.reduce((sum, round) => sum + round.seconds, 0);
-  return {
-    count: latencies.length,
-    perSecond: round(latencies.length / seconds, 1),
-    p50Ms: round(percentile(latencies, 50), 1),
-    p99Ms: round(percentile(latencies, 99), 1),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // (b) write units, from ReturnConsumedCapacity on every write of the real adapters
@@ -548,37 +487,10 @@ function createStore(stack: LocalStack, id: string): Promise<string> {
 
 let sequence = 0;
 
-/** A realistic small cart: what the storefront posts. */
+/** A new transaction, as the storefront posts it. */
 function transactionBody() {
   sequence += 1;
-  return {
-    id: `txn_${ulid()}_${sequence}`,
-    customer: { id: 'cus_bench', email: 'buyer@example.com' },
-    currency: 'USD',
-    total: 4_500,
-    items: [
-      { sku: 'SKU-MUG', name: 'Mug', quantity: 1, unitPrice: 2_500 },
-      { sku: 'SKU-TEA', name: 'Tea', quantity: 2, unitPrice: 1_000 },
-    ],
-  };
-}
-
-function fingerprintOf(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
-}
-
-/** The transactions table's item for a body: the same attributes and sizes as the API writes. */
-function acceptedRecord(storeId: string) {
-  const transaction = transactionBody();
-  const acceptedAt = new Date().toISOString();
-  return {
-    storeId,
-    txnId: transaction.id,
-    eventId: `evt_${ulid()}`,
-    fingerprint: fingerprintOf(transaction),
-    acceptedAt,
-    transaction: { ...transaction, createdAt: acceptedAt },
-  };
+  return storefrontTransaction(`txn_${ulid()}_${sequence}`);
 }
 
 function markdown(results: Results): string {

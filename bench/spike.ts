@@ -8,21 +8,24 @@
  * through `runSpikeBench` (the scenario on a stack of its own, measured against raw conditional PutItem on the same
  * DynamoDB Local: the accepted rate during the burst, the p50/p99 of its 202s, the drain time after it).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  CreateTableCommand,
-  DeleteTableCommand,
-  DynamoDBClient,
-  PutItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { randomBytes } from 'node:crypto';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { marshall } from '@aws-sdk/util-dynamodb';
 import autocannon from 'autocannon';
 import { ulid } from 'ulid';
 import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
 import { WebhookReceiver } from '../test/integration/support/webhook-receiver';
-import { apiAt } from './support';
+import {
+  apiAt,
+  percentile,
+  RawConditionalPut,
+  round,
+  type Samples,
+  sleep,
+  storefrontTransaction,
+  summarizeSamples,
+  timedSamples,
+} from './support';
 
 export interface SpikeScenarioOptions {
   /** A normal store's rate in the steady phases, transactions per second. */
@@ -45,14 +48,6 @@ export interface SpikeScenarioOptions {
   /** The per-store limit, shared by the API's execution environments (STORE_RATE_LIMIT, STORE_BURST_LIMIT). */
   readonly storeRateLimit: number;
   readonly storeBurstLimit: number;
-  /**
-   * Whether the deliveries queue's consumer (DeliverFunction) is held during the burst, so that the burst's
-   * deliveries wait in the queue and drain after it. On one machine the consumers share the API's cores, which in
-   * AWS they do not (they run on their own capacity, at most `deliveryConcurrency` at a time). Off by default: the
-   * scenario runs live since the local API pool is small and warm (it was needed with ten API environments, when
-   * the burst's deliveries multiplied the API's latency on two cores). The stream's consumer runs throughout.
-   */
-  readonly holdDeliveriesDuringBurst: boolean;
   /** A request unanswered for this long counts as a timeout. */
   readonly requestTimeoutSeconds: number;
   /** How long after the load every delivery must have arrived and every queue be empty. */
@@ -79,7 +74,6 @@ export const SPIKE_SCENARIO: SpikeScenarioOptions = {
   hotConnections: 1,
   storeRateLimit: 10,
   storeBurstLimit: 20,
-  holdDeliveriesDuringBurst: false,
   requestTimeoutSeconds: 10,
   drainTimeoutMs: 90_000,
   settleMs: 2_000,
@@ -179,15 +173,6 @@ export async function runSpikeScenario(
   const queues = queueUrls(stack.resources);
   const deliveriesQueue = queues.get('Deliveries/Queue');
   if (!deliveriesQueue) throw new Error('the stack has no Deliveries/Queue');
-  const deliveriesName = deliveriesQueue.split('/').pop() ?? '';
-  // The SQS event source names itself `<queue name> → <function name>`.
-  const deliveriesConsumers = stack.eventSources.filter((source) =>
-    source.description.startsWith(`${deliveriesName} →`),
-  );
-  if (options.holdDeliveriesDuringBurst && deliveriesConsumers.length === 0) {
-    throw new Error(`no event source consumes ${deliveriesName}`);
-  }
-  let held = false;
   try {
     // One at a time: concurrent set-up calls would warm more API environments than the load itself keeps busy.
     for (let index = 0; index <= options.normalStores; index += 1) {
@@ -224,10 +209,6 @@ export async function runSpikeScenario(
       ['burst', options.burstSeconds, options.burstFactor],
       ['recovery', options.recoverySeconds, 1],
     ] as const) {
-      if (phase === 'burst' && options.holdDeliveriesDuringBurst) {
-        await Promise.all(deliveriesConsumers.map((source) => source.pause()));
-        held = true;
-      }
       const startedAt = Date.now();
       await Promise.all(
         stores.map((store) =>
@@ -243,8 +224,6 @@ export async function runSpikeScenario(
       if (phase === 'burst') {
         const depths = await queueDepths(sqs, new Map([['deliveries', deliveriesQueue]]));
         deliveriesBacklogAtBurstEnd = depths.deliveries ?? 0;
-        if (held) for (const source of deliveriesConsumers) source.resume();
-        held = false;
       }
     }
 
@@ -275,7 +254,6 @@ export async function runSpikeScenario(
       ...deliveryFaults(stores),
     };
   } finally {
-    if (held) for (const source of deliveriesConsumers) source.resume();
     sqs.destroy();
     await Promise.all(stores.flatMap((store) => store.receivers.map((receiver) => receiver.stop())));
   }
@@ -329,7 +307,7 @@ function drive(
             headers: { authorization: `Bearer ${store.apiKey}`, 'content-type': 'application/json' },
             setupRequest: (request, context) => {
               sequence += 1;
-              const body = transactionBody(`txn_${phase}_${sequence}_${ulid()}`);
+              const body = storefrontTransaction(`txn_${phase}_${sequence}_${ulid()}`);
               context.txnId = body.id;
               sent.add(body.id);
               sentCount += 1;
@@ -509,18 +487,6 @@ export function statusesOf(requests: readonly SpikeRequest[]): Record<number, nu
   return counts;
 }
 
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = values.filter((value) => Number.isFinite(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index] ?? Number.NaN;
-}
-
-function round(value: number, digits: number): number {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The benchmark
 
@@ -567,7 +533,7 @@ export interface SpikeBenchResult {
     readonly hot: { readonly requests: number; readonly accepted: number; readonly throttled: number };
   };
   readonly drain: {
-    /** Messages on the deliveries queue at the burst's end (its consumer held during the burst, by default). */
+    /** Messages on the deliveries queue at the burst's end: what the deliveries had not caught up with. */
     readonly backlogAtBurstEnd: number;
     /** From the burst's end until every transaction accepted up to then had reached every endpoint. */
     readonly burstDeliveredSeconds?: number;
@@ -606,15 +572,15 @@ export async function runSpikeBench(options: SpikeBenchOptions = {}): Promise<Sp
   try {
     const concurrency = scenario.hotConnections + scenario.normalStores * scenario.normalConnections;
     const rawCount = options.rawPutItems ?? 2_000;
-    const raw = await RawPutItem.create(stack.endpoints.dynamodb);
+    const raw = await RawConditionalPut.create(stack.endpoints.dynamodb, 'bench-spike-raw');
     try {
       log('spike: raw PutItem (before)');
-      await raw.sample(100, concurrency);
-      const before = await raw.sample(Math.ceil(rawCount / 2), concurrency);
+      await timedSamples(100, concurrency, raw.put);
+      const before = await timedSamples(Math.ceil(rawCount / 2), concurrency, raw.put);
       log('spike: scenario');
       const result = await runSpikeScenario(stack, adminApiKey, scenario);
       log('spike: raw PutItem (after)');
-      const after = await raw.sample(Math.floor(rawCount / 2), concurrency);
+      const after = await timedSamples(Math.floor(rawCount / 2), concurrency, raw.put);
       return summarize(result, [before, after], concurrency, logs.length);
     } finally {
       await raw.destroy();
@@ -640,9 +606,7 @@ function summarize(
     const second = Math.floor((request.answeredAt - phases.burst.startedAt) / 1000);
     perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
   }
-  const rawLatencies = rawRounds.flatMap((round) => round.latencies);
-  const rawSeconds = rawRounds.reduce((sum, round) => sum + round.seconds, 0);
-  const rawPerSecond = rawLatencies.length / rawSeconds;
+  const rawPutItem = summarizeSamples(rawRounds);
   const normal = stores.filter((store) => !store.hot).flatMap((store) => store.requests);
   const hot = stores.filter((store) => store.hot).flatMap((store) => store.requests);
   const hotBurst = hot.filter((request) => request.phase === 'burst');
@@ -652,19 +616,13 @@ function summarize(
   const acceptedPerSecond = acceptedInBurst.length / burstSeconds;
   return {
     scenario: result.options,
-    rawPutItem: {
-      concurrency,
-      count: rawLatencies.length,
-      perSecond: round(rawPerSecond, 1),
-      p50Ms: round(percentile(rawLatencies, 50), 1),
-      p99Ms: round(percentile(rawLatencies, 99), 1),
-    },
+    rawPutItem: { concurrency, ...rawPutItem },
     burst: {
       seconds: round(burstSeconds, 1),
       offeredPerSecond: round(inBurst.length / burstSeconds, 1),
       acceptedPerSecond: round(acceptedPerSecond, 1),
       peakAcceptedPerSecond: Math.max(0, ...perSecond.values()),
-      acceptedToRawPutItem: round(acceptedPerSecond / rawPerSecond, 3),
+      acceptedToRawPutItem: round(acceptedPerSecond / rawPutItem.perSecond, 3),
       accept: latencyOf(acceptedInBurst),
       normalSteady: latencyOf(normal.filter((request) => request.phase === 'steady')),
       normalBurst: latencyOf(normal.filter((request) => request.phase === 'burst')),
@@ -707,9 +665,9 @@ export function spikeRows(result: SpikeBenchResult): string[] {
   return [
     `| spike: steady ${s.steadyRate} tx/s per store, then ${s.burstFactor}x for ${s.burstSeconds} s (${s.normalStores} stores at ${normalRate} tx/s, 1 hot store offered ${hotRate} tx/s against a limit of ${s.storeRateLimit}/s per store), ${s.endpointsPerStore} endpoints per store | offered ${b.offeredPerSecond}/s: ${b.acceptedPerSecond} accepted/s (peak ${b.peakAcceptedPerSecond} in 1 s); hot store ${b.hot.throttled} of ${b.hot.requests} answered 429 | | |`,
     `| spike: accepted rate sustained in the burst (all the scenario offers within the per-store limits; the API's capacity is the throughput row) vs raw conditional PutItem (${raw.concurrency} concurrent, ${raw.count} puts: ${raw.perSecond}/s, p50 ${raw.p50Ms} ms) | ${b.acceptedToRawPutItem} | | |`,
-    `| spike: 202 latency during the burst (${b.accept.count} accepted${s.holdDeliveriesDuringBurst ? '; deliveries held' : ''}) | p50 ${b.accept.p50Ms} ms, p99 ${b.accept.p99Ms} ms | | |`,
+    `| spike: 202 latency during the burst (${b.accept.count} accepted) | p50 ${b.accept.p50Ms} ms, p99 ${b.accept.p99Ms} ms | | |`,
     `| spike: normal stores' p99, steady vs burst | ${b.normalSteady.p99Ms} ms vs ${b.normalBurst.p99Ms} ms | <= max(10x steady, 250 ms) and < 2 s | ${ok(b.normalBurst.p99Ms <= p99Bound && b.normalBurst.p99Ms < 2_000)} |`,
-    `| spike: drain after the burst (${d.backlogAtBurstEnd} deliveries queued at its end${s.holdDeliveriesDuringBurst ? ', their consumer held during it' : ''}; ${d.deliveries} webhooks delivered in all) | burst's transactions all delivered ${secondsOr(d.burstDeliveredSeconds)} after it; queues empty ${secondsOr(d.drainedSeconds)} after it (${secondsOr(d.drainedAfterLoadSeconds)} after the last request) | | |`,
+    `| spike: drain after the burst (${d.backlogAtBurstEnd} deliveries queued at its end; ${d.deliveries} webhooks delivered in all) | burst's transactions all delivered ${secondsOr(d.burstDeliveredSeconds)} after it; queues empty ${secondsOr(d.drainedSeconds)} after it (${secondsOr(d.drainedAfterLoadSeconds)} after the last request) | | |`,
     `| spike: missing or duplicate deliveries; timeouts, errors and other statuses | ${d.missing} missing, ${d.duplicates} duplicate; ${f.timeouts} timeouts, ${f.errors} errors, ${f.otherStatuses} other | 0 each | ${ok(d.missing + d.duplicates + f.timeouts + f.errors + f.otherStatuses === 0)} |`,
   ];
 }
@@ -717,101 +675,10 @@ export function spikeRows(result: SpikeBenchResult): string[] {
 // ---------------------------------------------------------------------------------------------------------------
 // Raw conditional PutItem on the same DynamoDB Local
 
-interface Samples {
-  readonly latencies: number[];
-  readonly seconds: number;
-}
-
-/** A table shaped as the transactions table (stream included), and the API's one conditional put into it. */
-class RawPutItem {
-  private constructor(
-    private readonly client: DynamoDBClient,
-    private readonly tableName: string,
-  ) {}
-
-  static async create(endpoint: string): Promise<RawPutItem> {
-    const client = new DynamoDBClient(localClientConfig(endpoint));
-    const tableName = `bench-spike-raw-${ulid().toLowerCase()}`;
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [
-          { AttributeName: 'storeId', KeyType: 'HASH' },
-          { AttributeName: 'txnId', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'storeId', AttributeType: 'S' },
-          { AttributeName: 'txnId', AttributeType: 'S' },
-        ],
-        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
-      }),
-    );
-    return new RawPutItem(client, tableName);
-  }
-
-  async sample(count: number, concurrency: number): Promise<Samples> {
-    const latencies: number[] = [];
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < count) {
-          next += 1;
-          const t0 = performance.now();
-          await this.put();
-          latencies.push(performance.now() - t0);
-        }
-      }),
-    );
-    return { latencies, seconds: (performance.now() - started) / 1000 };
-  }
-
-  async destroy(): Promise<void> {
-    await this.client.send(new DeleteTableCommand({ TableName: this.tableName })).catch(() => undefined);
-    this.client.destroy();
-  }
-
-  /** The item the API writes for a transaction (same attributes and sizes), with the same condition. */
-  private async put(): Promise<void> {
-    const transaction = transactionBody(`txn_raw_${ulid()}`);
-    const acceptedAt = new Date().toISOString();
-    const item = {
-      storeId: 'bench-spike-raw',
-      txnId: transaction.id,
-      eventId: `evt_${ulid()}`,
-      fingerprint: createHash('sha256').update(JSON.stringify(transaction)).digest('base64url'),
-      acceptedAt,
-      transaction: { ...transaction, createdAt: acceptedAt },
-    };
-    await this.client.send(
-      new PutItemCommand({
-        TableName: this.tableName,
-        Item: marshall(item, { removeUndefinedValues: true }),
-        ConditionExpression: 'attribute_not_exists(txnId)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // helpers
 
 /** A small cart, as a storefront posts it. */
-function transactionBody(id: string) {
-  return {
-    id,
-    customer: { id: 'cus_spike', email: 'buyer@example.com' },
-    currency: 'USD',
-    total: 4_500,
-    items: [
-      { sku: 'SKU-MUG', name: 'Mug', quantity: 1, unitPrice: 2_500 },
-      { sku: 'SKU-TEA', name: 'Tea', quantity: 2, unitPrice: 1_000 },
-    ],
-  };
-}
-
 function headerValue(headers: Record<string, string | string[]>, name: string): string | undefined {
   for (const [key, value] of Object.entries(headers)) {
     if (key.toLowerCase() === name) return Array.isArray(value) ? value.join(',') : value;
@@ -825,8 +692,4 @@ function parseJson(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,9 +1,19 @@
 /**
  * What the bench's sections share: the admin and store API calls, the stack's resources by construct id, a
- * DynamoDB client that meters the capacity of every call, and small numeric helpers.
+ * DynamoDB client that meters the capacity of every call, the transaction a storefront posts and the raw
+ * conditional put it is compared with, timed samples, and small numeric helpers.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { performance } from 'node:perf_hooks';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { ulid } from 'ulid';
 import { localClientConfig } from '../local/aws-clients';
 import type { LocalStack } from '../local/stack';
 
@@ -152,6 +162,137 @@ export function resetMeter(meter: Meter): void {
   meter.readUnits = 0;
   meter.reads = 0;
   meter.byCall.clear();
+}
+
+/** A small cart, as a storefront posts it to `POST /v1/transactions`. */
+export function storefrontTransaction(id: string) {
+  return {
+    id,
+    customer: { id: 'cus_bench', email: 'buyer@example.com' },
+    currency: 'USD',
+    total: 4_500,
+    items: [
+      { sku: 'SKU-MUG', name: 'Mug', quantity: 1, unitPrice: 2_500 },
+      { sku: 'SKU-TEA', name: 'Tea', quantity: 2, unitPrice: 1_000 },
+    ],
+  };
+}
+
+/** The request fingerprint the API keeps with an accepted transaction. */
+export function fingerprintOf(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+}
+
+/** The transactions table's item for `transaction`: the same attributes and sizes as the API writes. */
+export function acceptedItem(storeId: string, transaction: ReturnType<typeof storefrontTransaction>) {
+  const acceptedAt = new Date().toISOString();
+  return {
+    storeId,
+    txnId: transaction.id,
+    eventId: `evt_${ulid()}`,
+    fingerprint: fingerprintOf(transaction),
+    acceptedAt,
+    transaction: { ...transaction, createdAt: acceptedAt },
+  };
+}
+
+/**
+ * What the API is compared with: its one conditional put of a transaction's item, straight to DynamoDB Local from
+ * one warm SDK client, into a table shaped as the transactions table (its stream included).
+ */
+export class RawConditionalPut {
+  private constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly storeId: string,
+  ) {}
+
+  static async create(endpoint: string, name: string): Promise<RawConditionalPut> {
+    const client = new DynamoDBClient(localClientConfig(endpoint));
+    const tableName = `${name}-${ulid().toLowerCase()}`;
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [
+          { AttributeName: 'storeId', KeyType: 'HASH' },
+          { AttributeName: 'txnId', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'storeId', AttributeType: 'S' },
+          { AttributeName: 'txnId', AttributeType: 'S' },
+        ],
+        StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
+      }),
+    );
+    return new RawConditionalPut(client, tableName, name);
+  }
+
+  /** The size of the item put, as JSON. */
+  itemBytes(): number {
+    return Buffer.byteLength(JSON.stringify(this.item()));
+  }
+
+  readonly put = async (): Promise<void> => {
+    await this.client.send(
+      new PutItemCommand({
+        TableName: this.tableName,
+        Item: marshall(this.item(), { removeUndefinedValues: true }),
+        ConditionExpression: 'attribute_not_exists(txnId)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+  };
+
+  async destroy(): Promise<void> {
+    await this.client.send(new DeleteTableCommand({ TableName: this.tableName })).catch(() => undefined);
+    this.client.destroy();
+  }
+
+  private item() {
+    return acceptedItem(this.storeId, storefrontTransaction(`txn_raw_${ulid()}`));
+  }
+}
+
+/** Latencies (ms) of a task run many times, and how long that took. */
+export interface Samples {
+  readonly latencies: number[];
+  readonly seconds: number;
+}
+
+/** Runs `task` `count` times, at most `concurrency` at once, timing each. */
+export async function timedSamples(
+  count: number,
+  concurrency: number,
+  task: () => Promise<void>,
+): Promise<Samples> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  await forEachLimit(count, concurrency, async () => {
+    const t0 = performance.now();
+    await task();
+    latencies.push(performance.now() - t0);
+  });
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface RateSummary {
+  readonly count: number;
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** The rate and latency percentiles of rounds of samples, taken together. */
+export function summarizeSamples(rounds: readonly Samples[]): RateSummary {
+  const latencies = rounds.flatMap((round) => round.latencies);
+  const seconds = rounds.reduce((sum, round) => sum + round.seconds, 0);
+  return {
+    count: latencies.length,
+    perSecond: round(latencies.length / seconds, 1),
+    p50Ms: round(percentile(latencies, 50), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+  };
 }
 
 /** Runs `task(index)` for 0..count-1 with at most `concurrency` at once. */

@@ -7,9 +7,9 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 export const metrics = new Metrics();
 
 /**
- * Publishes one count at once, as its own EMF line, through the environment's instance. Cheaper than
- * `metrics.singleMetric()` on a hot path: that builds a new Metrics (environment parsed, a Console created) per call.
- * Dimensions are the instance's defaults, as a single metric's are.
+ * Publishes one count at once, through the environment's instance: the line also carries any metric the invocation
+ * stored before it (published now instead of at its end). Cheaper than `metrics.singleMetric()` on a hot path: that
+ * builds a new Metrics (environment parsed, a Console created) per call. Dimensions are the instance's defaults.
  */
 export function publishCount(name: string, value = 1): void {
   metrics.addMetric(name, MetricUnit.Count, value);

@@ -1,6 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,7 +18,7 @@ import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-
 import { DynamoTransactionsRepository } from '../adapters/dynamo-transactions-repository';
 import { createDocumentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
-import { metrics, publishCount } from '../adapters/metrics';
+import { publishCount } from '../adapters/metrics';
 import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
 import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
 import { SqsRunQueue } from '../adapters/sqs-billing-queues';
@@ -77,7 +76,7 @@ const api = createApi(
         storeId,
         error: (error as { name?: string } | undefined)?.name ?? String(error),
       });
-      metrics.singleMetric().addMetric('StoreLimitSyncFailures', MetricUnit.Count, 1);
+      publishCount('StoreLimitSyncFailures');
     },
     resolver: dnsResolver,
     webhookPolicy: {

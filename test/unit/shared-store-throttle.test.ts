@@ -8,6 +8,8 @@ import {
   type WindowCountsUpdate,
 } from '../../lambdas/domain/shared-store-throttle';
 import { StoreThrottle } from '../../lambdas/domain/store-throttle';
+import { apiEvent } from './support/api-events';
+import { silentLogger } from './support/in-memory-ports';
 import { acme, other, webhookApi } from './support/in-memory-webhooks';
 
 /**
@@ -293,13 +295,19 @@ describe('the API with the shared limit', () => {
     };
     const now = () => 5_000_000;
     const environments = [1, 2].map(() =>
-      createApi({ ...deps, now, storeThrottle: { rateLimit: 1, burstLimit: 10 }, storeCounters }, silent),
+      createApi(
+        { ...deps, now, storeThrottle: { rateLimit: 1, burstLimit: 10 }, storeCounters },
+        silentLogger,
+      ),
     );
     const statuses: number[] = [];
     for (let i = 0; i < 24; i += 1) {
       const api = environments[i % 2];
       if (!api) continue;
-      statuses.push((await api(event('GET', '/v1/events', acme), { adminApiKey: 'unused' })).statusCode ?? 0);
+      statuses.push(
+        (await api(apiEvent('GET', '/v1/events', { headers: acme }), { adminApiKey: 'unused' })).statusCode ??
+          0,
+      );
       await settle();
     }
     // Each environment alone admits its burst of 10, 20 in all; together they admit the store's 10, plus at most
@@ -308,29 +316,15 @@ describe('the API with the shared limit', () => {
     expect(admitted).toBeGreaterThanOrEqual(10);
     expect(admitted).toBeLessThanOrEqual(10 + 1);
     expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([]);
-    const refused = await environments[0]?.(event('GET', '/v1/events', acme), { adminApiKey: 'unused' });
+    const refused = await environments[0]?.(apiEvent('GET', '/v1/events', { headers: acme }), {
+      adminApiKey: 'unused',
+    });
     expect(refused?.statusCode).toBe(429);
     expect(Number(refused?.headers?.['retry-after'])).toBeGreaterThanOrEqual(1);
     // Another store has its own limit.
-    const served = await environments[1]?.(event('GET', '/v1/events', other), { adminApiKey: 'unused' });
+    const served = await environments[1]?.(apiEvent('GET', '/v1/events', { headers: other }), {
+      adminApiKey: 'unused',
+    });
     expect(served?.statusCode).toBe(200);
   });
 });
-
-const silent = { info() {}, warn() {}, error() {} };
-
-function event(method: string, path: string, headers: Record<string, string>, body?: string) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers,
-    body,
-    isBase64Encoded: false,
-    requestContext: {
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'r',
-    },
-  } as never;
-}

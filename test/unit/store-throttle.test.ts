@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { createApi } from '../../lambdas/api/create-api';
 import { StoreThrottle } from '../../lambdas/domain/store-throttle';
-import { InMemoryStoresRepository } from './support/in-memory-ports';
+import { apiEvent } from './support/api-events';
+import { InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
 import { acme, json, other, webhookApi } from './support/in-memory-webhooks';
 
 describe('StoreThrottle', () => {
@@ -40,9 +41,9 @@ describe('StoreThrottle', () => {
 describe('API limits and load shedding', () => {
   it('answers 429 with Retry-After to a store over its rate, and keeps serving the other stores', async () => {
     const { deps } = await webhookApi();
-    const api = createApi({ ...deps, storeThrottle: { rateLimit: 1, burstLimit: 2 } }, silent);
+    const api = createApi({ ...deps, storeThrottle: { rateLimit: 1, burstLimit: 2 } }, silentLogger);
     const send = (headers: Record<string, string>) =>
-      api(event('GET', '/v1/events', headers), { adminApiKey: 'unused' });
+      api(apiEvent('GET', '/v1/events', { headers: headers }), { adminApiKey: 'unused' });
     const statuses = [];
     for (let i = 0; i < 4; i += 1) statuses.push((await send(acme)).statusCode);
     expect(statuses).toEqual([200, 200, 429, 429]);
@@ -61,8 +62,8 @@ describe('API limits and load shedding', () => {
         name: 'ProvisionedThroughputExceededException',
       });
     };
-    const api = createApi({ ...deps, stores }, silent);
-    const answer = await api(event('POST', '/v1/transactions', acme, json({}).body), {
+    const api = createApi({ ...deps, stores }, silentLogger);
+    const answer = await api(apiEvent('POST', '/v1/transactions', { headers: acme, body: json({}).body }), {
       adminApiKey: 'unused',
     });
     expect(answer.statusCode).toBe(503);
@@ -71,28 +72,13 @@ describe('API limits and load shedding', () => {
       stores.findStoreIdByApiKeyHash = async () => {
         throw Object.assign(new Error(name), { name });
       };
-      const shed = await createApi({ ...deps, stores }, silent)(event('GET', '/v1/events', acme), {
-        adminApiKey: 'unused',
-      });
+      const shed = await createApi({ ...deps, stores }, silentLogger)(
+        apiEvent('GET', '/v1/events', { headers: acme }),
+        {
+          adminApiKey: 'unused',
+        },
+      );
       expect(shed.statusCode).toBe(503);
     }
   });
 });
-
-const silent = { info() {}, warn() {}, error() {} };
-
-function event(method: string, path: string, headers: Record<string, string>, body?: string) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers,
-    body,
-    isBase64Encoded: false,
-    requestContext: {
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'r',
-    },
-  } as never;
-}

@@ -424,6 +424,13 @@ async function claimAndSend(
     claims.map((claim) => chargeRefToString(refOf(claim))),
   );
   const made: ChargeRecord[] = [];
+  // Earlier runs whose pending claims the page meets, each read once (a stuck run may have many on one page).
+  const earlierRuns = new Map<string, Promise<Run | undefined>>();
+  const runOf = (runId: string) => {
+    const read = earlierRuns.get(runId) ?? deps.runs.get(runId);
+    earlierRuns.set(runId, read);
+    return read;
+  };
   const owed = await mapLimit(claims, 16, async (claim): Promise<ChargeRecord | undefined> => {
     const result = await deps.charges.claim(claim);
     if (result.claimed) {
@@ -432,7 +439,7 @@ async function claimAndSend(
     }
     // Claimed before (by this run before a crash, or by an earlier run whose charge is still pending): a
     // resolved charge whose change did not reach the subscription is applied again by the charge consumer.
-    return ownedClaim(deps, run, result.existing);
+    return ownedClaim(deps, run, result.existing, runOf);
   });
   if (claims.length > 0) await deps.checkpoint?.('after-claims');
   const confirmed = await confirm(made.length);
@@ -460,9 +467,14 @@ function chargeMessageOf(charge: ChargeRecord, runId: string): ChargeMessage {
  * that lost its lease and crashed before withdrawing it) is adopted: it becomes this run's, in its manifest and
  * datafeed. A pending claim of a run still going stays that run's.
  */
-async function ownedClaim(deps: RunWorkDeps, run: Run, existing: ChargeRecord): Promise<ChargeRecord> {
+async function ownedClaim(
+  deps: RunWorkDeps,
+  run: Run,
+  existing: ChargeRecord,
+  runOf: (runId: string) => Promise<Run | undefined>,
+): Promise<ChargeRecord> {
   if (existing.status !== 'pending' || existing.runId === run.runId) return existing;
-  const earlier = await deps.runs.get(existing.runId);
+  const earlier = await runOf(existing.runId);
   if (earlier && earlier.status !== 'completed') return existing;
   return (await deps.charges.adopt(refOf(existing), existing.runId, run.runId)) ?? existing;
 }

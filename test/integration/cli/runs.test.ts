@@ -1,14 +1,12 @@
-import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import { followRun, type Output } from '../../../cli/run-progress';
 import type { SubscriptionRun } from '../../../cli/subscription-runs';
+import { runCli } from '../support/cli';
 
 // Every test starts the CLI through tsx (about a second on two cores).
 jest.setTimeout(30_000);
 
-const REPO_ROOT = path.join(__dirname, '..', '..', '..');
 const ADMIN_KEY = 'sk_admin_runs_cli_test_0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -122,34 +120,9 @@ const COMPLETED = run({
   etaSeconds: 0,
 });
 
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** `npx pipeline <args>` as a user runs it: bin/pipeline.js in a child process, stdout a pipe (not a TTY). */
-function cli(args: string[]): Promise<CliResult> {
-  const env = { ...process.env };
-  // The flags are the target: nothing from the environment of the test run.
-  delete env.ADMIN_API_KEY;
-  delete env.PIPELINE_API_URL;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(REPO_ROOT, 'bin', 'pipeline.js'), ...args],
-      { cwd: REPO_ROOT, env, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 describe('npx pipeline run / runs', () => {
   let api: FakeAdminApi;
-  const against = (...args: string[]) => cli(['--api-url', api.url, '--admin-key', ADMIN_KEY, ...args]);
+  const against = (...args: string[]) => runCli(['--api-url', api.url, '--admin-key', ADMIN_KEY, ...args]);
 
   beforeEach(async () => {
     api = await FakeAdminApi.start();
@@ -330,7 +303,7 @@ describe('npx pipeline run / runs', () => {
   it('prints a refused admin key (401) with its problem and a hint', async () => {
     api.runs.set('2026-01-15', [{ status: 200, body: COMPLETED }]);
 
-    const result = await cli([
+    const result = await runCli([
       '--api-url',
       api.url,
       '--admin-key',
@@ -386,7 +359,7 @@ describe('npx pipeline run / runs', () => {
     const url = api.url;
     await api.stop();
 
-    const result = await cli(['--api-url', url, '--admin-key', ADMIN_KEY, 'runs', '2026-01-15']);
+    const result = await runCli(['--api-url', url, '--admin-key', ADMIN_KEY, 'runs', '2026-01-15']);
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('The pipeline API could not be reached (ECONNREFUSED)');

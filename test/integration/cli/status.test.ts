@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +8,7 @@ import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { LocalStackFile } from '../../../cli/local-stack-file';
 import { queueNameOf } from '../../../cli/status';
+import { runCli } from '../support/cli';
 import { pipelineClient } from '../support/pipeline-client';
 import { startWebhookTestStack, type TestStack } from '../support/test-stack';
 import { waitFor } from '../support/wait-for';
@@ -19,33 +19,8 @@ import { waitFor } from '../support/wait-for';
  */
 jest.setTimeout(60_000);
 
-const REPO_ROOT = path.join(__dirname, '..', '..', '..');
 const ADMIN_KEY = 'sk_admin_status_cli_test_0123456789';
 const QUEUES = ['deliveries', 'replays', 'charges', 'runs', 'notifications'];
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function cli(args: string[]): Promise<CliResult> {
-  const env = { ...process.env };
-  delete env.ADMIN_API_KEY;
-  delete env.PIPELINE_API_URL;
-  delete env.PIPELINE_STACK_FILE;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [path.join(REPO_ROOT, 'bin', 'pipeline.js'), ...args],
-      { cwd: REPO_ROOT, env, timeout: 20_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 /** The cells of a table row that starts with `first` (two spaces or more between cells). */
 function row(stdout: string, first: string): string[] | undefined {
@@ -59,7 +34,7 @@ describe('npx pipeline status on a local stack', () => {
   let stack: TestStack;
   let dir: string;
   let stackFile: string;
-  const status = (...args: string[]) => cli(['--stack-file', stackFile, 'status', ...args]);
+  const status = (...args: string[]) => runCli(['--stack-file', stackFile, 'status', ...args]);
 
   beforeAll(async () => {
     stack = await startWebhookTestStack(ADMIN_KEY, {
@@ -333,7 +308,7 @@ describe('npx pipeline status with --api-url only', () => {
 
   // No stack file: the queues and endpoints are not known, the run is.
   const status = (...args: string[]) =>
-    cli([
+    runCli([
       '--api-url',
       url,
       '--admin-key',
@@ -399,7 +374,7 @@ describe('npx pipeline status with --api-url only', () => {
 
     const [found, refused] = await Promise.all([
       status(),
-      cli([
+      runCli([
         '--api-url',
         url,
         '--admin-key',

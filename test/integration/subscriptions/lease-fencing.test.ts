@@ -4,7 +4,13 @@ import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repo
 import { DynamoSubscriptionsRepository } from '../../../lambdas/adapters/dynamo-subscriptions-repository';
 import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
 import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
-import { chargeRefFromString, processCharge } from '../../../lambdas/domain/subscriptions/charges';
+import {
+  type ChargeRef,
+  chargeRefFromString,
+  claimFor,
+  processCharge,
+  refOf,
+} from '../../../lambdas/domain/subscriptions/charges';
 import {
   type ChargeMessage,
   type RunMessage,
@@ -13,7 +19,7 @@ import {
   triggerRun,
   workOnRun,
 } from '../../../lambdas/domain/subscriptions/runs';
-import { dueShardOf } from '../../../lambdas/domain/subscriptions/subscription';
+import { dueShardOf, type Subscription } from '../../../lambdas/domain/subscriptions/subscription';
 import { localClientConfig } from '../../../local/aws-clients';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
 import {
@@ -231,12 +237,7 @@ describe('a run holder whose lease was taken over mid-step', () => {
 
     // Assess: fenced, and nothing claimed for the completed run.
     expect(await stale.result).toBe('fenced');
-    const claim = await world.charges.get({
-      storeId: late.storeId,
-      subscriptionId: late.subscriptionId,
-      period: late.nextChargeAt.slice(0, 10),
-      attempt: 0,
-    });
+    const claim = await world.charges.get(chargeOf(late));
     expect(claim).toBeUndefined();
     expect(await world.runs.get(RUN_ID)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
   }, 60_000);
@@ -284,12 +285,7 @@ describe('a run holder whose lease was taken over mid-step', () => {
     await world.trigger();
     const holder = world.runQueue.shift() as RunMessage;
     const stale = await world.pausedStep(holder, { afterClaims: true });
-    const ref = {
-      storeId: subscription.storeId,
-      subscriptionId: subscription.subscriptionId,
-      period: subscription.nextChargeAt.slice(0, 10),
-      attempt: 0,
-    };
+    const ref = chargeOf(subscription);
     expect(await world.charges.get(ref)).toMatchObject({ status: 'pending' });
 
     // The lease expires; the backup run takes over, finds the claim, sends it and completes.
@@ -323,12 +319,7 @@ describe('a run holder whose lease was taken over mid-step', () => {
     ).toBeDefined();
     stale.resume();
     expect(await stale.result).toBe('fenced');
-    const ref = {
-      storeId: subscription.storeId,
-      subscriptionId: subscription.subscriptionId,
-      period: subscription.nextChargeAt.slice(0, 10),
-      attempt: 0,
-    };
+    const ref = chargeOf(subscription);
     expect(await world.charges.get(ref)).toBeUndefined();
 
     // The successor claims it again and charges it once.
@@ -337,3 +328,8 @@ describe('a run holder whose lease was taken over mid-step', () => {
     expect(await world.runs.get(RUN_ID)).toMatchObject({ status: 'completed', total: 1, succeeded: 1 });
   }, 60_000);
 });
+
+/** The charge a subscription is due for now (its period and attempt). */
+function chargeOf(subscription: Subscription): ChargeRef {
+  return refOf(claimFor(subscription, RUN_ID, 0));
+}
