@@ -2,6 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { SingleBar } from 'cli-progress';
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { ApiError, callApi } from './api-client';
+import {
+  formatReconciliation,
+  getReconciliation,
+  hasMismatch,
+  ReconciliationRefusedError,
+  startReconciliation,
+  waitForReconciliation,
+} from './reconciliations';
 import { approximateDepth, redrive, resolveRedriveTarget } from './redrive';
 import { followRun } from './run-progress';
 import { formatStatus, type PipelineStatus, readStatus, resolveStatusSources, statusJson } from './status';
@@ -133,6 +141,73 @@ export function buildProgram(): Command {
   });
 
   program
+    .command('reconcile')
+    .description(
+      'reconcile a completed run with the payment gateway: its PaymentIntents against the charges recorded; waits for the report and prints it; exit code 1 when it has duplicates or orphans',
+    )
+    .addArgument(new Argument('<date>', 'the UTC date of the run, YYYY-MM-DD').argParser(parseRunId))
+    .addOption(
+      new Option('--interval <seconds>', 'seconds between two polls while waiting')
+        .argParser(parseIntervalSeconds)
+        .default(2),
+    )
+    .addOption(
+      new Option(
+        '--timeout <seconds>',
+        'give up waiting after this many seconds (the reconciliation goes on)',
+      )
+        .argParser(parseIntervalSeconds)
+        .default(600),
+    )
+    .option('--no-wait', 'start it and exit without waiting for the report')
+    .option('--json', "print the API's answer (the report) as JSON")
+    .option('--idempotency-key <key>', 'make a retry of this command safe (default: a new UUID)')
+    .action(
+      async (
+        date: string,
+        options: {
+          interval: number;
+          timeout: number;
+          wait: boolean;
+          json?: boolean;
+          idempotencyKey?: string;
+        },
+      ) => {
+        const resolved = await target();
+        const started = await startReconciliation(resolved, date, options);
+        if (!options.wait) {
+          console.log(
+            options.json
+              ? JSON.stringify(started.raw)
+              : `Reconciliation of run ${started.value.date}: ${started.value.status}`,
+          );
+          return;
+        }
+        const interrupt = new AbortController();
+        const onInterrupt = () => interrupt.abort();
+        process.once('SIGINT', onInterrupt);
+        try {
+          const { value, raw } = await waitForReconciliation(() => getReconciliation(resolved, date), {
+            intervalMs: options.interval * 1000,
+            timeoutMs: options.timeout * 1000,
+            warn: (message) => console.error(message),
+            signal: interrupt.signal,
+          });
+          process.stdout.write(
+            options.json ? `${JSON.stringify(raw, null, 2)}\n` : formatReconciliation(value),
+          );
+          if (hasMismatch(value)) throw new ExitCode(1);
+        } catch (error) {
+          if ((error as Error).name !== 'AbortError') throw error;
+          console.error('Stopped waiting; the reconciliation goes on.');
+          throw new ExitCode(130);
+        } finally {
+          process.removeListener('SIGINT', onInterrupt);
+        }
+      },
+    );
+
+  program
     .command('status')
     .description(
       "one screen: every queue's depth and oldest message, the dead-letter queues, the current subscription run " +
@@ -220,7 +295,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`${error.message}\nThe admin key was refused: check --admin-key or ADMIN_API_KEY.`);
       return 1;
     }
-    if (error instanceof ApiError || error instanceof TargetError || error instanceof RunNotFoundError) {
+    if (
+      error instanceof ApiError ||
+      error instanceof TargetError ||
+      error instanceof RunNotFoundError ||
+      error instanceof ReconciliationRefusedError
+    ) {
       console.error(error.message);
       return 1;
     }

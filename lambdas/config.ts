@@ -96,6 +96,8 @@ const schema = z.object({
   DUNNING_FINAL_ACTION: z
     .enum(['cancel', 'unpaid'], { message: 'must be "cancel" or "unpaid"' })
     .default('cancel'),
+  PAYMENT_PROCESSING_POLL: duration('15m'),
+  RECONCILE_AFTER: duration('1h'),
 });
 
 export interface PipelineConfig {
@@ -121,6 +123,10 @@ export interface PipelineConfig {
   /** Delays of the payment retries after a failed charge, in milliseconds. */
   readonly dunningScheduleMs: readonly number[];
   readonly dunningFinalAction: 'cancel' | 'unpaid';
+  /** How often a `processing` PaymentIntent is looked up until it settles, in milliseconds. */
+  readonly paymentProcessingPollMs: number;
+  /** How long after a run completes its reconciliation with the gateway runs, in milliseconds. */
+  readonly reconcileAfterMs: number;
 }
 
 /** Every variable this module reads: the local runtime passes these (and only these) through to functions. */
@@ -169,5 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, target: ConfigTarget = 'local
     webhookDisableAfterMs: c.WEBHOOK_DISABLE_AFTER,
     dunningScheduleMs: c.DUNNING_SCHEDULE,
     dunningFinalAction: c.DUNNING_FINAL_ACTION,
+    paymentProcessingPollMs: c.PAYMENT_PROCESSING_POLL,
+    reconcileAfterMs: c.RECONCILE_AFTER,
   };
 }

@@ -87,6 +87,12 @@ export class Billing extends Construct {
   public readonly runStalledAlarm: cloudwatch.Alarm;
   /** A run is still not complete past its deadline: the datafeed is late. */
   public readonly runDeadlineAlarm: cloudwatch.Alarm;
+  /** BillingOutboxFunction is an hour behind a table stream: events and run counters wait, records near expiry. */
+  public readonly outboxIteratorAgeAlarm: cloudwatch.Alarm;
+  /** BillingOutboxFunction reported a stream record as failed: its shard waits until the record goes through. */
+  public readonly outboxFailedRecordsAlarm: cloudwatch.Alarm;
+  /** A run's reconciliation found money moved twice for one charge, or moved with nothing recorded. */
+  public readonly reconciliationMismatchAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: BillingProps) {
     super(scope, id);
@@ -142,11 +148,13 @@ export class Billing extends Construct {
     this.runFunction = new PipelineFunction(stack, 'RunFunction', {
       entry: 'lambdas/handlers/run.ts',
       description:
-        "Subscription runs: the schedules' triggers and each run's steps (lease, due index, claims).",
+        "Subscription runs: the schedules' triggers, each run's steps (lease, due index, claims) and its reconciliation with the gateway.",
       timeout: runTimeout,
       logRetention,
       environment: {
-        ...settings,
+        // The gateway's settings: the reconciliation lists the run's PaymentIntents.
+        ...gatewaySettings,
+        PAYMENT_GATEWAY_API_KEY_SECRET_ARN: props.paymentGatewayApiKeySecret.secretArn,
         RUNS_TABLE_NAME: this.runsTable.table.tableName,
         SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.table.tableName,
         CHARGES_TABLE_NAME: this.chargesTable.table.tableName,
@@ -158,6 +166,7 @@ export class Billing extends Construct {
       },
     });
     this.runsTable.table.grantReadWriteData(this.runFunction.fn);
+    props.paymentGatewayApiKeySecret.grantRead(this.runFunction.fn);
     this.subscriptionsTable.grantIndexRead(this.runFunction);
     this.chargesTable.table.grantReadWriteData(this.runFunction.fn);
     props.eventsTable.table.grant(this.runFunction.fn, 'dynamodb:PutItem');
@@ -228,11 +237,52 @@ export class Billing extends Construct {
         batchSize: 100,
         // The handler stops at its first failing record and reports it: the stream resumes there.
         reportBatchItemFailures: true,
-        // Unbounded, as for the transactions stream: a skipped record would be a lost event or a miscounted run.
+        // Unbounded, with no maximum record age and no on-failure destination (which would receive only the
+        // batch's sequence numbers, not its records): a skipped record would be a lost event or a miscounted run.
+        // A record that keeps failing holds its shard instead; OutboxIteratorAgeAlarm calls a human long before
+        // the stream's 24 h are up.
         retryAttempts: -1,
+        // Only for the shard id it puts in the event: the run counters' fence is per shard (outbox.ts). The
+        // window's state is not used; its length only sets how often Lambda closes a window (max: fewest calls).
+        tumblingWindow: Duration.minutes(15),
+        // One batch per shard at a time (the default), in order: the fence relies on it.
+        parallelizationFactor: 1,
       });
       mapping.node.addDependency(streamListing);
     }
+    // Lambda reports IteratorAge per function: one alarm covers both streams. A run's progress and completion wait
+    // on these counters, but a big run's burst of records can keep the outbox minutes behind without anything
+    // wrong: an hour still leaves most of the 24 h after which the stream drops what was not read.
+    this.outboxIteratorAgeAlarm = new cloudwatch.Alarm(this, 'OutboxIteratorAgeAlarm', {
+      alarmDescription:
+        'BillingOutboxFunction is more than 1 hour behind the subscriptions or charges table stream: a record keeps failing (see OutboxFailedRecordsAlarm and its logs) or the function cannot keep up. Runs wait for their counters; stream records expire after 24 h, and then subscription events and counts are lost.',
+      metric: this.outboxFunction.fn.metric('IteratorAge', {
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: Duration.hours(1).toMilliseconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // A reported record is retried until it goes through, and every later record of its shard waits for it. Any
+    // report alarms: a transient error (a throttle) clears within a retry or two and the alarm returns to OK;
+    // anything else holds the shard until someone fixes its cause, better found now than by the iterator age.
+    this.outboxFailedRecordsAlarm = new cloudwatch.Alarm(this, 'OutboxFailedRecordsAlarm', {
+      alarmDescription:
+        "BillingOutboxFunction reported a stream record as failed (StreamRecordsFailed): the record's shard is held until it goes through. Its error is in the function's log.",
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'StreamRecordsFailed',
+        dimensionsMap: { service: this.outboxFunction.serviceName },
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
 
     this.notifyFunction = new PipelineFunction(stack, 'NotifyFunction', {
       entry: 'lambdas/handlers/notify.ts',
@@ -325,6 +375,27 @@ export class Billing extends Construct {
       metric: runMetric('RunPastDeadline', cloudwatch.Stats.MAXIMUM),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // In 2018 customers saw their duplicate charges before the platform did. Each run is reconciled with the
+    // gateway RECONCILE_AFTER its completion (and on demand); a duplicate (two PaymentIntents that moved money for one
+    // charge) or an orphan (money moved, no record names it) must reach a human the same day, with refunds to make.
+    // Each reconciliation publishes its counts once: one non-zero datapoint is enough, and no data is no finding.
+    this.reconciliationMismatchAlarm = new cloudwatch.Alarm(this, 'ReconciliationMismatchAlarm', {
+      alarmDescription:
+        'A run reconciliation found duplicate or orphan PaymentIntents at the gateway: money moved twice for one charge, or without a record. `npx pipeline reconcile <date>` lists them; refund the extra ones.',
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(duplicates, 0) + FILL(orphans, 0)',
+        usingMetrics: {
+          duplicates: runMetric('ReconciliationDuplicates', cloudwatch.Stats.MAXIMUM),
+          orphans: runMetric('ReconciliationOrphans', cloudwatch.Stats.MAXIMUM),
+        },
+        label: 'Duplicate and orphan PaymentIntents',
+        period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });

@@ -4,6 +4,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
@@ -170,6 +171,33 @@ export class Observability extends Construct {
           service(props.chargeFunction, 'ChargesFailed'),
           service(props.chargeFunction, 'ChargesPending'),
         ],
+        width: 12,
+      }),
+    );
+    // Stream consumers are the functions with a mapping that has a starting position (queue mappings have none).
+    // With unbounded retries a failing record holds its shard: the iterator age is where that shows.
+    const streamConsumers = props.functions.filter((fn) =>
+      fn.fn.node.children.some(
+        (child) =>
+          child instanceof lambda.EventSourceMapping &&
+          (child.node.defaultChild as lambda.CfnEventSourceMapping).startingPosition !== undefined,
+      ),
+    );
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Table streams: iterator age of each consumer (ms; records expire after 24 h)',
+        left: streamConsumers.map((fn) =>
+          fn.fn.metric('IteratorAge', {
+            period: PERIOD,
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: fn.node.id,
+          }),
+        ),
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Table streams: records reported failed (each holds its shard until it goes through)',
+        left: streamConsumers.map((fn) => service(fn, 'StreamRecordsFailed').with({ label: fn.node.id })),
         width: 12,
       }),
     );

@@ -9,11 +9,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import {
+  type AskedKey,
   type ChargeRecord,
   type ChargeRef,
   type ChargeResolution,
   type ChargesRepository,
   chargeKeyOf,
+  idempotencyKeyOf,
   subscriptionKeyOf,
 } from '../domain/subscriptions/charges';
 import { isConditionalCheckFailure } from './dynamodb';
@@ -54,21 +56,20 @@ export class DynamoChargesRepository implements ChargesRepository {
   }
 
   async withdraw(ref: ChargeRef, runId: string): Promise<boolean> {
-    try {
-      await this.client.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: keyOf(ref),
-          ConditionExpression: '#status = :pending AND runId = :runId',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':pending': 'pending', ':runId': runId },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) return false;
-      throw error;
-    }
+    return this.deleteIf(
+      ref,
+      '#status = :pending AND runId = :runId AND attribute_not_exists(firstAskedAt)',
+      { ':runId': runId },
+    );
+  }
+
+  async release(ref: ChargeRef, asked?: AskedKey): Promise<boolean> {
+    return asked === undefined
+      ? this.deleteIf(ref, '#status = :pending AND attribute_not_exists(firstAskedAt)', {})
+      : this.deleteIf(ref, '#status = :pending AND idempotencyKey = :key AND lastAskedAt = :last', {
+          ':key': asked.idempotencyKey,
+          ':last': asked.lastAskedAt,
+        });
   }
 
   async adopt(ref: ChargeRef, fromRunId: string, toRunId: string): Promise<ChargeRecord | undefined> {
@@ -78,7 +79,7 @@ export class DynamoChargesRepository implements ChargesRepository {
           TableName: this.tableName,
           Key: keyOf(ref),
           UpdateExpression: 'SET runId = :to, adoptedFrom = :from',
-          ConditionExpression: '#status = :pending AND runId = :from',
+          ConditionExpression: '#status = :pending AND runId = :from AND attribute_not_exists(firstAskedAt)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':pending': 'pending', ':from': fromRunId, ':to': toRunId },
           ReturnValues: 'ALL_NEW',
@@ -98,35 +99,82 @@ export class DynamoChargesRepository implements ChargesRepository {
     return Item as ChargeRecord | undefined;
   }
 
-  async resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord | undefined> {
-    const set = ['#status = :status', 'resolvedAt = :resolvedAt', 'eventId = :eventId'];
-    const values: Record<string, unknown> = {
-      ':status': resolution.status,
-      ':resolvedAt': resolution.resolvedAt,
-      ':eventId': resolution.eventId,
-      ':pending': 'pending',
-    };
-    const optional = {
-      paymentIntentId: resolution.paymentIntentId,
-      declineCode: resolution.declineCode,
-      failureMessage: resolution.failureMessage,
-      change: resolution.change,
-    };
-    for (const [name, value] of Object.entries(optional)) {
-      if (value === undefined) continue;
+  async markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined> {
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET firstAskedAt = if_not_exists(firstAskedAt, :at), lastAskedAt = :at',
+      ConditionExpression: '#status = :pending',
+      values: { ':at': at },
+    });
+  }
+
+  async markServerError(ref: ChargeRef, idempotencyKey: string, at: string): Promise<ChargeRecord | undefined> {
+    return this.updateIf(ref, {
+      UpdateExpression: 'SET serverErrorAt = if_not_exists(serverErrorAt, :at)',
+      ConditionExpression: '#status = :pending AND idempotencyKey = :key',
+      values: { ':at': at, ':key': idempotencyKey },
+    });
+  }
+
+  async rekey(
+    ref: ChargeRef,
+    seen: AskedKey,
+    generation: number,
+    at: string,
+  ): Promise<ChargeRecord | undefined> {
+    return this.updateIf(ref, {
+      UpdateExpression:
+        'SET idempotencyKey = :to, keyGeneration = :generation, firstAskedAt = :at, lastAskedAt = :at REMOVE serverErrorAt',
+      ConditionExpression: '#status = :pending AND idempotencyKey = :from AND lastAskedAt = :last',
+      values: {
+        ':from': seen.idempotencyKey,
+        ':last': seen.lastAskedAt,
+        ':to': idempotencyKeyOf(ref, generation),
+        ':generation': generation,
+        ':at': at,
+      },
+    });
+  }
+
+  async resolve(
+    ref: ChargeRef,
+    resolution: ChargeResolution,
+    from: 'pending' | 'processing' = 'pending',
+  ): Promise<ChargeRecord | undefined> {
+    const set = ['#status = :status'];
+    const values: Record<string, unknown> = { ':status': resolution.status, ':from': from };
+    for (const [name, value] of Object.entries(resolution)) {
+      if (value === undefined || name === 'status') continue;
       set.push(`${name} = :${name}`);
       values[`:${name}`] = value;
     }
+    // Resolved once: a second resolution (a duplicate message that also reached the gateway) keeps the first.
+    return this.updateIf(ref, {
+      UpdateExpression: `SET ${set.join(', ')}`,
+      ConditionExpression: '#status = :from',
+      values,
+    });
+  }
+
+  /**
+   * A conditional update of an existing charge. @returns the charge after it, or as it stands when the condition
+   * failed; undefined when there is no charge.
+   */
+  private async updateIf(
+    ref: ChargeRef,
+    update: { UpdateExpression: string; ConditionExpression: string; values: Record<string, unknown> },
+  ): Promise<ChargeRecord | undefined> {
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keyOf(ref),
-          UpdateExpression: `SET ${set.join(', ')}`,
-          // Resolved once: a second resolution (a duplicate message that also reached the gateway) keeps the first.
-          ConditionExpression: '#status = :pending',
+          UpdateExpression: update.UpdateExpression,
+          ConditionExpression: `attribute_exists(chargeKey) AND ${update.ConditionExpression}`,
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: values,
+          // DynamoDB refuses values an expression does not use.
+          ExpressionAttributeValues: update.ConditionExpression.includes(':pending')
+            ? { ':pending': 'pending', ...update.values }
+            : update.values,
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -134,8 +182,30 @@ export class DynamoChargesRepository implements ChargesRepository {
       return Attributes as ChargeRecord;
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
-      // No item came back with the failure: there is no claim (withdrawn).
+      // No item came back with the failure: there is no claim (withdrawn or released).
       return error.Item ? (unmarshall(error.Item as never) as ChargeRecord) : undefined;
+    }
+  }
+
+  private async deleteIf(
+    ref: ChargeRef,
+    condition: string,
+    values: Record<string, unknown>,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: keyOf(ref),
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':pending': 'pending', ...values },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return false;
+      throw error;
     }
   }
 

@@ -6,7 +6,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { CounterDelta, RunCounters } from '../domain/subscriptions/outbox';
+import type {
+  CounterAddResult,
+  CounterDelta,
+  CounterSource,
+  RunCounters,
+} from '../domain/subscriptions/outbox';
 import type { Run, RunFence, RunProgressPatch, RunsRepository } from '../domain/subscriptions/runs';
 import { isConditionalCheckFailure } from './dynamodb';
 
@@ -99,7 +104,16 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       names[`#${name}`] = name;
       values[`:${name}`] = value;
     }
+    if (patch.sweep) {
+      set.push('#sweep = :sweep');
+      names['#sweep'] = 'sweep';
+      values[':sweep'] = patch.sweep;
+    }
     let expression = `SET ${set.join(', ')}`;
+    if (patch.sweep === null) {
+      expression += ' REMOVE #sweep';
+      names['#sweep'] = 'sweep';
+    }
     if (patch.claimed) {
       expression += ' ADD claimed :claimed';
       values[':claimed'] = patch.claimed;
@@ -113,6 +127,7 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       readonly total: number;
       readonly succeeded: number;
       readonly failed: number;
+      readonly processing: number;
       readonly completedAt: string;
       readonly stores: readonly string[];
       readonly datafeedVersion?: number;
@@ -121,17 +136,18 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
     const version = result.datafeedVersion === undefined ? '' : ', datafeedVersion = :datafeedVersion';
     return this.fenced(
       fence,
-      `SET #status = :completed, completedAt = :completedAt, updatedAt = :completedAt, #total = :total, succeeded = :succeeded, failed = :failed, stores = :stores${version}`,
+      `SET #status = :completed, completedAt = :completedAt, updatedAt = :completedAt, #total = :total, succeeded = :succeeded, failed = :failed, #processing = :processing, stores = :stores${version}`,
       {
         ':completed': 'completed',
         ':completedAt': result.completedAt,
         ':total': result.total,
         ':succeeded': result.succeeded,
         ':failed': result.failed,
+        ':processing': result.processing,
         ':stores': result.stores,
         ...(result.datafeedVersion === undefined ? {} : { ':datafeedVersion': result.datafeedVersion }),
       },
-      { '#status': 'status', '#total': 'total' },
+      { '#status': 'status', '#total': 'total', '#processing': 'processing' },
     );
   }
 
@@ -182,27 +198,45 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
     return [...refs];
   }
 
-  async add(runId: string, delta: CounterDelta): Promise<void> {
-    if (delta.total === 0 && delta.succeeded === 0 && delta.failed === 0) return;
+  async add(runId: string, delta: CounterDelta, source: CounterSource): Promise<CounterAddResult> {
+    // One attribute per stream shard (not a map: a nested path cannot be set before its map exists), holding the
+    // last position counted from that shard. Its records reach the outbox in order, so a batch delivered again
+    // finds the fence at or past its first record, and the outbox sums only what follows the fence.
+    const fence = `countedThrough:${source.shard}`;
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { runId, sk: RUN_SK },
-          UpdateExpression: 'ADD #total :total, succeeded :succeeded, failed :failed',
+          UpdateExpression:
+            'SET #fence = :last ADD #total :total, succeeded :succeeded, failed :failed, #processing :processing',
           // A completed run's counts are exact (recounted at completion): late counts do not touch them.
-          ConditionExpression: 'attribute_exists(runId) AND #status = :running',
-          ExpressionAttributeNames: { '#status': 'status', '#total': 'total' },
+          ConditionExpression:
+            'attribute_exists(runId) AND #status = :running AND (attribute_not_exists(#fence) OR #fence < :first)',
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            '#total': 'total',
+            '#processing': 'processing',
+            '#fence': fence,
+          },
           ExpressionAttributeValues: {
             ':total': delta.total,
             ':succeeded': delta.succeeded,
             ':failed': delta.failed,
+            ':processing': delta.processing,
             ':running': 'running',
+            ':first': source.first,
+            ':last': source.last,
           },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
+      return { kind: 'applied' };
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
+      const item = error.Item ? unmarshall(error.Item as never) : undefined;
+      if (item?.status !== 'running') return { kind: 'closed' };
+      return { kind: 'fenced', appliedThrough: String(item[fence] ?? '') };
     }
   }
 

@@ -4,6 +4,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { ReconcileMessage, ReconciliationQueue } from '../domain/subscriptions/reconciliation';
 import type { ChargeMessage, ChargeQueue, RunMessage, RunQueue } from '../domain/subscriptions/runs';
 
 const BATCH_SIZE = 10;
@@ -85,5 +86,23 @@ async function sendBatch(client: SQSClient, queueUrl: string, bodies: readonly s
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
+  }
+}
+
+/**
+ * The runs queue, for reconcile messages (`{kind: 'reconcile', date, notBefore?}`): RunFunction tells them from a
+ * run's steps by `kind`. A delay past SQS's 15 minutes is chained by the receiver (`notBefore`).
+ */
+export class SqsReconciliationQueue implements ReconciliationQueue {
+  constructor(private readonly props: { client: SQSClient; queueUrl: string }) {}
+
+  async send(message: ReconcileMessage, delaySeconds: number): Promise<void> {
+    await this.props.client.send(
+      new SendMessageCommand({
+        QueueUrl: this.props.queueUrl,
+        MessageBody: JSON.stringify(message),
+        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
+      }),
+    );
   }
 }

@@ -7,6 +7,7 @@ import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { reconciliationRoutes } from './routes/reconciliations';
 import { subscriptionRunRoutes } from './routes/subscription-runs';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { transactionRoutes } from './routes/transactions';
@@ -50,6 +51,7 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
     ...eventRoutes(services),
     ...subscriptionRoutes(services),
     ...subscriptionRunRoutes(services),
+    ...reconciliationRoutes(services),
   ]);
 
   return async (

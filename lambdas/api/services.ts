@@ -4,6 +4,7 @@ import { SharedStoreThrottle, type StoreWindowCounters } from '../domain/shared-
 import { StoreThrottle, type StoreThrottleLimits, type ThrottleDecision } from '../domain/store-throttle';
 import type { StoresRepository } from '../domain/stores';
 import type { ChargesRepository } from '../domain/subscriptions/charges';
+import type { ReconciliationQueue, ReconciliationReports } from '../domain/subscriptions/reconciliation';
 import type { DatafeedStore, RunQueue, RunsRepository } from '../domain/subscriptions/runs';
 import type { SubscriptionsRepository } from '../domain/subscriptions/subscriptions-repository';
 import type { TransactionsRepository } from '../domain/transactions';
@@ -57,10 +58,15 @@ export interface ApiDependencies {
 
 export interface BillingDependencies {
   readonly subscriptions: SubscriptionsRepository;
-  readonly charges: Pick<ChargesRepository, 'listForSubscription'>;
+  readonly charges: Pick<ChargesRepository, 'listForSubscription' | 'release'>;
   readonly runs: RunsRepository;
   readonly runQueue: RunQueue;
   readonly datafeeds: Pick<DatafeedStore, 'get'>;
+  /** The reconciliations of runs with the gateway: their reports, and the queue that starts one. */
+  readonly reconciliations?: {
+    readonly reports: ReconciliationReports;
+    readonly queue: ReconciliationQueue;
+  };
 }
 
 /** Per-request values that come from Secrets Manager (or the local config). */

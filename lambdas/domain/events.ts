@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'transaction.created',
   'subscription.created',
   'subscription.charged',
+  'subscription.payment_processing',
   'subscription.payment_failed',
   'subscription.canceled',
   'datafeed.ready',

@@ -11,6 +11,7 @@ import { DynamoChargesRepository } from '../adapters/dynamo-charges-repository';
 import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-repository';
 import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoIdempotencyStore } from '../adapters/dynamo-idempotency-store';
+import { DynamoReconciliationReports } from '../adapters/dynamo-reconciliation-reports';
 import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
 import { DynamoStoreWindowCounters } from '../adapters/dynamo-store-window-counters';
 import { DynamoStoresRepository } from '../adapters/dynamo-stores-repository';
@@ -21,7 +22,7 @@ import { requireEnv } from '../adapters/environment';
 import { publishCount } from '../adapters/metrics';
 import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
 import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
-import { SqsRunQueue } from '../adapters/sqs-billing-queues';
+import { SqsReconciliationQueue, SqsRunQueue } from '../adapters/sqs-billing-queues';
 import { SqsReplayQueue } from '../adapters/sqs-replay-queue';
 import { createApi } from '../api/create-api';
 import { loadConfig } from '../config';
@@ -69,6 +70,11 @@ const api = createApi(
         client: new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }),
         bucket: requireEnv('DATAFEEDS_BUCKET_NAME'),
       }),
+      // Reports live beside their runs; the reconcile message goes to RunFunction on the runs queue.
+      reconciliations: {
+        reports: new DynamoReconciliationReports(table('RUNS_TABLE_NAME')),
+        queue: new SqsReconciliationQueue({ client: sqs, queueUrl: requireEnv('RUNS_QUEUE_URL') }),
+      },
     },
     ...(storeThrottle.rateLimit > 0 ? { storeThrottle, storeCounters } : {}),
     onStoreCountersFailure: (storeId, error) => {

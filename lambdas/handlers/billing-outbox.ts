@@ -8,24 +8,15 @@ import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
 import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
 import { documentClient } from '../adapters/dynamodb';
 import { requireEnv } from '../adapters/environment';
+import { publishCount } from '../adapters/metrics';
 import type { ChargeRecord } from '../domain/subscriptions/charges';
-import {
-  type CounterDelta,
-  chargeChangeEffects,
-  emptyEffects,
-  subscriptionChangeEffects,
-} from '../domain/subscriptions/outbox';
+import { type OutboxRecord, processOutboxBatch } from '../domain/subscriptions/outbox';
 import type { Subscription } from '../domain/subscriptions/subscription';
 
 /**
- * The billing outbox (docs/subscriptions-design.md), on the streams of the subscriptions and charges tables: each
- * change becomes its events (stored in the events table, whose stream fans them out to webhooks and emails) and
- * its run counters.
- *
- * Records are handled in order and the batch stops at the first failure, which is reported: the stream then
- * retries from that record, and the counters of the records before it (applied once, below) are not counted
- * again. (Powertools' BatchProcessor would go on past a failure, and the records after it would be re-delivered
- * and counted twice.)
+ * The billing outbox (docs/subscriptions-design.md), on the streams of the subscriptions and charges tables:
+ * `processOutboxBatch` turns each change into its events and run counters, and names the record the stream retries
+ * from.
  */
 const logger = new Logger();
 const tables = {
@@ -38,47 +29,69 @@ const events = new DynamoEventsRepository({
 });
 const runs = new DynamoRunsRepository({ client: documentClient(), tableName: requireEnv('RUNS_TABLE_NAME') });
 
-export const handler = middy<DynamoDBStreamEvent>()
+/**
+ * The event of a mapping with a tumbling window (lib/billing.ts): Lambda names the records' shard only then, and
+ * expects a `state` back.
+ */
+export type OutboxStreamEvent = DynamoDBStreamEvent & { readonly shardId?: string };
+export type OutboxStreamResponse = DynamoDBBatchResponse & { readonly state: Record<string, never> };
+
+export const handler = middy<OutboxStreamEvent, OutboxStreamResponse>()
   .use(injectLambdaContext(logger))
-  .handler(async (event): Promise<DynamoDBBatchResponse> => {
-    const counters = new Map<string, CounterDelta>();
-    let failedAt: string | undefined;
-    for (const record of event.Records) {
-      try {
-        const own = emptyEffects();
-        recordEffects(record, own);
-        for (const pipelineEvent of own.events) await events.put(pipelineEvent, 'direct');
-        // Counted only once its events are stored: a failed record counts nothing and is retried whole.
-        for (const [runId, delta] of own.counters) {
-          const sum = counters.get(runId) ?? { total: 0, succeeded: 0, failed: 0 };
-          sum.total += delta.total;
-          sum.succeeded += delta.succeeded;
-          sum.failed += delta.failed;
-          counters.set(runId, sum);
-        }
-      } catch (error) {
-        logger.error('billing outbox record failed; the stream retries from it', {
-          error,
-          sequenceNumber: record.dynamodb?.SequenceNumber,
-        });
-        failedAt = record.dynamodb?.SequenceNumber ?? '';
-        break;
-      }
-    }
-    for (const [runId, delta] of counters) await runs.add(runId, delta);
-    return { batchItemFailures: failedAt === undefined ? [] : [{ itemIdentifier: failedAt }] };
+  .handler(async (event): Promise<OutboxStreamResponse> => {
+    const result = await processOutboxBatch(
+      {
+        events,
+        counters: runs,
+        onFailure: ({ sequenceNumber, stage, runId, error }) =>
+          logger.error('billing outbox record failed; the stream retries from it', {
+            sequenceNumber,
+            stage,
+            runId,
+            error,
+          }),
+      },
+      { shard: shardOf(event), records: event.Records.map(outboxRecordOf) },
+    );
+    // Every report holds its shard back until the record goes through: the alarm on it calls someone.
+    if (result.batchItemFailures.length > 0)
+      publishCount('StreamRecordsFailed', result.batchItemFailures.length);
+    return { ...result, state: {} };
   });
 
-function recordEffects(record: DynamoDBRecord, effects: ReturnType<typeof emptyEffects>): void {
+/**
+ * The counters' fence is per shard. Without a shard in the event (the local runtime on DynamoDB Local, which keeps
+ * one shard per stream at a time and numbers its records stream-wide), the stream stands for its shard.
+ */
+function shardOf(event: OutboxStreamEvent): string {
+  return event.shardId ?? event.Records[0]?.eventSourceARN ?? 'none';
+}
+
+function outboxRecordOf(record: DynamoDBRecord): OutboxRecord {
   const image = (value: unknown) => (value ? unmarshall(value as Record<string, AttributeValue>) : undefined);
   const before = image(record.dynamodb?.OldImage);
   const after = image(record.dynamodb?.NewImage);
+  const sequenceNumber = record.dynamodb?.SequenceNumber ?? '';
   const table = /:table\/([^/]+)\/stream\//.exec(record.eventSourceARN ?? '')?.[1];
   if (table === tables.subscriptions) {
-    subscriptionChangeEffects(effects, before as Subscription | undefined, after as Subscription | undefined);
-  } else if (table === tables.charges) {
-    chargeChangeEffects(effects, before as ChargeRecord | undefined, after as ChargeRecord | undefined);
-  } else {
-    throw new Error(`A stream record from an unknown table: ${record.eventSourceARN}`);
+    return {
+      sequenceNumber,
+      change: {
+        table: 'subscriptions',
+        before: before as Subscription | undefined,
+        after: after as Subscription | undefined,
+      },
+    };
   }
+  if (table === tables.charges) {
+    return {
+      sequenceNumber,
+      change: {
+        table: 'charges',
+        before: before as ChargeRecord | undefined,
+        after: after as ChargeRecord | undefined,
+      },
+    };
+  }
+  return { sequenceNumber, change: { table: 'unknown', source: record.eventSourceARN ?? '' } };
 }

@@ -1,11 +1,10 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { dnsResolver } from '../adapters/dns-resolver';
 import { DynamoAttemptsRepository } from '../adapters/dynamo-attempts-repository';
 import { DynamoEndpointsRepository } from '../adapters/dynamo-endpoints-repository';
@@ -16,14 +15,14 @@ import { metrics } from '../adapters/metrics';
 import { SqsDeliveryQueue } from '../adapters/sqs-delivery-queue';
 import { WebhookHttpClient } from '../adapters/webhook-http-client';
 import { loadConfig } from '../config';
-import { Delivery } from '../domain/webhooks/delivery';
+import { Delivery, deliverBatch } from '../domain/webhooks/delivery';
 import { CachedEndpoints } from '../domain/webhooks/fanout';
-import { deliveryMessage } from '../domain/webhooks/messages';
+import { parseDeliveryRecord } from '../domain/webhooks/messages';
 
 /**
- * Delivery: one DeliveriesQueue message is one attempt (or a reschedule) of one event to one endpoint. The items
- * of a batch run concurrently (BatchProcessor's default), and every attempt is bounded by WEBHOOK_TIMEOUT_MS, so
- * a slow endpoint's message does not hold up the others in its batch.
+ * Delivery: one DeliveriesQueue message is one attempt (or a reschedule) of one event to one endpoint. The consumer
+ * is domain/webhooks/delivery.ts `deliverBatch`; this wires its adapters, one Delivery per execution environment
+ * (it holds the endpoint cache and the cool-downs).
  */
 const logger = new Logger();
 const config = loadConfig(process.env, 'aws');
@@ -59,29 +58,20 @@ const delivery = new Delivery({
       metrics.addMetric(succeeded ? 'DeliveriesSucceeded' : 'DeliveriesFailed', MetricUnit.Count, 1);
       metrics.addMetric('DeliveryAttemptLatency', MetricUnit.Milliseconds, durationMs);
     },
+    count(name) {
+      metrics.addMetric(name, MetricUnit.Count, 1);
+    },
   },
   logger,
   retryScheduleMs: config.webhookRetryScheduleMs,
   disableAfterMs: config.webhookDisableAfterMs,
 });
-const processor = new BatchProcessor(EventType.SQS);
-
-async function deliver(record: SQSRecord): Promise<void> {
-  // A malformed message is a bug upstream: it fails, and after the queue's retries it waits on the DLQ.
-  const message = deliveryMessage.parse(JSON.parse(record.body));
-  const result = await delivery.deliver(message, {
-    redelivered: Number(record.attributes?.ApproximateReceiveCount ?? '1') > 1,
-  });
-  logger.debug('delivery processed', {
-    storeId: message.storeId,
-    endpointId: message.endpointId,
-    eventId: message.eventId,
-    attempt: message.attempt,
-    result: result.kind,
-  });
-}
 
 export const handler = middy<SQSEvent>()
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))
-  .handler((event, context) => processPartialResponse(event, deliver, processor, { context }));
+  .handler((event, context) =>
+    deliverBatch(delivery, event.Records.map(parseDeliveryRecord), {
+      deadline: Date.now() + context.getRemainingTimeInMillis(),
+    }),
+  );

@@ -11,6 +11,7 @@ import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import * as z from 'zod';
 import { DynamoChargesRepository } from '../adapters/dynamo-charges-repository';
 import { DynamoEventsRepository } from '../adapters/dynamo-events-repository';
+import { DynamoReconciliationReports } from '../adapters/dynamo-reconciliation-reports';
 import { DynamoRunsRepository } from '../adapters/dynamo-runs-repository';
 import { DynamoSubscriptionsRepository } from '../adapters/dynamo-subscriptions-repository';
 import { documentClient } from '../adapters/dynamodb';
@@ -19,8 +20,24 @@ import { createIndexGate } from '../adapters/gated-index-query';
 import { metrics } from '../adapters/metrics';
 import { runSettingsFromEnv } from '../adapters/run-settings';
 import { S3DatafeedStore } from '../adapters/s3-datafeed-store';
-import { SqsChargeQueue, SqsRunQueue } from '../adapters/sqs-billing-queues';
-import { type RunMessage, type RunWorkDeps, triggerRun, workOnRun } from '../domain/subscriptions/runs';
+import { type ContextWithSecrets, loadSecrets } from '../adapters/secrets';
+import { SqsChargeQueue, SqsReconciliationQueue, SqsRunQueue } from '../adapters/sqs-billing-queues';
+import { StripePaymentGateway } from '../adapters/stripe-payment-gateway';
+import { loadConfig } from '../config';
+import type { PaymentIntentLedger } from '../domain/subscriptions/charges';
+import {
+  processReconcileMessage,
+  type ReconcileDeps,
+  reconcileMessageSchema,
+  scheduleReconciliation,
+} from '../domain/subscriptions/reconciliation';
+import {
+  consumeRunMessage,
+  type RunConsumerDeps,
+  type RunMessage,
+  runMessage,
+  triggerRun,
+} from '../domain/subscriptions/runs';
 
 /**
  * Subscription runs. Invoked two ways, one code path: by the primary and backup schedules (EventBridge Scheduler,
@@ -32,7 +49,16 @@ const sqs = new SQSClient({});
 const settings = runSettingsFromEnv(process.env);
 const runs = new DynamoRunsRepository({ client: documentClient(), tableName: requireEnv('RUNS_TABLE_NAME') });
 const runQueue = new SqsRunQueue({ client: sqs, queueUrl: requireEnv('RUNS_QUEUE_URL') });
-const deps: RunWorkDeps = {
+const reconciliationQueue = new SqsReconciliationQueue({
+  client: sqs,
+  queueUrl: requireEnv('RUNS_QUEUE_URL'),
+});
+// Reconciliations of completed runs with the gateway come on the same queue, as `{kind: 'reconcile', ...}`.
+const config = loadConfig(process.env, 'aws');
+const deps: RunConsumerDeps = {
+  queue: runQueue,
+  pollSeconds: settings.pollSeconds,
+  stepMarginMs: settings.stepMarginMs,
   runs,
   due: new DynamoSubscriptionsRepository({
     client: documentClient(),
@@ -60,31 +86,92 @@ const deps: RunWorkDeps = {
     metrics.addMetric('RunChargesPerMinute', MetricUnit.Count, view.ratePerMinute);
     metrics.addMetric('RunPastDeadline', MetricUnit.Count, Date.now() > Date.parse(run.deadlineAt) ? 1 : 0);
   },
+  // RECONCILE_AFTER the completion, the run's PaymentIntents are compared with its charges.
+  onCompleted: async (run) => {
+    await scheduleReconciliation({ queue: reconciliationQueue, now: Date.now }, run, config.reconcileAfterMs);
+  },
 };
 const processor = new BatchProcessor(EventType.SQS);
-const runMessage = z.object({ runId: z.string().min(1), owner: z.string().min(1) });
+
+const secretBindings = { paymentGatewayApiKey: 'PAYMENT_GATEWAY_API_KEY_SECRET_ARN' } as const;
+let gatewayKey = '';
+let reconciliation: ReconcileDeps | undefined;
+/** Made on first use: a run's own steps never need the gateway, and must not fail for want of its URL. */
+const reconciliationDeps = (): ReconcileDeps => {
+  if (reconciliation) return reconciliation;
+  if (!config.paymentGatewayUrl) {
+    throw new Error(
+      'PAYMENT_GATEWAY_URL is not set for the run function: a reconciliation reads the gateway.',
+    );
+  }
+  const ledger: PaymentIntentLedger = new StripePaymentGateway({
+    url: config.paymentGatewayUrl,
+    timeoutMs: config.paymentGatewayTimeoutMs,
+    apiKey: () => gatewayKey,
+  });
+  reconciliation = {
+    runs,
+    charges: deps.charges,
+    ledger,
+    reports: new DynamoReconciliationReports({
+      client: documentClient(),
+      tableName: requireEnv('RUNS_TABLE_NAME'),
+    }),
+    queue: reconciliationQueue,
+    now: Date.now,
+    onReport: (report) => {
+      // ReconciliationMismatchAlarm watches the first two.
+      metrics.addMetric('ReconciliationDuplicates', MetricUnit.Count, report.counts.duplicates);
+      metrics.addMetric('ReconciliationOrphans', MetricUnit.Count, report.counts.orphans);
+      metrics.addMetric('ReconciliationMissing', MetricUnit.Count, report.counts.missing);
+    },
+  };
+  return reconciliation;
+};
+
+async function reconcileStep(body: unknown): Promise<void> {
+  const message = reconcileMessageSchema.parse(body);
+  const result = await processReconcileMessage(reconciliationDeps(), message);
+  if (result.kind === 'completed') {
+    const { report } = result;
+    const summary = {
+      date: report.date,
+      gatewayPaymentIntents: report.gatewayPaymentIntents,
+      recordedCharges: report.recordedCharges,
+      matched: report.matched,
+      ...report.counts,
+    };
+    // Money moved twice, or without a record: the alarm fires on the metric, the log says which run.
+    if (report.counts.duplicates > 0 || report.counts.orphans > 0) logger.error('run reconciled', summary);
+    else logger.info('run reconciled', summary);
+  } else {
+    logger.info('reconcile message', { date: message.date, result: result.kind });
+  }
+}
 const scheduledTrigger = z.object({ trigger: z.string().min(1).max(64) });
 
 async function step(record: SQSRecord, context: Context): Promise<void> {
-  const message: RunMessage = runMessage.parse(JSON.parse(record.body));
-  // Stop early enough to checkpoint and send the continuation within the function's timeout.
-  const deadline = Date.now() + Math.max(1_000, context.getRemainingTimeInMillis() - settings.stepMarginMs);
-  let result: Awaited<ReturnType<typeof workOnRun>>;
+  const body: unknown = JSON.parse(record.body);
+  if ((body as { kind?: unknown } | null)?.kind === 'reconcile') return reconcileStep(body);
+  const message: RunMessage = runMessage.parse(body);
+  let result: Awaited<ReturnType<typeof consumeRunMessage>>;
   try {
-    result = await workOnRun(deps, message, deadline);
+    // Stops early enough to checkpoint and send the continuation within the function's timeout.
+    result = await consumeRunMessage(deps, message, context.getRemainingTimeInMillis());
   } catch (error) {
     // The message comes back after its visibility timeout and the step resumes from the checkpoint.
     logger.error('run step failed; it is retried from the checkpoint', { runId: message.runId, error });
     throw error;
   }
   logger.info('run step', { runId: message.runId, result });
-  if (result === 'continue') await runQueue.send(message, settings.pollSeconds);
 }
 
 export const handler = middy<SQSEvent | unknown>()
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))
+  .use(loadSecrets(secretBindings))
   .handler(async (event, context) => {
+    gatewayKey = (context as ContextWithSecrets<typeof secretBindings>).paymentGatewayApiKey;
     if (isSqsEvent(event)) {
       return processPartialResponse(event, (record: SQSRecord) => step(record, context), processor, {
         context,

@@ -1,120 +1,97 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  type Clock,
+  type GatewayFault,
+  type InjectedPaymentIntent,
+  type LedgerEntry,
+  type PaymentIntent,
+  rateLimited,
+  type SimResponse,
+  StripeSimulator,
+  serverError,
+} from './stripe-simulator';
 
 /**
  * The bundled payment gateway of the local stack: the subset of Stripe's API the pipeline charges through
- * (CONTRACT.md section 5), with Stripe's idempotency rules. The pipeline talks to it with the official `stripe`
- * SDK. Hand-written because no package serves Stripe's API offline with its idempotency semantics
- * (stripe-mock answers fixtures and keeps no state, so it cannot replay a key).
+ * (CONTRACT.md section 5), served over HTTP to the official `stripe` SDK. All state and every rule live in
+ * `stripe-simulator.ts` (why it is hand-written is said there); this file is transport: it parses the request,
+ * asks the test's fault function what the network does to it, and writes (or withholds) the answer.
  *
- * It also keeps a ledger of every charge it made (what the chaos tests count) and takes injected faults: slow,
- * 500, garbage, hang, the nastiest one, commit-then-hang (the charge is made, the answer never arrives), and a
- * decline of a card that otherwise works (dunning's recovery).
+ * It keeps a ledger of every PaymentIntent (what the chaos tests count), and takes injected faults: slow, a 500
+ * saved under the key with or without the PaymentIntent made, a 429, garbage, hang, commit-then-hang (made, the
+ * answer never arrives), and a decline of a card that otherwise works (dunning's recovery).
  */
 
-export interface PaymentIntent {
-  readonly id: string;
-  readonly object: 'payment_intent';
-  readonly amount: number;
-  readonly currency: string;
-  readonly status: 'succeeded';
-  readonly payment_method: string;
-  readonly confirm: boolean;
-  readonly off_session: boolean;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly created: number;
-}
+export type {
+  Clock,
+  GatewayFault,
+  InjectedPaymentIntent,
+  LedgerEntry,
+  PaymentIntent,
+  PaymentIntentStatus,
+} from './stripe-simulator';
+export { ManualClock, RealTimeClock, StripeSimulator } from './stripe-simulator';
 
-/** A charge the gateway made or declined, as the ledger keeps it. */
-export interface LedgerEntry {
-  readonly idempotencyKey?: string;
-  readonly outcome: 'succeeded' | 'declined';
-  readonly amount: number;
-  readonly currency: string;
-  readonly paymentMethod: string;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly paymentIntentId?: string;
-  readonly declineCode?: string;
-}
-
-/** What the gateway does with one request, decided by the test's fault function. */
-export type GatewayFault =
-  | { readonly kind: 'none' }
-  /** Answer (correctly) after a delay. */
-  | { readonly kind: 'delay'; readonly ms: number }
-  /** 500 without charging and without recording the key, as Stripe does for its own errors. */
-  | { readonly kind: 'error500' }
-  /** 200 with a body that is not JSON; `commit` says whether the charge was made first. */
-  | { readonly kind: 'garbage'; readonly commit: boolean }
-  /** Never answer; nothing is charged, the key is not recorded. */
-  | { readonly kind: 'hang' }
-  /** Charge and record the key, then never answer: the client times out on a charge that happened. */
-  | { readonly kind: 'commit-then-hang' }
-  /**
-   * Decline this request as the card would (402 card_error, recorded under its key and in the ledger), whatever
-   * its payment method: a card that fails once and works on the next attempt, with nothing changed on its side.
-   */
-  | { readonly kind: 'decline'; readonly declineCode?: string };
-
-/** Decides the fault for one request (tests replace it, or pass one at start). */
+/**
+ * Decides the fault for one create request (`POST /v1/payment_intents`) that reaches execution: a new key, or
+ * none. It is not asked for a key already answered (the stored answer is replayed, whatever the network does
+ * next), nor for one refused before execution (401, 403, 400).
+ */
 export type GatewayFaults = (request: {
   idempotencyKey?: string;
   params: Readonly<Record<string, string>>;
 }) => GatewayFault;
+
+/** What the network or Stripe does to a read (retrieve, list, search): nothing there is saved. */
+export type ReadFault =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'delay'; readonly ms: number }
+  | { readonly kind: 'error500' }
+  | { readonly kind: 'rate-limit' }
+  | { readonly kind: 'hang' }
+  | { readonly kind: 'garbage' };
+
+export type ReadFaults = (request: {
+  method: string;
+  path: string;
+  query: Readonly<Record<string, string>>;
+}) => ReadFault;
 
 export interface PaymentGatewayOptions {
   /** The bearer secret clients must send. @default 'sk_test_local' */
   readonly apiKey?: string;
   /** The faults from the first request on, before a test can set `faults`. @default no fault */
   readonly faults?: GatewayFaults;
+  /** @default no fault */
+  readonly readFaults?: ReadFaults;
   /** @default 0 - a free port */
   readonly port?: number;
-  /** @default '127.0.0.1' */
-  readonly host?: string;
+  /** Loopback only: a gateway that moves "money" on any key it is given has no business on a network. */
+  readonly host?: '127.0.0.1';
+  /** @default real time, which tests move forward with `clock.advance(ms)` */
+  readonly clock?: Clock;
+  /** How long a `processing` PaymentIntent takes to settle, on the gateway's clock. @default 10_000 */
+  readonly processingDelayMs?: number;
+  /** How long a new PaymentIntent stays invisible to search, on the gateway's clock. @default 60_000 */
+  readonly searchDelayMs?: number;
 }
 
-const DECLINES: Readonly<Record<string, { code: string; declineCode: string; message: string }>> = {
-  pm_card_chargeDeclined: {
-    code: 'card_declined',
-    declineCode: 'generic_decline',
-    message: 'Your card was declined.',
-  },
-  pm_card_chargeDeclinedInsufficientFunds: {
-    code: 'card_declined',
-    declineCode: 'insufficient_funds',
-    message: 'Your card has insufficient funds.',
-  },
-};
-
-/** What the `decline` fault answers unless it names another decline code. */
-const FORCED_DECLINE = {
-  code: 'card_declined',
-  declineCode: 'generic_decline',
-  message: 'Your card was declined.',
-} as const;
-
-const IDEMPOTENCY_KEY_RETENTION_MS = 24 * 3_600_000;
 const MAX_BODY_BYTES = 64 * 1024;
-
-interface StoredAnswer {
-  readonly paramsDigest: string;
-  readonly state: 'in_flight' | 'done';
-  readonly status?: number;
-  readonly body?: string;
-  readonly at: number;
-}
+const GARBAGE = '<html>502 Bad Gateway</html>';
 
 export class PaymentGateway {
-  readonly ledger: LedgerEntry[] = [];
-  /** Decides the fault for each request; tests replace it. */
+  /** Decides the fault for each create request that reaches execution; tests replace it. */
   faults: GatewayFaults = () => ({ kind: 'none' });
-  private readonly keys = new Map<string, StoredAnswer>();
+  /** Decides the fault for each read; tests replace it. */
+  readFaults: ReadFaults = () => ({ kind: 'none' });
   private readonly hanging = new Set<ServerResponse>();
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(
     private readonly server: Server,
-    private readonly apiKey: string,
+    readonly simulator: StripeSimulator,
   ) {}
 
   static async start(options: PaymentGatewayOptions = {}): Promise<PaymentGateway> {
@@ -122,13 +99,23 @@ export class PaymentGateway {
     const server = createServer((req, res) => {
       void gateway?.handle(req, res).catch(() => {
         if (!res.headersSent) send(res, 500, { error: { type: 'api_error', message: 'Internal error.' } });
+        else res.destroy();
       });
     });
-    gateway = new PaymentGateway(server, options.apiKey ?? 'sk_test_local');
+    gateway = new PaymentGateway(
+      server,
+      new StripeSimulator({
+        apiKey: options.apiKey ?? 'sk_test_local',
+        clock: options.clock,
+        processingDelayMs: options.processingDelayMs,
+        searchDelayMs: options.searchDelayMs,
+      }),
+    );
     if (options.faults) gateway.faults = options.faults;
+    if (options.readFaults) gateway.readFaults = options.readFaults;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
     });
     return gateway;
   }
@@ -138,214 +125,165 @@ export class PaymentGateway {
     return `http://${address}:${port}`;
   }
 
-  /** Successful charges whose metadata matches, e.g. `{ subscription_id, period }`. */
+  /** The gateway's time: `clock.now()` (epoch ms) and `clock.advance(ms)`. */
+  get clock(): Clock {
+    return this.simulator.clock;
+  }
+
+  /** One entry per PaymentIntent ever created or injected, with its current status, in creation order. */
+  get ledger(): LedgerEntry[] {
+    return this.simulator.ledger();
+  }
+
+  /**
+   * PaymentIntents that moved money whose metadata matches, e.g. `{ subscription_id, period }`: succeeded, or
+   * processing that will settle succeeded (see LedgerEntry.outcome).
+   */
   successfulCharges(metadata: Readonly<Record<string, string>> = {}): LedgerEntry[] {
-    return this.ledger.filter(
-      (entry) =>
-        entry.outcome === 'succeeded' && Object.entries(metadata).every(([k, v]) => entry.metadata[k] === v),
-    );
+    return this.simulator.successfulCharges(metadata);
+  }
+
+  /** Every PaymentIntent as `GET /v1/payment_intents/{id}` would answer it now, in creation order. */
+  paymentIntents(): PaymentIntent[] {
+    return this.simulator.paymentIntents();
+  }
+
+  /** Plants a PaymentIntent the pipeline never asked for (an orphan), for reconciliation tests. */
+  injectPaymentIntent(input: InjectedPaymentIntent): PaymentIntent {
+    return this.simulator.injectPaymentIntent(input);
+  }
+
+  /** The accepted secret key. Setting it rolls the key: the previous one answers 401 api_key_expired. */
+  get apiKey(): string | undefined {
+    return this.simulator.apiKey;
+  }
+
+  set apiKey(next: string | undefined) {
+    this.simulator.apiKey = next;
+  }
+
+  /** Expires the current key, with no replacement until `apiKey` is set. */
+  revokeKey(): void {
+    this.simulator.revokeKey();
+  }
+
+  /** A restricted key lacking `read` or `write` on PaymentIntents: 403 for what it may not do. */
+  addRestrictedKey(key: string, permissions: { readonly read: boolean; readonly write: boolean }): void {
+    this.simulator.addRestrictedKey(key, permissions);
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const res of this.hanging) res.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://gateway').pathname;
-    if (req.headers.authorization !== `Bearer ${this.apiKey}`) {
-      return send(res, 401, {
-        error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' },
-      });
-    }
-    if (req.method !== 'POST' || path !== '/v1/payment_intents') {
-      return send(res, 404, {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const method = req.method ?? 'GET';
+    const raw = await readBody(req);
+    if (raw === undefined) {
+      return send(res, 413, {
         error: {
           type: 'invalid_request_error',
-          message: `Unrecognized request URL (${req.method}: ${path}).`,
+          message: `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`,
         },
       });
     }
-    const raw = await readBody(req);
-    if (raw === undefined)
-      return send(res, 413, { error: { type: 'invalid_request_error', message: 'Too large.' } });
-    const params = Object.fromEntries(new URLSearchParams(raw).entries());
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (raw.length > 0 && contentType !== 'application/x-www-form-urlencoded') {
+      return send(res, 400, {
+        error: {
+          type: 'invalid_request_error',
+          message: 'Invalid request: bodies must be application/x-www-form-urlencoded.',
+        },
+      });
+    }
+    const params = parseForm(raw);
+    const query = parseForm(url.search.slice(1));
+    if (!params || !query) {
+      return send(res, 400, {
+        error: {
+          type: 'invalid_request_error',
+          message: 'Invalid request: the parameters are not valid form encoding.',
+        },
+      });
+    }
     const idempotencyKey = headerValue(req.headers['idempotency-key']);
-
-    // A known key is answered at once by Stripe's rules, whatever fault is injected: the fault is the network's
-    // or the gateway's, and the stored answer is already decided.
-    const known = idempotencyKey ? this.knownKey(idempotencyKey, params) : undefined;
-    if (known) return reply(res, known, idempotencyKey);
-    if (idempotencyKey)
-      this.keys.set(idempotencyKey, {
-        paramsDigest: paramsDigest(params),
-        state: 'in_flight',
-        at: Date.now(),
-      });
-    const forget = () => {
-      if (idempotencyKey) this.keys.delete(idempotencyKey);
-    };
-
-    const fault = this.faults({ idempotencyKey, params });
-    if (fault.kind === 'hang') {
-      forget();
-      return void this.hanging.add(res);
-    }
-    if (fault.kind === 'error500') {
-      forget();
-      return send(res, 500, { error: { type: 'api_error', message: 'An unexpected error occurred.' } });
-    }
-    if (fault.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
-    if (fault.kind === 'garbage' && !fault.commit) {
-      // Before charging: an uncommitted garbage answer must leave nothing in the ledger, or a test would count a
-      // charge that never happened (and the same key, asked again, would add a second one).
-      forget();
-      return garbage(res);
-    }
-
-    const answer = this.charge(idempotencyKey, params, fault.kind === 'decline' ? fault : undefined);
-    if (idempotencyKey) {
-      this.keys.set(idempotencyKey, {
-        paramsDigest: paramsDigest(params),
-        state: 'done',
-        at: Date.now(),
-        ...answer,
-      });
-    }
-    if (fault.kind === 'commit-then-hang') return void this.hanging.add(res);
-    if (fault.kind === 'garbage') return garbage(res);
-    reply(res, { ...answer, replayed: false }, idempotencyKey);
-  }
-
-  /**
-   * Stripe's rules for a key seen in the last 24 h: other params → 400; in flight → 409; else the stored answer.
-   * Undefined for a new key.
-   */
-  private knownKey(
-    idempotencyKey: string,
-    params: Readonly<Record<string, string>>,
-  ): { status: number; body: string; replayed: boolean } | undefined {
-    const stored = this.keys.get(idempotencyKey);
-    if (!stored || Date.now() - stored.at >= IDEMPOTENCY_KEY_RETENTION_MS) return undefined;
-    if (stored.paramsDigest !== paramsDigest(params)) {
-      return {
-        status: 400,
-        body: JSON.stringify({
-          error: {
-            type: 'idempotency_error',
-            message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
-          },
-        }),
-        replayed: false,
-      };
-    }
-    if (stored.state === 'in_flight') {
-      return {
-        status: 409,
-        body: JSON.stringify({
-          error: {
-            type: 'idempotency_error',
-            code: 'idempotency_key_in_use',
-            message: 'There is currently another in-progress request using this Idempotent Key.',
-          },
-        }),
-        replayed: false,
-      };
-    }
-    return { status: stored.status ?? 500, body: stored.body ?? '', replayed: true };
-  }
-
-  private charge(
-    idempotencyKey: string | undefined,
-    params: Readonly<Record<string, string>>,
-    forcedDecline?: { readonly declineCode?: string },
-  ): { status: number; body: string } {
-    const invalid = validate(params);
-    if (invalid) {
-      return {
-        status: 400,
-        body: JSON.stringify({
-          error: { type: 'invalid_request_error', param: invalid.param, message: invalid.message },
-        }),
-      };
-    }
-    const amount = Number(params.amount);
-    const currency = (params.currency ?? '').toLowerCase();
-    const paymentMethod = params.payment_method ?? '';
-    const metadata = metadataOf(params);
-    const decline = forcedDecline
-      ? { ...FORCED_DECLINE, declineCode: forcedDecline.declineCode ?? FORCED_DECLINE.declineCode }
-      : DECLINES[paymentMethod];
-    if (decline) {
-      this.ledger.push({
-        idempotencyKey,
-        outcome: 'declined',
-        amount,
-        currency,
-        paymentMethod,
-        metadata,
-        declineCode: decline.declineCode,
-      });
-      return {
-        status: 402,
-        body: JSON.stringify({
-          error: {
-            type: 'card_error',
-            code: decline.code,
-            decline_code: decline.declineCode,
-            message: decline.message,
-          },
-        }),
-      };
-    }
-    const intent: PaymentIntent = {
-      id: `pi_${randomBytes(12).toString('hex')}`,
-      object: 'payment_intent',
-      amount,
-      currency,
-      status: 'succeeded',
-      payment_method: paymentMethod,
-      confirm: params.confirm === 'true',
-      off_session: params.off_session === 'true',
-      metadata,
-      created: Math.floor(Date.now() / 1000),
-    };
-    this.ledger.push({
+    const request = {
+      method,
+      path: url.pathname,
+      query,
+      params,
+      apiKey: credentials(req.headers.authorization),
       idempotencyKey,
-      outcome: 'succeeded',
-      amount,
-      currency,
-      paymentMethod,
-      metadata,
-      paymentIntentId: intent.id,
+    };
+
+    if (method === 'GET') {
+      const fault = this.readFaults({ method, path: url.pathname, query });
+      if (fault.kind === 'hang') return void this.hanging.add(res);
+      if (fault.kind === 'garbage') return garbage(res);
+      if (fault.kind === 'error500') return reply(res, serverError(), undefined);
+      if (fault.kind === 'rate-limit') return reply(res, rateLimited(), undefined);
+      if (fault.kind === 'delay') await this.sleep(fault.ms);
+    }
+
+    const handled = this.simulator.handle(request);
+    if (handled.kind === 'answer') return reply(res, handled.response, idempotencyKey);
+    const { attempt } = handled;
+    let fault: GatewayFault;
+    try {
+      fault = this.faults({ idempotencyKey, params });
+    } catch (error) {
+      // A broken fault function must not leave the key in flight (409) for the rest of the test.
+      attempt.abandon();
+      throw error;
+    }
+    // The key stays in flight through the delay: a concurrent request with it meets 409, as at Stripe.
+    if (fault.kind === 'delay') await this.sleep(fault.ms);
+    const delivered = attempt.apply(fault);
+    if (delivered.delivery === 'hang') return void this.hanging.add(res);
+    if (delivered.delivery === 'garbage') return garbage(res);
+    reply(res, delivered.response, idempotencyKey);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
     });
-    return { status: 200, body: JSON.stringify(intent) };
   }
 }
 
-function validate(params: Readonly<Record<string, string>>): { param: string; message: string } | undefined {
-  if (!/^[1-9]\d{0,11}$/.test(params.amount ?? '')) {
-    return { param: 'amount', message: 'Invalid positive integer: amount.' };
+/** Strict form decoding: a malformed escape is a 400, not a parameter silently read as something else. */
+function parseForm(raw: string): Record<string, string> | undefined {
+  const entries: [string, string][] = [];
+  try {
+    for (const pair of raw.split('&')) {
+      if (pair === '') continue;
+      const eq = pair.indexOf('=');
+      const decode = (text: string) => decodeURIComponent(text.replace(/\+/g, ' '));
+      entries.push(eq < 0 ? [decode(pair), ''] : [decode(pair.slice(0, eq)), decode(pair.slice(eq + 1))]);
+    }
+  } catch {
+    return undefined;
   }
-  if (!/^[a-zA-Z]{3}$/.test(params.currency ?? ''))
-    return { param: 'currency', message: 'Invalid currency.' };
-  if (!params.payment_method)
-    return { param: 'payment_method', message: 'Missing required param: payment_method.' };
-  return undefined;
+  // fromEntries defines own properties: a `__proto__` parameter stays a parameter.
+  return Object.fromEntries(entries);
 }
 
-function metadataOf(params: Readonly<Record<string, string>>): Record<string, string> {
-  const metadata: Record<string, string> = {};
-  for (const [key, value] of Object.entries(params)) {
-    const match = /^metadata\[(.+)\]$/.exec(key);
-    if (match?.[1]) metadata[match[1]] = value;
-  }
-  return metadata;
-}
-
-function paramsDigest(params: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1)));
+/** Bearer, as the SDK sends it, or Basic with the key as user name, as `curl -u sk_test_…:` does. */
+function credentials(authorization: string | undefined): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+  if (bearer) return bearer;
+  const basic = /^Basic\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+  if (!basic) return undefined;
+  return Buffer.from(basic, 'base64').toString('utf8').split(':')[0] || undefined;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -363,23 +301,19 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function reply(
-  res: ServerResponse,
-  answer: { status: number; body: string; replayed: boolean },
-  idempotencyKey: string | undefined,
-): void {
+function reply(res: ServerResponse, answer: SimResponse, idempotencyKey: string | undefined): void {
   res.writeHead(answer.status, {
     'content-type': 'application/json',
-    ...(answer.replayed ? { 'idempotent-replayed': 'true' } : {}),
+    ...answer.headers,
     ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
     'request-id': `req_${randomBytes(8).toString('hex')}`,
   });
-  res.end(answer.body);
+  res.end(JSON.stringify(answer.body));
 }
 
 /** A 200 whose body is not JSON: what a broken proxy in front of a gateway answers. */
 function garbage(res: ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'application/json' }).end('<html>502 Bad Gateway</html>');
+  res.writeHead(200, { 'content-type': 'application/json' }).end(GARBAGE);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

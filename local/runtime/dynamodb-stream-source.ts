@@ -26,6 +26,11 @@ export interface DynamoDbStreamSourceProps {
   readonly maximumRetryAttempts?: number;
   /** Split a failing batch in two and retry each half (splits do not count as retries). @default false */
   readonly bisectBatchOnFunctionError?: boolean;
+  /**
+   * A tumbling window: Lambda then adds the window, its state and the record's shard to each event. Locally every
+   * batch is a window of its own (`isFinalInvokeForWindow`), which is what a consumer that keeps no state sees.
+   */
+  readonly tumblingWindowInSeconds?: number;
   /** FunctionResponseTypes includes ReportBatchItemFailures. */
   readonly reportBatchItemFailures?: boolean;
   /** The OnFailure destination: receives Lambda's failure record of a batch whose retries are exhausted. */
@@ -244,7 +249,7 @@ async function deliverWithRetries(
     await gate.open(signal);
     if (signal.aborted) return;
     invocations += 1;
-    const outcome = await gate.track(invokeBatch(props, pending));
+    const outcome = await gate.track(invokeBatch(props, shardId, pending));
     if (outcome.kind === 'succeeded') return;
     if (outcome.kind === 'partial') {
       pending = pending.slice(outcome.firstFailedIndex);
@@ -270,9 +275,27 @@ type BatchOutcome =
   | { kind: 'partial'; firstFailedIndex: number; functionError: string }
   | { kind: 'failed'; functionError: string };
 
-async function invokeBatch(props: DynamoDbStreamSourceProps, records: _Record[]): Promise<BatchOutcome> {
+async function invokeBatch(
+  props: DynamoDbStreamSourceProps,
+  shardId: string,
+  records: _Record[],
+): Promise<BatchOutcome> {
+  const now = new Date();
   const event: DynamoDBStreamEvent = {
     Records: records.map((record) => toLambdaRecord(record, props.streamArn)),
+    ...(props.tumblingWindowInSeconds
+      ? {
+          shardId,
+          eventSourceARN: props.streamArn,
+          window: {
+            start: now.toISOString(),
+            end: new Date(now.getTime() + props.tumblingWindowInSeconds * 1000).toISOString(),
+          },
+          state: {},
+          isFinalInvokeForWindow: true,
+          isWindowTerminatedEarly: false,
+        }
+      : {}),
   };
   let result: unknown;
   try {

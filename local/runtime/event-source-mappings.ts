@@ -18,6 +18,7 @@ interface CfnEventSourceMapping {
   StartingPosition?: 'TRIM_HORIZON' | 'LATEST';
   MaximumRetryAttempts?: number;
   BisectBatchOnFunctionError?: boolean;
+  TumblingWindowInSeconds?: number;
   DestinationConfig?: { OnFailure?: { Destination?: string } };
   FilterCriteria?: unknown;
 }
@@ -79,6 +80,7 @@ export async function startEventSources(
             startingPosition: mapping.StartingPosition,
             maximumRetryAttempts: mapping.MaximumRetryAttempts,
             bisectBatchOnFunctionError: mapping.BisectBatchOnFunctionError,
+            tumblingWindowInSeconds: mapping.TumblingWindowInSeconds,
             reportBatchItemFailures,
             onFailure: onFailure ? sendToQueue(clients, queueOf(resources, onFailure, logicalId)) : undefined,
             onError,

@@ -284,10 +284,79 @@ describe('DynamoAttemptsRepository', () => {
     expect(sent[1]?.input.Item).toMatchObject({ sk: 'evt_A#rpl_X#012' });
   });
 
-  it('looks for the success of one delivery by its known key, with a consistent read', async () => {
-    const { client, sent } = recordingClient([() => ({}), () => ({ Item: { endpointId: 'ep_1' } })]);
+  const ref = { endpointId: 'ep_1', eventId: 'evt_A' };
+  const lease = { holder: 'm1#1#x', until: 5_000, attempt: 1, at: '2024-06-01T00:00:00.000Z' };
+
+  it('claims the delivery’s lease in one conditional put on its success key', async () => {
+    const { client, sent } = recordingClient([() => ({}), () => ({ Attributes: { status: 'sending' } })]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    expect(await repository.claim(ref, lease, 4_000)).toEqual({ kind: 'claimed', tookOver: false });
+    expect(await repository.claim({ ...ref, replayId: 'rpl_X' }, lease, 6_000)).toEqual({
+      kind: 'claimed',
+      tookOver: true,
+    });
+    expect(sent[0]?.input).toEqual({
+      TableName: 'Attempts',
+      Item: {
+        endpointId: 'ep_1',
+        eventId: 'evt_A',
+        sk: 'evt_A#0#ok',
+        attempt: 1,
+        status: 'sending',
+        holder: 'm1#1#x',
+        leaseUntil: 5_000,
+        at: lease.at,
+        expiresAt: Date.parse(lease.at) / 1000 + 30 * 86_400,
+      },
+      ConditionExpression: 'attribute_not_exists(sk) OR (#status = :sending AND leaseUntil <= :now)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':sending': 'sending', ':now': 4_000 },
+      ReturnValues: 'ALL_OLD',
+      ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+    });
+    expect(sent[1]?.input.Item).toMatchObject({ sk: 'evt_A#rpl_X#ok', replayId: 'rpl_X' });
+  });
+
+  it('tells a success from a live lease by the item the failed condition returns, without a second request', async () => {
+    const { client, sent } = recordingClient([
+      conditionFailed({ status: 'succeeded' }),
+      conditionFailed({ status: 'sending', leaseUntil: 9_000, holder: 'other' }),
+    ]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    expect(await repository.claim(ref, lease, 4_000)).toEqual({ kind: 'succeeded' });
+    expect(await repository.claim(ref, lease, 4_000)).toEqual({
+      kind: 'held',
+      until: 9_000,
+      holder: 'other',
+    });
+    expect(sent).toHaveLength(2);
+  });
+
+  it('releases only a lease its holder still has', async () => {
+    const { client, sent } = recordingClient([conditionFailed()]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    await expect(repository.release(ref, 'm1#1#x')).resolves.toBeUndefined();
+    expect(sent[0]).toEqual({
+      command: 'DeleteCommand',
+      input: {
+        TableName: 'Attempts',
+        Key: { endpointId: 'ep_1', sk: 'evt_A#0#ok' },
+        ConditionExpression: '#status = :sending AND holder = :holder',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':sending': 'sending', ':holder': 'm1#1#x' },
+      },
+    });
+  });
+
+  it('looks for the success of one delivery by its known key, with a consistent read; a lease is not one', async () => {
+    const { client, sent } = recordingClient([
+      () => ({}),
+      () => ({ Item: { status: 'sending' } }),
+      () => ({ Item: { status: 'succeeded' } }),
+    ]);
     const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
     expect(await repository.hasSucceeded('ep_1', 'evt_A', 'rpl_X')).toBe(false);
+    expect(await repository.hasSucceeded('ep_1', 'evt_A')).toBe(false);
     expect(await repository.hasSucceeded('ep_1', 'evt_A')).toBe(true);
     expect(sent[0]?.input).toMatchObject({
       Key: { endpointId: 'ep_1', sk: 'evt_A#rpl_X#ok' },
@@ -296,7 +365,7 @@ describe('DynamoAttemptsRepository', () => {
     expect(sent[1]?.input).toMatchObject({ Key: { endpointId: 'ep_1', sk: 'evt_A#0#ok' } });
   });
 
-  it('records a success under its known key, once; failures under their attempt number', async () => {
+  it('records a success over the lease, once; failures under their attempt number', async () => {
     const duplicate = Object.assign(new Error('exists'), { name: 'ConditionalCheckFailedException' });
     const { client, sent } = recordingClient([
       () => ({}),
@@ -310,20 +379,26 @@ describe('DynamoAttemptsRepository', () => {
     await expect(repository.record({ ...attempt, status: 'succeeded' })).resolves.toBeUndefined();
     await repository.record({ ...attempt, status: 'failed', attempt: 2 });
     expect(sent[0]?.input).toMatchObject({
-      Item: { sk: 'evt_A#0#ok' },
-      ConditionExpression: 'attribute_not_exists(sk)',
+      Item: { sk: 'evt_A#0#ok', status: 'succeeded' },
+      ConditionExpression: 'attribute_not_exists(sk) OR #status = :sending',
     });
+    expect(sent[0]?.input.Item).not.toHaveProperty('holder');
     expect(sent[2]?.input).toMatchObject({ Item: { sk: 'evt_A#0#002' } });
     expect(sent[2]?.input.ConditionExpression).toBeUndefined();
   });
 
-  it('lists newest first without its own key attributes', async () => {
+  it('lists newest first without its own key attributes, leaving leases out and paging to the limit', async () => {
     const { client, sent } = recordingClient([
-      () => ({ Items: [{ ...attempt, sk: 'evt_A#0#002', expiresAt: 1 }] }),
+      () => ({ Items: [{ ...attempt, sk: 'evt_A#0#002', expiresAt: 1 }], LastEvaluatedKey: { sk: 'x' } }),
+      () => ({ Items: [{ ...attempt, attempt: 1, sk: 'evt_A#0#001', expiresAt: 1 }] }),
     ]);
     const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
-    expect(await repository.list('ep_1', 20)).toEqual([attempt]);
-    expect(sent[0]?.input).toMatchObject({ ScanIndexForward: false, Limit: 20 });
+    expect(await repository.list('ep_1', 2)).toEqual([attempt, { ...attempt, attempt: 1 }]);
+    expect(sent[0]?.input).toMatchObject({
+      ScanIndexForward: false,
+      FilterExpression: '#status <> :sending',
+    });
+    expect(sent[1]?.input.ExclusiveStartKey).toEqual({ sk: 'x' });
   });
 });
 

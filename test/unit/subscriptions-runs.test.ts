@@ -1,8 +1,9 @@
 import { claimFor } from '../../lambdas/domain/subscriptions/charges';
-import { runView } from '../../lambdas/domain/subscriptions/runs';
+import { runView, workOnRun } from '../../lambdas/domain/subscriptions/runs';
 import { billingWorld, T0 } from './support/billing-world';
 
 const runId = new Date(T0).toISOString().slice(0, 10);
+const DAY = 86_400_000;
 
 describe('a subscription run', () => {
   it('charges every due subscription once, starts dunning on declines, then writes the datafeed and completes', async () => {
@@ -21,7 +22,7 @@ describe('a subscription run', () => {
     // Assess
     expect(outcome).toBe('started');
     expect(result).toBe('completed');
-    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    expect(world.gateway.moneyMoved()).toHaveLength(6);
     const run = await world.runs.get(runId);
     expect(run).toMatchObject({ status: 'completed', total: 7, succeeded: 6, failed: 1, announced: true });
     expect(run?.stores).toEqual(['acme', 'other']);
@@ -80,7 +81,7 @@ describe('a subscription run', () => {
     expect(completed).toBe('completed');
     expect(stale).toBe('completed');
     expect(cursorBefore).toEqual({ shard: 0 });
-    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    expect(world.gateway.moneyMoved()).toHaveLength(6);
     expect((await world.runs.get(runId))?.lease?.owner).toBe(second);
   });
 
@@ -124,8 +125,8 @@ describe('a subscription run', () => {
 
     const second = world.runQueue.messages[1]?.message.owner ?? '';
     expect(await world.drain(runId, second)).toBe('completed');
-    expect(world.gateway.successfulCharges()).toHaveLength(3);
-    expect(world.gateway.calls).toBe(3);
+    expect(world.gateway.moneyMoved()).toHaveLength(3);
+    expect(world.gateway.calls.charge).toBe(3);
     expect(await world.runs.get(runId)).toMatchObject({ status: 'completed', total: 3, succeeded: 3 });
   });
 
@@ -147,7 +148,7 @@ describe('a subscription run', () => {
     expect(await world.drain(nextRunId, owner)).toBe('completed');
 
     // Assess: charged once, in the next run's counts and datafeed; the completed run's counts unchanged.
-    expect(world.gateway.successfulCharges()).toHaveLength(2);
+    expect(world.gateway.moneyMoved()).toHaveLength(2);
     const charge = (await world.charges.listForSubscription('acme', 'orphan'))[0];
     expect(charge).toMatchObject({ status: 'succeeded', runId: nextRunId, adoptedFrom: runId });
     expect(await world.runs.get(runId)).toMatchObject({ total: 1, succeeded: 1 });
@@ -178,7 +179,7 @@ describe('a subscription run', () => {
       world.clock.now += 61_000;
     }
     expect(await world.drain(runId, successor)).toBe('completed');
-    expect(world.gateway.successfulCharges()).toHaveLength(6);
+    expect(world.gateway.moneyMoved()).toHaveLength(6);
     expect(await world.runs.get(runId)).toMatchObject({ total: 6, succeeded: 6 });
   });
 
@@ -186,11 +187,8 @@ describe('a subscription run', () => {
     const world = billingWorld({ stallSweepMs: 60_000 });
     await world.subscribe('a');
     await world.subscribe('stuck');
-    const firstOutcome = world.gateway.outcomeFor;
-    world.gateway.outcomeFor = (request) =>
-      request.metadata.subscription_id === 'stuck'
-        ? { kind: 'unknown', reason: 'timeout' }
-        : firstOutcome(request);
+    world.gateway.faultFor = (request) =>
+      request.metadata.subscription_id === 'stuck' ? { kind: 'hang' } : { kind: 'none' };
     await world.trigger('primary');
     const owner = world.runQueue.messages[0]?.message.owner ?? '';
 
@@ -204,10 +202,10 @@ describe('a subscription run', () => {
     expect(world.datafeeds.feeds.size).toBe(0);
 
     // The gateway recovers; the stall sweep sends the charge again, with the same key.
-    world.gateway.outcomeFor = firstOutcome;
+    world.gateway.faultFor = () => ({ kind: 'none' });
     world.clock.now += 61_000;
     expect(await world.drain(runId, owner)).toBe('completed');
-    expect(world.gateway.successfulCharges().filter((key) => key.includes(':stuck:'))).toHaveLength(1);
+    expect(world.gateway.moneyMoved({ subscription_id: 'stuck' })).toHaveLength(1);
   });
 
   it('charges a subscription that became due after enumeration passed it, in the same run', async () => {
@@ -218,7 +216,7 @@ describe('a subscription run', () => {
     await world.step(runId, owner);
     await world.subscribe('late', { startAt: new Date(T0 - 120_000).toISOString() });
     expect(await world.drain(runId, owner)).toBe('completed');
-    expect(world.gateway.successfulCharges()).toHaveLength(2);
+    expect(world.gateway.moneyMoved()).toHaveLength(2);
     expect((await world.runs.get(runId))?.total).toBe(2);
   });
 
@@ -236,6 +234,110 @@ describe('a subscription run', () => {
     await world.step(runId, owner);
     const ready = [...world.events.items.values()].filter(({ event }) => event.type === 'datafeed.ready');
     expect(ready).toHaveLength(1);
+  });
+
+  // Defect 2: the sweep counted a due subscription held by an earlier run's pending claim as owed.
+  it('never holds a later run for an earlier run’s unanswered charge', async () => {
+    const world = billingWorld({ stallSweepMs: 60_000 });
+    await world.subscribe('stuck');
+    world.gateway.faultFor = (request) =>
+      request.metadata.subscription_id === 'stuck' ? { kind: 'hang' } : { kind: 'none' };
+    await world.trigger('primary');
+    const first = world.runQueue.messages.at(-1)?.message.owner ?? '';
+    for (let i = 0; i < 3; i += 1) {
+      await world.step(runId, first);
+      await world.work();
+    }
+    // The next day: the stuck charge is still unanswered, so its subscription is still due; another falls due.
+    world.clock.now += DAY;
+    await world.subscribe('b', { startAt: new Date(world.clock.now - 60_000).toISOString() });
+    await world.trigger('primary');
+    const nextRunId = new Date(world.clock.now).toISOString().slice(0, 10);
+    const second = world.runQueue.messages.at(-1)?.message.owner ?? '';
+    expect(await world.drain(nextRunId, second)).toBe('completed');
+    expect(await world.runs.get(nextRunId)).toMatchObject({ total: 1, succeeded: 1 });
+    expect(world.datafeeds.feeds.has(`${nextRunId}/acme`)).toBe(true);
+    // The earlier run still waits for its own charge, and the later one sent it again on its way.
+    expect((await world.runs.get(runId))?.status).toBe('running');
+    expect(world.gateway.moneyMoved({ subscription_id: 'stuck' })).toHaveLength(0);
+  });
+
+  // Defect 3: a `processing` answer is an answer for the run.
+  it('completes with a processing charge counted as processing, which settles after the run', async () => {
+    const world = billingWorld();
+    await world.subscribe('debit', { paymentMethod: 'pm_test_processing_succeeds' });
+    await world.subscribe('card');
+    await world.trigger();
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    expect(await world.drain(runId, owner)).toBe('completed');
+    const run = await world.runs.get(runId);
+    expect(run).toMatchObject({ total: 2, succeeded: 1, processing: 1 });
+    expect(runView(run as NonNullable<typeof run>, world.clock.now)).toMatchObject({
+      pending: 0,
+      processing: 1,
+    });
+    const processing = [...world.events.items.values()].filter(
+      ({ event }) => event.type === 'subscription.payment_processing',
+    );
+    expect(processing).toHaveLength(1);
+    // The poll comes back after PAYMENT_PROCESSING_POLL and records the settlement.
+    world.clock.now += 15 * 60_000;
+    await world.work();
+    expect((await world.charges.listForSubscription('acme', 'debit'))[0]?.status).toBe('succeeded');
+    expect(world.gateway.calls.charge).toBe(2);
+  });
+
+  // Suspected and confirmed: the stall sweep read the whole due index in one step, whatever the step's deadline.
+  it('stops a sweep at the step’s deadline and goes on from its cursor in the next step', async () => {
+    const world = billingWorld({ stallSweepMs: 60_000, pageSize: 2 });
+    for (let i = 0; i < 24; i += 1) await world.subscribe(`s${i}`);
+    world.gateway.faultFor = () => ({ kind: 'hang' });
+    await world.trigger();
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    // Each page of the due index takes 10 s (a large table under a gateway outage); a step has 60 s.
+    const slow = {
+      ...world.runDeps,
+      due: {
+        page: async (...args: Parameters<typeof world.subscriptions.page>) => {
+          world.clock.now += 10_000;
+          return world.subscriptions.page(...args);
+        },
+      },
+    };
+    const step = () => workOnRun(slow, { runId, owner }, world.clock.now + 60_000);
+    while (!(await world.runs.get(runId))?.enumerated) await step();
+    await world.work();
+    world.clock.now += 61_000;
+    const started = world.clock.now;
+    expect(await step()).toBe('continue');
+    // One page past the deadline at most, not the 16 shards' worth of pages.
+    expect(world.clock.now - started).toBeLessThanOrEqual(70_000);
+    const cut = await world.runs.get(runId);
+    expect(cut?.sweep?.cursor.shard).toBeGreaterThan(0);
+    for (let i = 0; i < 10 && (await world.runs.get(runId))?.sweep; i += 1) await step();
+    expect((await world.runs.get(runId))?.sweep ?? null).toBeNull();
+    expect((await world.runs.get(runId))?.lastSweepAt).toBeGreaterThan(started);
+  });
+
+  // Suspected and confirmed: a trigger whose first step message was lost left the run idle until its lease expired
+  // and a later schedule fired (hours, for the backup schedule).
+  it('sends the first step again when a trigger finds the run untouched since a trigger whose send failed', async () => {
+    const world = billingWorld();
+    await world.subscribe('a');
+    const send = world.runQueue.send.bind(world.runQueue);
+    world.runQueue.send = async () => {
+      throw new Error('SQS unavailable');
+    };
+    await expect(world.trigger('primary')).rejects.toThrow('SQS unavailable');
+    world.runQueue.send = send;
+    // Within a few seconds the first step may simply not have been received yet: nothing is sent again.
+    expect((await world.trigger('backup')).outcome).toBe('joined');
+    expect(world.runQueue.messages).toHaveLength(0);
+    world.clock.now += 10_000;
+    expect((await world.trigger('backup')).outcome).toBe('joined');
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    expect(owner).toBe((await world.runs.get(runId))?.lease?.owner);
+    expect(await world.drain(runId, owner)).toBe('completed');
   });
 });
 

@@ -3,9 +3,11 @@ import {
   CachedEndpoints,
   deliveryMessagesFor,
   Fanout,
+  fanOutBatch,
   fanoutWorkFor,
   streamTableOf,
 } from '../../lambdas/domain/webhooks/fanout';
+import type { DeliveryMessage } from '../../lambdas/domain/webhooks/messages';
 import {
   endpointFixture,
   FakeClock,
@@ -13,6 +15,7 @@ import {
   InMemoryEndpointsRepository,
   InMemoryEventsRepository,
   Io,
+  silentWebhookLogger,
 } from './support/webhook-fakes';
 
 const NOW = Date.parse('2024-06-01T12:00:00.000Z');
@@ -133,17 +136,6 @@ describe('Fanout', () => {
     expect(t.queue.sendCalls).toBe(1);
   });
 
-  it('marks what a second pass over the same record sends, so the deliveries check the log first', async () => {
-    const t = setUp();
-    await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
-    expect(t.queue.sent.every((m) => m.mayRepeat === undefined)).toBe(true);
-    const firstPass = t.queue.sent.length;
-    await t.fanout.run(fanoutWorkFor('transactions', transactionItem));
-    const secondPass = t.queue.sent.slice(firstPass);
-    expect(secondPass.length).toBe(firstPass);
-    expect(secondPass.every((m) => m.mayRepeat === true)).toBe(true);
-  });
-
   it('leaves events over 64 KiB out of the message (the delivery reads them)', () => {
     const big = {
       ...transactionItem,
@@ -174,13 +166,82 @@ describe('Fanout', () => {
     expect(t.queue.sendCalls).toBe(0);
   });
 
-  it('is safe to repeat (a retried stream record): the event is stored once', async () => {
+  it('is safe to repeat (a retried stream record): the event is stored once, the messages sent again', async () => {
     const t = setUp();
     const work = fanoutWorkFor('transactions', transactionItem);
     await t.fanout.run(work);
     await t.fanout.run(work);
     expect(t.events.items.size).toBe(1);
-    expect(t.queue.sent).toHaveLength(4);
+    // The copies are the same messages: delivery's lease, not a mark, keeps them from sending twice.
+    expect(t.queue.sent.slice(2)).toEqual(t.queue.sent.slice(0, 2));
+  });
+});
+
+describe('fanOutBatch', () => {
+  const record = (sequenceNumber: string, newImage?: Record<string, unknown>, eventName = 'INSERT') => ({
+    sequenceNumber,
+    eventName,
+    eventSourceArn: arn(tables.transactions),
+    ...(newImage ? { newImage } : {}),
+  });
+  const transaction = (txnId: string) => ({ ...transactionItem, txnId, eventId: newEventId(NOW) });
+
+  function batchSetUp(failFor?: string) {
+    const t = setUp();
+    const queue: FakeDeliveryQueue = Object.assign(new FakeDeliveryQueue(), {
+      async send(this: FakeDeliveryQueue, messages: readonly DeliveryMessage[]) {
+        if (messages.some((m) => m.eventId === failFor)) throw new Error('SQS refused the batch');
+        return FakeDeliveryQueue.prototype.send.call(this, messages);
+      },
+    });
+    const errors: unknown[] = [];
+    const deps = {
+      events: t.events,
+      endpoints: t.endpoints,
+      queue,
+      retryScheduleMs: [0],
+      tables,
+      now: t.clock.now,
+      logger: { ...silentWebhookLogger, error: (_: string, extra: unknown) => errors.push(extra) },
+    };
+    return { ...t, queue, deps, errors };
+  }
+
+  it('reports each record that failed by its sequence number (the stream retries from the lowest)', async () => {
+    const failing = transaction('txn_2');
+    const t = batchSetUp(failing.eventId);
+    const good = transaction('txn_1');
+    const response = await fanOutBatch(t.deps, [
+      record('100', good),
+      record('200', { ...transaction('txn_9'), eventId: 'garbage' }),
+      record('300', failing),
+      record('400', transaction('txn_3')),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '200' }, { itemIdentifier: '300' }] });
+    expect(new Set(t.queue.sent.map((m) => m.eventId)).size).toBe(2);
+    expect(t.errors).toHaveLength(2);
+  });
+
+  it('skips what is not an insertion, and fails a record without its new image', async () => {
+    const t = batchSetUp();
+    const response = await fanOutBatch(t.deps, [
+      record('100', transaction('txn_1'), 'MODIFY'),
+      record('200', undefined, 'REMOVE'),
+      record('300'),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: '300' }] });
+    expect(t.queue.sent).toEqual([]);
+  });
+
+  it('reads a store’s endpoints once per batch, and afresh for the next batch', async () => {
+    const t = batchSetUp();
+    await fanOutBatch(t.deps, [record('1', transaction('a')), record('2', transaction('b'))]);
+    expect(t.io.reads).toBe(1);
+    // An endpoint registered between two batches receives the next one's events.
+    t.endpoints.seed(endpointFixture({ id: 'ep_new', events: ['*'] }));
+    await fanOutBatch(t.deps, [record('3', transaction('c'))]);
+    expect(t.io.reads).toBe(2);
+    expect(t.queue.sent.filter((m) => m.endpointId === 'ep_new')).toHaveLength(1);
   });
 });
 

@@ -44,8 +44,6 @@ describe('runReplay', () => {
       eventId: ids[10],
       replayId: 'rpl_1',
       attempt: 1,
-      // A replay job can run twice (a redelivered job): its deliveries always check the attempt log.
-      mayRepeat: true,
       event: expect.objectContaining({ id: ids[10] }),
     });
   });
@@ -57,7 +55,7 @@ describe('runReplay', () => {
     expect(queue.sent).toHaveLength(115);
   });
 
-  it('is safe to repeat: a redelivered job sends the same messages again (delivery drops the copies)', async () => {
+  it('is safe to repeat: a redelivered job sends the same messages again (delivery’s lease stops the copies)', async () => {
     const { events } = store();
     const queue = new FakeDeliveryQueue();
     await runReplay(job, { events, queue });

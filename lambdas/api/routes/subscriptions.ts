@@ -1,6 +1,7 @@
 import { ulid } from 'ulid';
 import { newEventId } from '../../domain/events';
 import { requestFingerprint } from '../../domain/idempotency';
+import { cancelSubscription } from '../../domain/subscriptions/cancel';
 import type { ChargeRecord } from '../../domain/subscriptions/charges';
 import {
   newSubscription,
@@ -57,7 +58,7 @@ export function subscriptionRoutes(services: ApiServices): Route<RouteContext>[]
       handle: async (request, params) => {
         const storeId = await services.auth.store(request);
         const now = services.now();
-        const result = await billing().subscriptions.cancel(storeId, params.id ?? '', {
+        const result = await cancelSubscription(billing(), storeId, params.id ?? '', {
           canceledAt: new Date(now).toISOString(),
           eventId: newEventId(now),
         });

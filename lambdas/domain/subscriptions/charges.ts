@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { eventIdFor } from '../events';
 import {
   afterDecline,
   afterSuccess,
@@ -13,7 +15,11 @@ import {
  * run, so a request that timed out is asked again and answered with its first outcome.
  */
 
-export type ChargeStatus = 'pending' | 'succeeded' | 'failed';
+/**
+ * `pending`: claimed, no answer yet. `processing`: the gateway took it and answers later (a bank debit); it is an
+ * answer for the run, and is looked up every PAYMENT_PROCESSING_POLL until it settles. `succeeded` / `failed`: final.
+ */
+export type ChargeStatus = 'pending' | 'processing' | 'succeeded' | 'failed';
 
 /** The charges table's item, exactly. One per (subscription, period, attempt). */
 export interface ChargeRecord {
@@ -37,9 +43,32 @@ export interface ChargeRecord {
   readonly runId: string;
   /** The run that claimed it, when a later run adopted it (a claim its run completed without). */
   readonly adoptedFrom?: string;
+  /** The Idempotency-Key in use: `idempotencyKeyOf(ref, keyGeneration)`. */
   readonly idempotencyKey: string;
+  /** 0 for the charge's first key; n once it was asked under a new key n times (a pruned or 5xx-stored key). */
+  readonly keyGeneration?: number;
+  /**
+   * When the current key was first sent to the gateway: written just before that first ask, under the condition
+   * that the claim is still pending. From then on the claim can no longer be withdrawn or released (money may
+   * move), and its age tells when Stripe may have pruned the key (24 h).
+   */
+  readonly firstAskedAt?: string;
+  /**
+   * When the gateway was last asked (each ask writes it just before it is sent). A search that finds nothing is
+   * believed only `searchSettleMs` after it: by then every ask made so far has ended (a charge function cannot
+   * outlive its timeout) and what it created is findable.
+   */
+  readonly lastAskedAt?: string;
+  /**
+   * When the gateway was first seen replaying a stored 5xx for the current key. Such a key can never tell more,
+   * nor create anything until Stripe prunes it: it is not asked again, and the charge is reconciled by search.
+   */
+  readonly serverErrorAt?: string;
   readonly status: ChargeStatus;
   readonly claimedAt: string;
+  /** When the gateway answered `processing`, and the id of the `subscription.payment_processing` event. */
+  readonly processingSince?: string;
+  readonly processingEventId?: string;
   readonly resolvedAt?: string;
   readonly paymentIntentId?: string;
   readonly declineCode?: string;
@@ -66,9 +95,14 @@ export function chargeKeyOf(period: string, attempt: number): string {
   return `${period}#${String(attempt).padStart(2, '0')}`;
 }
 
-/** The one Idempotency-Key of a charge at the gateway: a function of the claim's key and nothing else. */
-export function idempotencyKeyOf(ref: ChargeRef): string {
-  return `charge:${ref.storeId}:${ref.subscriptionId}:${ref.period}:${ref.attempt}`;
+/**
+ * The Idempotency-Key of a charge at the gateway: a function of the claim's key and of how many times the charge
+ * had to be asked under a new key (0 for its first; CONTRACT.md section 5), so that every process derives the
+ * same one.
+ */
+export function idempotencyKeyOf(ref: ChargeRef, generation = 0): string {
+  const base = `charge:${ref.storeId}:${ref.subscriptionId}:${ref.period}:${ref.attempt}`;
+  return generation === 0 ? base : `${base}:k${generation}`;
 }
 
 /** A charge reference as one string (run manifests hold these). */
@@ -126,54 +160,93 @@ export function claimFor(subscription: Subscription, runId: string, now: number)
   };
 }
 
-/**
- * What a charge message carries of its claim (made or found pending by the run that sent it), so that the charge
- * function need not read the claim back before asking the gateway: the claim fixed these, and nothing changes
- * them until the charge is resolved.
- */
-export interface ClaimInHand {
+/** The metadata every PaymentIntent of the pipeline carries (CONTRACT.md section 5): how a charge is found again. */
+export interface ChargeMetadata {
+  readonly store_id: string;
+  readonly subscription_id: string;
+  readonly period: string;
+  readonly attempt: string;
+}
+
+export function chargeMetadataOf(ref: ChargeRef): ChargeMetadata {
+  return {
+    store_id: ref.storeId,
+    subscription_id: ref.subscriptionId,
+    period: ref.period,
+    attempt: String(ref.attempt),
+  };
+}
+
+/** A PaymentIntent as the gateway shows it, reduced to what the pipeline reads. */
+export interface GatewayPaymentIntent {
+  readonly id: string;
+  /** Stripe's status: `succeeded`, `processing`, `requires_payment_method` (declined), or another. */
+  readonly status: string;
   readonly amount: number;
   readonly currency: string;
-  readonly paymentMethod: string;
-  readonly cycle: number;
-  readonly claimedAt: string;
+  /** Unix seconds, as Stripe gives it. */
+  readonly created: number;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** `last_payment_error`'s decline code (or code) and message, for a declined one. */
+  readonly declineCode?: string;
+  readonly failureMessage?: string;
 }
 
-/**
- * How long after its claim a charge message is trusted without reading the claim back. A copy of a message about a
- * charge resolved meanwhile then asks the gateway again, with the same Idempotency-Key, and gets its first answer
- * back: Stripe keeps keys for at least 24 hours, so this stays well inside that. Older messages (delayed retries,
- * redriven dead letters, stall sweeps) read the claim first.
- */
-export const FRESH_CLAIM_MS = 60 * 60_000;
-
-/** The claim as a charge message carries it; undefined unless pending. */
-export function claimInHandOf(charge: ChargeRecord): ClaimInHand | undefined {
-  if (charge.status !== 'pending') return undefined;
-  const { amount, currency, paymentMethod, cycle, claimedAt } = charge;
-  return { amount, currency, paymentMethod, cycle, claimedAt };
-}
-
-/** What the gateway said about one charge request. */
+/** What the gateway said about one charge. */
 export type GatewayOutcome =
   | { readonly kind: 'succeeded'; readonly paymentIntentId: string }
+  /** Taken, answered later (a bank debit): looked up by id until it settles. */
+  | { readonly kind: 'processing'; readonly paymentIntentId: string }
   /** A definite no (card declined, or the request itself refused): the attempt failed. */
-  | { readonly kind: 'declined'; readonly declineCode?: string; readonly message: string }
+  | {
+      readonly kind: 'declined';
+      readonly declineCode?: string;
+      readonly message: string;
+      readonly paymentIntentId?: string;
+    }
   /**
-   * No answer that can be trusted (timeout, 5xx, garbage, the same key still in flight, an auth problem): the
-   * charge may or may not have happened. It stays pending and is asked again with the same key.
+   * No answer that can be trusted (timeout, 5xx, garbage, an unknown status, the same key in flight, 429): the
+   * charge may or may not have happened, and stays pending. `replayedServerError`: the gateway replayed a stored
+   * 5xx for the key, so asking again under it can never tell more: the charge is reconciled by search.
    */
-  | { readonly kind: 'unknown'; readonly reason: string };
+  | {
+      readonly kind: 'unknown';
+      readonly reason: string;
+      /** A short, fixed name of the cause, for the metric and the log (`timeout`, `server-error`, ...). */
+      readonly cause: string;
+      readonly replayedServerError?: boolean;
+    }
+  /** 401/403: the gateway refuses the API key. Asking again with it cannot help: an operator must act. */
+  | { readonly kind: 'refused'; readonly reason: string };
 
 /** Port: the payment gateway (CONTRACT.md section 5). */
 export interface PaymentGateway {
+  /** Creates and confirms a PaymentIntent under the Idempotency-Key. */
   charge(request: {
     readonly amount: number;
     readonly currency: string;
     readonly paymentMethod: string;
     readonly idempotencyKey: string;
-    readonly metadata: { readonly subscription_id: string; readonly period: string };
+    readonly metadata: ChargeMetadata;
   }): Promise<GatewayOutcome>;
+  /** One PaymentIntent by id (a `processing` one, polled until it settles). */
+  retrieve(paymentIntentId: string): Promise<GatewayOutcome>;
+  /**
+   * The PaymentIntents carrying this metadata (search; a new one may take up to a minute to be found).
+   * @returns `found` with every match (possibly none), or why the gateway could not be asked.
+   */
+  search(
+    metadata: ChargeMetadata,
+  ): Promise<
+    | { readonly kind: 'found'; readonly intents: readonly GatewayPaymentIntent[] }
+    | Extract<GatewayOutcome, { kind: 'unknown' | 'refused' }>
+  >;
+}
+
+/** Port: the gateway's PaymentIntents by creation time (the reconciliation reads a run's window with it). */
+export interface PaymentIntentLedger {
+  /** Every PaymentIntent created in [fromMs, toMs), newest first. @throws when the gateway cannot be read. */
+  list(range: { readonly fromMs: number; readonly toMs: number }): AsyncIterable<GatewayPaymentIntent>;
 }
 
 /** Port: the charges table. */
@@ -184,36 +257,72 @@ export interface ChargesRepository {
    */
   claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }>;
   /**
-   * Deletes the claim if it is still pending and still `runId`'s: a run holder that lost its lease takes back
-   * the claims it made after losing it. @returns whether it deleted it.
+   * Deletes the claim if it is still pending, still `runId`'s, and was never asked: a run holder that lost its
+   * lease takes back the claims it made after losing it. @returns whether it deleted it.
    */
   withdraw(ref: ChargeRef, runId: string): Promise<boolean>;
   /**
-   * Makes a pending claim of run `fromRunId` the claim of run `toRunId`, if it is still both. @returns the
-   * adopted claim, or undefined when it was not (resolved or adopted meanwhile).
+   * Makes a pending, never-asked claim of run `fromRunId` the claim of run `toRunId`. @returns the adopted claim,
+   * or undefined when it was not (asked, resolved or adopted meanwhile).
    */
   adopt(ref: ChargeRef, fromRunId: string, toRunId: string): Promise<ChargeRecord | undefined>;
   /** A strongly consistent read. */
   get(ref: ChargeRef): Promise<ChargeRecord | undefined>;
   /**
-   * Records the outcome if the charge is still pending. @returns the stored charge: this resolution, or the one
-   * that came first; undefined if the claim is gone (withdrawn by a run holder that had lost its lease).
+   * Records that the current key is about to be asked (`lastAskedAt`, and `firstAskedAt` unless already set), if
+   * the claim is still pending. From then on it can be neither withdrawn nor released unasked.
+   * @returns the claim as stored (possibly resolved by another copy meanwhile); undefined when there is none.
    */
-  resolve(ref: ChargeRef, resolution: ChargeResolution): Promise<ChargeRecord | undefined>;
+  markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined>;
+  /**
+   * Records that the current key `idempotencyKey` replays a stored 5xx (`serverErrorAt`, kept if already set), if
+   * the claim is still pending under it. @returns the claim as stored.
+   */
+  markServerError(ref: ChargeRef, idempotencyKey: string, at: string): Promise<ChargeRecord | undefined>;
+  /**
+   * Moves a pending charge to key generation `generation` (its key derived from the charge), asked from `at`, if
+   * it is still under `seen`'s key and nobody asked since `seen.lastAskedAt`. @returns the claim as stored after.
+   */
+  rekey(ref: ChargeRef, seen: AskedKey, generation: number, at: string): Promise<ChargeRecord | undefined>;
+  /**
+   * Deletes a pending claim whose subscription no longer owes it: only while it was never asked, or (after a
+   * believed search found nothing) while it is still as `asked` saw it. @returns whether it did.
+   */
+  release(ref: ChargeRef, asked?: AskedKey): Promise<boolean>;
+  /**
+   * Records the outcome if the charge is still `from` (pending, or processing for a settlement). @returns the
+   * stored charge: this resolution, or the one that came first; undefined if the claim is gone.
+   */
+  resolve(
+    ref: ChargeRef,
+    resolution: ChargeResolution,
+    from?: 'pending' | 'processing',
+  ): Promise<ChargeRecord | undefined>;
   /** Every charge of a subscription, oldest period first. */
   listForSubscription(storeId: string, subscriptionId: string): Promise<ChargeRecord[]>;
   /** Many charges by reference (missing ones are left out). */
   getMany(refs: readonly ChargeRef[]): Promise<ChargeRecord[]>;
 }
 
+/** A claim's key as a process saw it, and when it was last asked: what rekeying and releasing are conditional on. */
+export interface AskedKey {
+  readonly idempotencyKey: string;
+  readonly lastAskedAt: string;
+}
+
 export interface ChargeResolution {
-  readonly status: 'succeeded' | 'failed';
-  readonly resolvedAt: string;
+  /** `processing` only from pending; `succeeded` / `failed` from pending or processing. */
+  readonly status: 'processing' | 'succeeded' | 'failed';
+  /** When the final answer came; for `processing`, use `processingSince`. */
+  readonly resolvedAt?: string;
+  readonly processingSince?: string;
+  readonly processingEventId?: string;
   readonly paymentIntentId?: string;
   readonly declineCode?: string;
   readonly failureMessage?: string;
   readonly change?: SubscriptionChange;
-  readonly eventId: string;
+  /** The id of the event that announces the final outcome. */
+  readonly eventId?: string;
 }
 
 /** Port: the subscriptions table, as the charge path uses it. */
@@ -231,25 +340,44 @@ export interface SubscriptionStateRepository {
   ): Promise<boolean>;
 }
 
-/** What the charge path needs of a charge: its claim, or the stored record. */
-type ChargeOrder = Pick<
-  ChargeRecord,
-  | 'subscriptionId'
-  | 'period'
-  | 'attempt'
-  | 'cycle'
-  | 'amount'
-  | 'currency'
-  | 'paymentMethod'
-  | 'idempotencyKey'
-  | 'status'
-  | 'change'
->;
+export interface ChargeSettings {
+  /**
+   * A key first asked this long ago is never sent again: Stripe prunes keys after 24 h, after which the same key
+   * would be a new request. The charge is reconciled by search instead.
+   */
+  readonly keyMaxAgeMs: number;
+  /**
+   * How long after the last ask a search that finds nothing is believed: every ask has ended by then (a charge
+   * function cannot outlive its timeout, which bounds the ask, its SDK retry and any pause before it), and what it
+   * created is findable (Stripe's search may miss a new PaymentIntent for up to a minute). See searchSettleFor.
+   */
+  readonly searchSettleMs: number;
+}
+
+/**
+ * The settle time for a gateway timeout: the charge function's timeout as lib/billing.ts sizes it (two gateway
+ * requests and 15 s, at least 30 s), Stripe's search delay (a minute) and a minute to spare; at least 5 minutes.
+ */
+export function searchSettleFor(gatewayTimeoutMs: number): number {
+  const functionTimeoutMs = Math.max(30_000, 2 * gatewayTimeoutMs + 15_000);
+  return Math.max(5 * 60_000, functionTimeoutMs + 2 * 60_000);
+}
+
+export const DEFAULT_CHARGE_SETTINGS: ChargeSettings = {
+  keyMaxAgeMs: 23 * 3_600_000,
+  searchSettleMs: searchSettleFor(10_000),
+};
 
 export type ChargeProcessOutcome =
   | { readonly outcome: 'succeeded' | 'failed'; readonly repeated: boolean; readonly applied: boolean }
-  /** The gateway gave no trustworthy answer: the message must come back later. */
-  | { readonly outcome: 'pending'; readonly reason: string }
+  /** The gateway took it and answers later: looked up again after PAYMENT_PROCESSING_POLL. */
+  | { readonly outcome: 'processing'; readonly repeated: boolean }
+  /** No trustworthy answer yet: the message must come back later (same key, or a search). */
+  | { readonly outcome: 'pending'; readonly reason: string; readonly cause: string }
+  /** The gateway refuses the API key: an operator must act; asking again with it cannot help. */
+  | { readonly outcome: 'refused'; readonly reason: string }
+  /** The subscription was canceled (or no longer owes this charge) before the ask: the claim is released. */
+  | { readonly outcome: 'released' }
   | { readonly outcome: 'missing-claim' };
 
 export class ChargeStillPendingError extends Error {
@@ -264,83 +392,248 @@ export class ChargeStillPendingError extends Error {
   }
 }
 
+export interface ChargeDeps {
+  readonly charges: ChargesRepository;
+  readonly subscriptions: SubscriptionStateRepository;
+  readonly gateway: PaymentGateway;
+  readonly dunning: DunningPolicy;
+  /** @default chargeEventId */
+  readonly newEventId?: typeof chargeEventId;
+  readonly now: () => number;
+  readonly settings?: Partial<ChargeSettings>;
+}
+
 /**
- * Processes one charge message: a pending claim goes to the gateway (its key makes a repeat harmless), its outcome
- * is recorded once, and then its change is applied to the subscription. Every step is safe to repeat, so a
- * duplicate message, a crash at any point, or a concurrent backup run converges on the same state.
+ * The id of the event announcing a charge's outcome (or its `processing`): its time, and a digest of the charge,
+ * so that a resolution repeated after a crash announces under the same id.
  */
-export async function processCharge(
-  deps: {
-    readonly charges: ChargesRepository;
-    readonly subscriptions: SubscriptionStateRepository;
-    readonly gateway: PaymentGateway;
-    readonly dunning: DunningPolicy;
-    readonly newEventId: (now: number) => string;
-    readonly now: () => number;
-  },
-  ref: ChargeRef & { readonly claim?: ClaimInHand },
-): Promise<ChargeProcessOutcome> {
-  // A fresh claim in hand is asked about as is; anything else reads the claim first (consistent).
-  const inHand =
-    ref.claim && deps.now() - Date.parse(ref.claim.claimedAt) < FRESH_CLAIM_MS ? ref.claim : undefined;
-  let charge: ChargeOrder | undefined = inHand
-    ? {
-        ...inHand,
-        subscriptionId: ref.subscriptionId,
-        period: ref.period,
-        attempt: ref.attempt,
-        idempotencyKey: idempotencyKeyOf(ref),
-        status: 'pending',
-      }
-    : await deps.charges.get(ref);
+export function chargeEventId(ref: ChargeRef, now: number, purpose: 'outcome' | 'processing'): string {
+  const seed = `charge:${purpose === 'outcome' ? '' : `${purpose}:`}${chargeRefToString(ref)}`;
+  return eventIdFor(now, createHash('sha256').update(seed).digest());
+}
+
+/** Whether `subscription` still owes `charge`: not ended (nor paused), and still at the charge's cycle and attempt. */
+export function owes(
+  subscription: Subscription | undefined,
+  charge: Pick<ChargeRecord, 'cycle' | 'attempt'>,
+) {
+  return (
+    subscription !== undefined &&
+    subscription.cycle === charge.cycle &&
+    subscription.attempt === charge.attempt &&
+    (subscription.status === 'active' || subscription.status === 'past_due')
+  );
+}
+
+/**
+ * Processes one charge message. Every step is safe to repeat, so a duplicate message, a crash at any point, or a
+ * concurrent backup run converges on the same state:
+ * - the claim is read (consistent); a resolved one only has its change applied again (a crash between writes);
+ * - a pending one is charged only if its subscription still owes it, read before the ask: a cancel that came
+ *   first wins and the claim is released; otherwise `firstAskedAt` is written before the first ask, which fences
+ *   withdrawal (money may move from here on, so the claim must stay);
+ * - the key is asked while younger than `keyMaxAgeMs`; past that, or when the gateway replays a stored 5xx, the
+ *   charge is reconciled by search on its metadata, and asked again under a new key derived from the charge only
+ *   when the search, believed after `searchSettleMs`, finds nothing;
+ * - `processing` is recorded as such and looked up by id until it settles.
+ */
+export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<ChargeProcessOutcome> {
+  const settings = { ...DEFAULT_CHARGE_SETTINGS, ...deps.settings };
+  let charge = await deps.charges.get(ref);
   if (!charge) return { outcome: 'missing-claim' };
-  let repeated = true;
-  if (charge.status === 'pending') {
-    const answer = await deps.gateway.charge({
-      amount: charge.amount,
-      currency: charge.currency,
-      paymentMethod: charge.paymentMethod,
-      idempotencyKey: charge.idempotencyKey,
-      metadata: { subscription_id: charge.subscriptionId, period: charge.period },
-    });
-    if (answer.kind === 'unknown') return { outcome: 'pending', reason: answer.reason };
-    const now = deps.now();
-    const at = new Date(now).toISOString();
-    const subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
-    const current =
-      subscription &&
-      subscription.cycle === charge.cycle &&
-      subscription.attempt === charge.attempt &&
-      (subscription.status === 'active' || subscription.status === 'past_due')
-        ? subscription
-        : undefined;
-    const resolution: ChargeResolution =
-      answer.kind === 'succeeded'
-        ? {
-            status: 'succeeded',
-            resolvedAt: at,
-            paymentIntentId: answer.paymentIntentId,
-            eventId: deps.newEventId(now),
-            ...(current ? { change: afterSuccess(current, at) } : {}),
-          }
-        : {
-            status: 'failed',
-            resolvedAt: at,
-            failureMessage: answer.message,
-            ...(answer.declineCode ? { declineCode: answer.declineCode } : {}),
-            eventId: deps.newEventId(now),
-            ...(current ? { change: afterDecline(current, at, deps.dunning) } : {}),
-          };
-    const stored = await deps.charges.resolve(ref, resolution);
-    // Withdrawn after the run sent it: the subscription is still due, and claimed again under the same key.
-    if (!stored) return { outcome: 'missing-claim' };
-    repeated = stored.resolvedAt !== resolution.resolvedAt || stored.eventId !== resolution.eventId;
-    charge = stored;
+  if (charge.status === 'succeeded' || charge.status === 'failed') return applyOutcome(deps, charge, true);
+  if (charge.status === 'processing') return poll(deps, charge);
+
+  const subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
+  const owed = owes(subscription, charge);
+  if (!charge.firstAskedAt && !owed) {
+    if (await deps.charges.release(ref)) return { outcome: 'released' };
+    // Asked or resolved by another copy meanwhile: go on from what it stored.
+    return processCharge(deps, ref);
   }
+  let answer: GatewayOutcome | { kind: 'released' } | undefined;
+  const keyAge = charge.firstAskedAt ? deps.now() - Date.parse(charge.firstAskedAt) : 0;
+  if (owed && keyAge < settings.keyMaxAgeMs && !charge.serverErrorAt) {
+    // Every ask is written down before it is sent: the first fences withdrawal and release, the last dates the
+    // search that may later have to be believed.
+    const marked = await deps.charges.markAsked(ref, new Date(deps.now()).toISOString());
+    if (!marked) return { outcome: 'missing-claim' };
+    if (marked.status !== 'pending') return processCharge(deps, ref);
+    charge = marked;
+    answer = await deps.gateway.charge(requestOf(charge));
+    if (answer.kind === 'unknown' && answer.replayedServerError) {
+      const marked = await deps.charges.markServerError(
+        ref,
+        charge.idempotencyKey,
+        new Date(deps.now()).toISOString(),
+      );
+      if (!marked) return { outcome: 'missing-claim' };
+      if (marked.status !== 'pending') return processCharge(deps, ref);
+      charge = marked;
+      answer = undefined;
+    }
+  }
+  // Never asked again blindly: a pruned or 5xx-stored key, or a subscription that no longer owes the charge after
+  // an ask (what that ask did is found; nothing new is asked for a subscription that no longer owes it).
+  answer ??= await reconcileBySearch(deps, settings, charge, owed);
+  if (answer.kind === 'released') return { outcome: 'released' };
+  return record(deps, charge, answer, subscription);
+}
+
+function requestOf(charge: ChargeRecord): Parameters<PaymentGateway['charge']>[0] {
+  return {
+    amount: charge.amount,
+    currency: charge.currency,
+    paymentMethod: charge.paymentMethod,
+    idempotencyKey: charge.idempotencyKey,
+    metadata: chargeMetadataOf(charge),
+  };
+}
+
+/**
+ * The answer of a charge whose key can no longer be trusted, from a search on its metadata: a PaymentIntent found
+ * is the answer (one that moved money first); none found, once the search can be believed, means no ask moved
+ * money, so the charge is asked under its next key (or released, if its subscription no longer owes it).
+ */
+async function reconcileBySearch(
+  deps: ChargeDeps,
+  settings: ChargeSettings,
+  charge: ChargeRecord,
+  owed: boolean,
+): Promise<GatewayOutcome | { kind: 'released' }> {
+  const found = await deps.gateway.search(chargeMetadataOf(charge));
+  if (found.kind !== 'found') return found;
+  const metadata = chargeMetadataOf(charge);
+  const mine = found.intents.filter((intent) =>
+    Object.entries(metadata).every(([name, value]) => intent.metadata[name] === value),
+  );
+  const moved =
+    mine.find((intent) => intent.status === 'succeeded') ??
+    mine.find((intent) => intent.status === 'processing');
+  if (moved) {
+    return moved.status === 'succeeded'
+      ? { kind: 'succeeded', paymentIntentId: moved.id }
+      : { kind: 'processing', paymentIntentId: moved.id };
+  }
+  const declined = mine.find((intent) => intent.status === 'requires_payment_method');
+  if (declined) {
+    return {
+      kind: 'declined',
+      paymentIntentId: declined.id,
+      ...(declined.declineCode ? { declineCode: declined.declineCode } : {}),
+      message: declined.failureMessage ?? 'The payment failed.',
+    };
+  }
+  if (mine.length > 0) {
+    const statuses = mine.map((intent) => `${intent.id} ${intent.status}`).join(', ');
+    return { kind: 'unknown', cause: 'unknown-status', reason: `found ${statuses}` };
+  }
+  const lastAskedAt = charge.lastAskedAt ?? charge.firstAskedAt;
+  // A key that replays a stored 5xx created whatever it created before the replay was first seen; otherwise any
+  // ask up to the last one may have.
+  const believedFrom = charge.serverErrorAt ?? lastAskedAt;
+  if (!lastAskedAt || !believedFrom || deps.now() - Date.parse(believedFrom) < settings.searchSettleMs) {
+    return {
+      kind: 'unknown',
+      cause: 'search-not-settled',
+      reason: `nothing found yet; a search is believed ${settings.searchSettleMs} ms after the last ask`,
+    };
+  }
+  const seen = { idempotencyKey: charge.idempotencyKey, lastAskedAt };
+  if (!owed) {
+    if (await deps.charges.release(charge, seen)) return { kind: 'released' };
+    return { kind: 'unknown', cause: 'changed', reason: 'the claim changed meanwhile' };
+  }
+  const generation = (charge.keyGeneration ?? 0) + 1;
+  const rekeyed = await deps.charges.rekey(charge, seen, generation, new Date(deps.now()).toISOString());
+  // Another copy asked or moved it on first (or resolved it): its ask is the one; this copy comes back later.
+  if (rekeyed?.status !== 'pending' || rekeyed.keyGeneration !== generation) {
+    return { kind: 'unknown', cause: 'changed', reason: 'another process asked under a new key first' };
+  }
+  return deps.gateway.charge(requestOf(rekeyed));
+}
+
+/** A `processing` charge, looked up by id: settled, or still processing. */
+async function poll(deps: ChargeDeps, charge: ChargeRecord): Promise<ChargeProcessOutcome> {
+  if (!charge.paymentIntentId) {
+    return {
+      outcome: 'pending',
+      cause: 'malformed',
+      reason: 'a processing charge without its payment intent',
+    };
+  }
+  const answer = await deps.gateway.retrieve(charge.paymentIntentId);
+  if (answer.kind === 'processing') return { outcome: 'processing', repeated: true };
+  const subscription = await deps.subscriptions.get(charge.storeId, charge.subscriptionId);
+  return record(deps, charge, answer, subscription);
+}
+
+/** Stores what the gateway said, once, and applies its change to the subscription. */
+async function record(
+  deps: ChargeDeps,
+  charge: ChargeRecord,
+  answer: GatewayOutcome,
+  subscription: Subscription | undefined,
+): Promise<ChargeProcessOutcome> {
+  if (answer.kind === 'unknown') return { outcome: 'pending', reason: answer.reason, cause: answer.cause };
+  if (answer.kind === 'refused') return { outcome: 'refused', reason: answer.reason };
+  const now = deps.now();
+  const at = new Date(now).toISOString();
+  const from = charge.status === 'processing' ? 'processing' : 'pending';
+  const current = owes(subscription, charge) ? subscription : undefined;
+  let resolution: ChargeResolution;
+  if (answer.kind === 'processing') {
+    if (from === 'processing') return { outcome: 'processing', repeated: true };
+    resolution = {
+      status: 'processing',
+      processingSince: at,
+      paymentIntentId: answer.paymentIntentId,
+      processingEventId: (deps.newEventId ?? chargeEventId)(charge, now, 'processing'),
+    };
+  } else if (answer.kind === 'succeeded') {
+    resolution = {
+      status: 'succeeded',
+      resolvedAt: at,
+      paymentIntentId: answer.paymentIntentId,
+      eventId: (deps.newEventId ?? chargeEventId)(charge, now, 'outcome'),
+      ...(current ? { change: afterSuccess(current, at) } : {}),
+    };
+  } else {
+    resolution = {
+      status: 'failed',
+      resolvedAt: at,
+      failureMessage: answer.message,
+      ...(answer.paymentIntentId ? { paymentIntentId: answer.paymentIntentId } : {}),
+      ...(answer.declineCode ? { declineCode: answer.declineCode } : {}),
+      eventId: (deps.newEventId ?? chargeEventId)(charge, now, 'outcome'),
+      ...(current ? { change: afterDecline(current, at, deps.dunning) } : {}),
+    };
+  }
+  const stored = await deps.charges.resolve(charge, resolution, from);
+  // Asked claims cannot be withdrawn or released (`firstAskedAt` fences both), so a missing one is a bug: fail loudly,
+  // the message is retried and ends in the DLQ, where it is seen.
+  if (!stored) {
+    throw new Error(
+      `Charge ${chargeRefToString(charge)} was answered ${answer.kind}, but its claim is gone.`,
+    );
+  }
+  if (stored.status === 'processing') {
+    return { outcome: 'processing', repeated: stored.processingEventId !== resolution.processingEventId };
+  }
+  if (stored.status === 'pending') return processCharge(deps, charge);
+  const repeated = stored.resolvedAt !== resolution.resolvedAt || stored.eventId !== resolution.eventId;
+  return applyOutcome(deps, stored, repeated);
+}
+
+async function applyOutcome(
+  deps: ChargeDeps,
+  charge: ChargeRecord,
+  repeated: boolean,
+): Promise<ChargeProcessOutcome> {
   const applied = charge.change
     ? await deps.subscriptions.applyChange(
-        ref.storeId,
-        ref.subscriptionId,
+        charge.storeId,
+        charge.subscriptionId,
         { cycle: charge.cycle, attempt: charge.attempt },
         charge.change,
       )

@@ -40,6 +40,15 @@ export interface SubscriptionChargedData {
   readonly charge: ChargeSummary & { readonly paymentIntentId: string };
 }
 
+/**
+ * `subscription.payment_processing`: the gateway took the payment and settles it later (a bank debit). No receipt
+ * yet: `subscription.charged` or `subscription.payment_failed` follows once it settles.
+ */
+export interface SubscriptionPaymentProcessingData {
+  readonly subscription: SubscriptionSummary;
+  readonly charge: ChargeSummary & { readonly paymentIntentId: string };
+}
+
 /** `subscription.payment_failed`: one per failed attempt (each dunning step). */
 export interface SubscriptionPaymentFailedData {
   readonly subscription: SubscriptionSummary;

@@ -15,11 +15,55 @@ export interface DeliveryAttempt {
   readonly at: string;
 }
 
+/** One delivery: what every copy of its queue messages and every one of its attempts share. */
+export interface DeliveryRef {
+  readonly endpointId: string;
+  readonly eventId: string;
+  readonly replayId?: string;
+}
+
+/**
+ * The right to make the next attempt of a delivery, taken before the POST (docs/webhooks-design.md, "sent once").
+ * A holder is a processing of one message copy; it ends its lease by recording a success (which replaces it) or by
+ * releasing it after a failure.
+ */
+export interface SendingLease {
+  /** Unique to one processing of one message copy. */
+  readonly holder: string;
+  /**
+   * Epoch ms after which the holder is certainly gone (its invocation has ended) and had time to hand over a
+   * record it could not write: only then may another copy take the lease over.
+   */
+  readonly until: number;
+  readonly attempt: number;
+  /** ISO time the lease was taken. */
+  readonly at: string;
+}
+
+export type ClaimResult =
+  /** The lease is ours: send. `tookOver` when it was a lease whose holder is gone (and may have sent). */
+  | { readonly kind: 'claimed'; readonly tookOver: boolean }
+  /** The delivery succeeded already: a copy must not send it again. */
+  | { readonly kind: 'succeeded' }
+  /** Another copy holds the lease until `until` (epoch ms). */
+  | { readonly kind: 'held'; readonly until: number; readonly holder: string };
+
 /** Port: the attempts table. */
 export interface AttemptsRepository {
+  /**
+   * Takes the delivery's sending lease, in one conditional write: when nobody holds it, or its holder's lease ended
+   * at `now` or before; never over a success.
+   */
+  claim(delivery: DeliveryRef, lease: SendingLease, now: number): Promise<ClaimResult>;
+  /**
+   * Records an attempt. A success replaces the delivery's lease, whoever holds it; a success already on record
+   * stays (the first wins).
+   */
   record(attempt: DeliveryAttempt): Promise<void>;
-  /** Whether a delivery of (endpoint, event, replay) already succeeded: strongly consistent. */
+  /** Ends the lease after a failed attempt, so that its retry (or a copy) can take it; no-op unless `holder` has it. */
+  release(delivery: DeliveryRef, holder: string): Promise<void>;
+  /** Whether the delivery succeeded: strongly consistent. */
   hasSucceeded(endpointId: string, eventId: string, replayId?: string): Promise<boolean>;
-  /** Newest event first; the attempts of one event newest first. */
+  /** Newest event first; the attempts of one event newest first. Leases are not attempts: never listed. */
   list(endpointId: string, limit: number): Promise<DeliveryAttempt[]>;
 }

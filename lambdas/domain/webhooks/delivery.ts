@@ -1,14 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import type { EventsRepository } from '../events';
 import { signWebhook } from '../webhook-signature';
-import type { AttemptsRepository, DeliveryAttempt } from './attempts';
+import type { AttemptsRepository, DeliveryAttempt, DeliveryRef, SendingLease } from './attempts';
 import { type Endpoint, type EndpointsRepository, endpointWants, signingSecrets } from './endpoints';
 import type { CachedEndpoints } from './fanout';
-import type { DeliveryMessage, DeliveryQueue } from './messages';
+import type { BatchResponse, DeliveryMessage, DeliveryQueue, ReceivedDelivery } from './messages';
 
 /**
  * Delivery of one event to one endpoint (CONTRACT.md section 4, docs/webhooks-design.md): the outcome policy as
- * pure functions, and `Delivery`, which runs one queue message through check, sign, POST, log and reschedule.
- * Retries are new delayed messages, never waits inside a consumer, so a dead endpoint holds nobody up.
+ * pure functions; `Delivery`, which runs one queue message through lease, sign, POST, record and reschedule; and
+ * `deliverBatch`, the consumer of one SQS batch. Retries are new delayed messages, never waits inside a consumer, so
+ * a dead endpoint holds nobody up.
  */
 
 /** What one HTTP attempt gave (see adapters/webhook-http-client.ts). */
@@ -29,13 +31,29 @@ export interface WebhookSender {
   post(url: string, body: string, headers: Readonly<Record<string, string>>): Promise<AttemptResult>;
 }
 
-/** Port: the attempt metrics (DeliveriesSucceeded, DeliveriesFailed, DeliveryAttemptLatency). */
+/** Port: the attempt metrics (DeliveriesSucceeded, DeliveriesFailed, DeliveryAttemptLatency) and rare events. */
 export interface DeliveryMetrics {
   attempted(succeeded: boolean, durationMs: number): void;
+  count(name: DeliveryEventMetric): void;
 }
+
+/**
+ * Counts of what the "sent once" design does on its rare paths (docs/webhooks-design.md):
+ * - DeliveryCopyHeld: a copy met another copy's live lease and waits for it;
+ * - DeliveryLeaseTakenOver: a lease whose holder is gone was taken over; if the holder died between a 2xx and its
+ *   record, the receiver gets the webhook twice (the at-least-once boundary);
+ * - DeliveryRecordDeferred: a 2xx whose record could not be written is recorded by a follow-up message;
+ * - DeliveryRecordLost: neither the record nor its follow-up could be written (an error is logged with it).
+ */
+export type DeliveryEventMetric =
+  | 'DeliveryCopyHeld'
+  | 'DeliveryLeaseTakenOver'
+  | 'DeliveryRecordDeferred'
+  | 'DeliveryRecordLost';
 
 /** The logger delivery needs; Powertools' Logger satisfies it. Never given secrets or signatures. */
 export interface WebhookLogger {
+  debug?(message: string, ...extra: Record<string, unknown>[]): void;
   info(message: string, ...extra: Record<string, unknown>[]): void;
   warn(message: string, ...extra: Record<string, unknown>[]): void;
   error(message: string, ...extra: Record<string, unknown>[]): void;
@@ -121,8 +139,7 @@ export function startsCoolDown(result: AttemptResult): boolean {
 
 /** The message that makes the next attempt after `delayMs`. */
 export function nextAttempt(message: DeliveryMessage, delayMs: number, now: number): DeliveryMessage {
-  // The message it follows may itself be redelivered (a lost delete): the two could then both send.
-  return { ...message, attempt: message.attempt + 1, notBefore: now + delayMs, mayRepeat: true };
+  return { ...message, attempt: message.attempt + 1, notBefore: now + delayMs };
 }
 
 /** Endpoints that recently timed out or refused, as seen by this execution environment. */
@@ -141,18 +158,52 @@ export class CoolDowns {
   }
 }
 
+/**
+ * How long after its invocation ends a lease still holds. A dead holder's own message comes back only after the
+ * queue's visibility timeout (six times the function's timeout, 6 minutes by default), so a lease this long delays
+ * no recovery; it gives a 2xx whose record could not be written five minutes to be recorded by its follow-up message
+ * before any copy may send again.
+ */
+export const LEASE_GRACE_MS = 5 * 60_000;
+/** Lambda's longest invocation: the bound used where an invocation's own deadline is not known. */
+export const MAX_INVOCATION_MS = 15 * 60_000;
+/** A success whose record write failed is written again after these pauses, in the same invocation. */
+export const RECORD_RETRY_DELAYS_MS: readonly number[] = [100, 400];
+/** A record-only follow-up re-sends itself this many times (1 s, 2 s, 4 s ... 60 s apart), then fails to the DLQ. */
+export const MAX_RECORD_FOLLOW_UPS = 8;
+
 export type DeliveryResult =
   | { readonly kind: 'deferred' }
   | { readonly kind: 'skipped'; readonly reason: string }
   | { readonly kind: 'already-delivered' }
+  /** Another copy holds the delivery's lease: this one is re-queued until that lease ends. */
+  | { readonly kind: 'held' }
   | { readonly kind: 'cooling-down' }
-  | { readonly kind: 'attempted'; readonly outcome: Outcome['kind'] | 'disabled-failing' };
+  /** A record-only follow-up: `recorded`, or sent again to try later. */
+  | { readonly kind: 'recorded' }
+  | { readonly kind: 'record-deferred' }
+  | {
+      readonly kind: 'attempted';
+      readonly outcome: Outcome['kind'] | 'disabled-failing';
+      /** The 2xx could not be recorded in time: a follow-up message records it. */
+      readonly recordDeferred?: true;
+    };
+
+/** What the queue told about the message, and when the invocation processing it ends. */
+export interface DeliveryReceipt {
+  /** SQS's message id: names the lease holder in logs (SQS's own duplicates share it). */
+  readonly messageId?: string;
+  /** ApproximateReceiveCount. For logs only: a duplicate copy may count 1 as well. */
+  readonly receiveCount?: number;
+  /** Epoch ms at which the invocation ends (Lambda stops it then). @default now + MAX_INVOCATION_MS */
+  readonly deadline?: number;
+}
 
 export interface DeliveryDependencies {
   readonly endpoints: CachedEndpoints;
   readonly endpointWrites: Pick<EndpointsRepository, 'recordFailure' | 'recordSuccess' | 'disable'>;
   readonly events: Pick<EventsRepository, 'get'>;
-  readonly attempts: Pick<AttemptsRepository, 'record' | 'hasSucceeded'>;
+  readonly attempts: Pick<AttemptsRepository, 'claim' | 'record' | 'release'>;
   readonly queue: DeliveryQueue;
   readonly sender: WebhookSender;
   readonly metrics: DeliveryMetrics;
@@ -162,6 +213,8 @@ export interface DeliveryDependencies {
   readonly coolDowns?: CoolDowns;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Waits between the record's in-process retries. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** Runs delivery messages. One instance per execution environment: it holds the cool-downs. */
@@ -169,28 +222,36 @@ export class Delivery {
   private readonly coolDowns: CoolDowns;
   private readonly now: () => number;
   private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.coolDowns = deps.coolDowns ?? new CoolDowns();
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
   }
 
-  /** @param receipt.redelivered whether the queue delivered this message before (ApproximateReceiveCount > 1). */
-  async deliver(
-    message: DeliveryMessage,
-    receipt: { readonly redelivered: boolean } = { redelivered: true },
-  ): Promise<DeliveryResult> {
+  get logger(): WebhookLogger {
+    return this.deps.logger;
+  }
+
+  async deliver(message: DeliveryMessage, receipt: DeliveryReceipt = {}): Promise<DeliveryResult> {
     const { deps } = this;
     const now = this.now();
-    const where = { storeId: message.storeId, endpointId: message.endpointId, eventId: message.eventId };
+    const where = {
+      storeId: message.storeId,
+      endpointId: message.endpointId,
+      eventId: message.eventId,
+      ...(message.replayId !== undefined ? { replayId: message.replayId } : {}),
+    };
 
     // SQS delays stop at 15 minutes: a longer wait arrives early and goes back with what remains (chaining).
     if (message.notBefore !== undefined && message.notBefore - now > EARLY_TOLERANCE_MS) {
-      // The re-sent copy and a redelivery of this one could both arrive: mark it.
-      await deps.queue.send([{ ...message, mayRepeat: true }]);
+      await deps.queue.send([message]);
       return { kind: 'deferred' };
     }
+
+    if (message.recordOnly) return this.recordFollowUp(message, message.recordOnly, now);
 
     const endpoint = await deps.endpoints.get(message.storeId, message.endpointId);
     if (endpoint?.status !== 'enabled') {
@@ -212,16 +273,6 @@ export class Delivery {
       return { kind: 'cooling-down' };
     }
 
-    // A second copy of a delivery that succeeded ends here (a strongly consistent read of the attempt log). Every
-    // way a copy can arise marks it: SQS counts redeliveries, and retries, chained delays, replays and a fan-out's
-    // second pass set `mayRepeat`. Only a pristine first attempt skips the read: none of its copies can exist.
-    if (
-      (receipt.redelivered || message.mayRepeat === true) &&
-      (await deps.attempts.hasSucceeded(endpoint.id, message.eventId, message.replayId))
-    ) {
-      return { kind: 'already-delivered' };
-    }
-
     const event = message.event ?? (await deps.events.get(message.storeId, message.eventId));
     // The event is written before any message that names it: its absence is a bug, so fail loudly (the DLQ keeps it).
     if (!event) throw new Error(`Event ${message.eventId} of store ${message.storeId} not found.`);
@@ -233,6 +284,37 @@ export class Delivery {
       return { kind: 'skipped', reason: 'event type not wanted' };
     }
 
+    // Sent once: no message can be trusted to be the only copy of its delivery (SQS duplicates, a fan-out's second
+    // pass, a redelivery), and a copy may come first or be in flight right now. So every send holds the delivery's
+    // lease, taken by one conditional write; a copy that finds a success ends, one that finds a live lease waits.
+    const ref = deliveryRef(message);
+    const lease: SendingLease = {
+      holder: holderName(receipt),
+      until: (receipt.deadline ?? now + MAX_INVOCATION_MS) + LEASE_GRACE_MS,
+      attempt: message.attempt,
+      at: new Date(now).toISOString(),
+    };
+    const claim = await deps.attempts.claim(ref, lease, now);
+    if (claim.kind === 'succeeded') return { kind: 'already-delivered' };
+    if (claim.kind === 'held') {
+      // Whoever holds it finishes the delivery or dies (its message then returns): this copy checks again after.
+      await deps.queue.send([{ ...message, notBefore: claim.until }]);
+      deps.metrics.count('DeliveryCopyHeld');
+      deps.logger.info('delivery held: another copy is sending it', {
+        ...where,
+        attempt: message.attempt,
+        until: new Date(claim.until).toISOString(),
+      });
+      return { kind: 'held' };
+    }
+    if (claim.tookOver) {
+      deps.metrics.count('DeliveryLeaseTakenOver');
+      deps.logger.warn('delivery lease taken over: its holder ended without a record', {
+        ...where,
+        attempt: message.attempt,
+      });
+    }
+
     const startedAt = this.now();
     const body = JSON.stringify(event);
     const headers = signWebhook(event.id, body, signingSecrets(endpoint, startedAt), new Date(startedAt));
@@ -242,9 +324,7 @@ export class Delivery {
     const succeeded = outcome.kind === 'succeeded';
 
     const attempt: DeliveryAttempt = {
-      endpointId: endpoint.id,
-      eventId: message.eventId,
-      ...(message.replayId !== undefined ? { replayId: message.replayId } : {}),
+      ...ref,
       attempt: message.attempt,
       status: succeeded ? 'succeeded' : 'failed',
       ...(result.status !== undefined ? { responseStatus: result.status } : {}),
@@ -252,18 +332,25 @@ export class Delivery {
       ...(succeeded ? {} : { error: failureReason(result) }),
       at: new Date(startedAt).toISOString(),
     };
-    await deps.attempts.record(attempt);
-    deps.metrics.attempted(succeeded, result.durationMs);
 
     if (outcome.kind === 'succeeded') {
-      // Only a recovery costs a write: a healthy endpoint's success is the attempt item alone.
+      // After a 2xx nothing may fail the message into a resend: the record is retried here, then handed to a
+      // follow-up message that only records it, while the lease keeps every copy waiting.
+      const recordDeferred =
+        !(await this.recordSuccess(attempt)) && (await this.followUp(message, attempt, lease.until));
+      deps.metrics.attempted(true, result.durationMs);
+      // Only a recovery costs a write: a healthy endpoint's success is its attempt item alone.
       if (endpoint.failingSince !== undefined) {
         await deps.endpointWrites.recordSuccess(endpoint.storeId, endpoint.id);
         const { failingSince: _, ...healthy } = endpoint;
         deps.endpoints.remember(healthy);
       }
-      return { kind: 'attempted', outcome: 'succeeded' };
+      return { kind: 'attempted', outcome: 'succeeded', ...(recordDeferred ? { recordDeferred } : {}) };
     }
+
+    await deps.attempts.record(attempt);
+    await deps.attempts.release(ref, lease.holder);
+    deps.metrics.attempted(false, result.durationMs);
 
     const failure = {
       ...where,
@@ -284,7 +371,10 @@ export class Delivery {
       endpoint.id,
       new Date(finishedAt).toISOString(),
     );
-    if (failingSince !== undefined && finishedAt - Date.parse(failingSince) >= deps.disableAfterMs) {
+    if (
+      failingSince !== undefined &&
+      finishedAt - Date.parse(failingSince) >= deps.disableAfterMs + this.unseenSuccessMs()
+    ) {
       await this.disable(endpoint, 'failing', finishedAt);
       deps.logger.warn('endpoint disabled: only failures since', { ...failure, failingSince });
       return { kind: 'attempted', outcome: 'disabled-failing' };
@@ -303,8 +393,176 @@ export class Delivery {
     return { kind: 'attempted', outcome: 'retry' };
   }
 
+  /**
+   * How long after `failingSince` was set a success may still have left it in place. A success clears it only when
+   * its environment's cached view of the endpoint shows it (so that healthy deliveries cost no write); a view is at
+   * most the cache's TTL old when an attempt starts, and the attempt ends with its invocation. A success after
+   * that window saw `failingSince` and cleared it, so a run older than `disableAfterMs` plus this window has had no
+   * success for at least `disableAfterMs`.
+   */
+  private unseenSuccessMs(): number {
+    const ttl = this.deps.endpoints.maxAgeMs;
+    return (Number.isFinite(ttl) ? ttl : 0) + MAX_INVOCATION_MS;
+  }
+
+  /** @returns whether the success is on record. */
+  private async recordSuccess(attempt: DeliveryAttempt): Promise<boolean> {
+    for (let retry = 0; ; retry += 1) {
+      try {
+        await this.deps.attempts.record(attempt);
+        return true;
+      } catch (error) {
+        const pause = RECORD_RETRY_DELAYS_MS[retry];
+        if (pause === undefined) {
+          this.deps.logger.warn('the success of a delivery could not be recorded', {
+            ...deliveryRef(attempt),
+            attempt: attempt.attempt,
+            error,
+          });
+          return false;
+        }
+        await this.sleep(pause);
+      }
+    }
+  }
+
+  /**
+   * Hands a success that could not be recorded to a message that only records it. @returns whether it was sent.
+   * If even that fails, the message is still not failed (that would send again): the lease holds copies off until
+   * it ends, and the loss is logged and counted.
+   */
+  private async followUp(
+    message: DeliveryMessage,
+    attempt: DeliveryAttempt,
+    leaseUntil: number,
+  ): Promise<boolean> {
+    const { deps } = this;
+    const { event: _event, notBefore: _notBefore, ...rest } = message;
+    const recordOnly = {
+      responseStatus: attempt.responseStatus ?? 200,
+      durationMs: attempt.durationMs,
+      at: attempt.at,
+      tries: 0,
+    };
+    try {
+      await deps.queue.send([{ ...rest, recordOnly }]);
+      deps.metrics.count('DeliveryRecordDeferred');
+      deps.logger.error('delivery succeeded but its record failed: a follow-up message records it', {
+        ...deliveryRef(attempt),
+        attempt: attempt.attempt,
+      });
+      return true;
+    } catch (error) {
+      deps.metrics.count('DeliveryRecordLost');
+      deps.logger.error(
+        'delivery succeeded but neither its record nor its follow-up could be written: a copy may send it again once its lease ends',
+        {
+          ...deliveryRef(attempt),
+          attempt: attempt.attempt,
+          leaseUntil: new Date(leaseUntil).toISOString(),
+          error,
+        },
+      );
+      return false;
+    }
+  }
+
+  private async recordFollowUp(
+    message: DeliveryMessage,
+    recordOnly: NonNullable<DeliveryMessage['recordOnly']>,
+    now: number,
+  ): Promise<DeliveryResult> {
+    const attempt: DeliveryAttempt = {
+      ...deliveryRef(message),
+      attempt: message.attempt,
+      status: 'succeeded',
+      responseStatus: recordOnly.responseStatus,
+      durationMs: recordOnly.durationMs,
+      at: recordOnly.at,
+    };
+    if (await this.recordSuccess(attempt)) {
+      this.deps.logger.info('deferred success recorded', {
+        ...deliveryRef(message),
+        attempt: message.attempt,
+      });
+      return { kind: 'recorded' };
+    }
+    const tries = recordOnly.tries + 1;
+    if (tries >= MAX_RECORD_FOLLOW_UPS) {
+      throw new Error(`The success of ${message.eventId} to ${message.endpointId} could not be recorded.`);
+    }
+    await this.deps.queue.send([
+      {
+        ...message,
+        recordOnly: { ...recordOnly, tries },
+        notBefore: now + Math.min(60_000, 1_000 * 2 ** (tries - 1)),
+      },
+    ]);
+    return { kind: 'record-deferred' };
+  }
+
   private async disable(endpoint: Endpoint, reason: 'gone' | 'failing', at: number): Promise<void> {
     await this.deps.endpointWrites.disable(endpoint.storeId, endpoint.id, reason, new Date(at).toISOString());
     this.deps.endpoints.remember({ ...endpoint, status: 'disabled', disabledReason: reason });
   }
+}
+
+function deliveryRef(of: DeliveryRef): DeliveryRef {
+  return {
+    endpointId: of.endpointId,
+    eventId: of.eventId,
+    ...(of.replayId !== undefined ? { replayId: of.replayId } : {}),
+  };
+}
+
+function holderName(receipt: DeliveryReceipt): string {
+  return `${receipt.messageId ?? 'direct'}#${receipt.receiveCount ?? 1}#${randomUUID()}`;
+}
+
+/**
+ * The delivery consumer of one SQS batch (ReportBatchItemFailures): its messages run concurrently, so a slow
+ * endpoint's attempt holds up no other message of the batch (each is bounded by WEBHOOK_TIMEOUT_MS). A message that
+ * could not be parsed or whose processing threw is reported: SQS makes it visible again after its visibility
+ * timeout, and moves it to the dead-letter queue after the queue's maxReceiveCount. Retries of failed attempts and
+ * exhausted deliveries are not failures here: they are new delayed messages and the handler's own DLQ send.
+ *
+ * @param invocation.deadline epoch ms at which the invocation ends: no holder of a lease outlives it.
+ */
+export async function deliverBatch(
+  delivery: Delivery,
+  batch: readonly ReceivedDelivery[],
+  invocation: { readonly deadline: number },
+): Promise<BatchResponse> {
+  const outcomes = await Promise.allSettled(
+    batch.map(async (received) => {
+      if ('invalid' in received) throw new Error(`Not a delivery message: ${received.invalid}`);
+      const { message } = received;
+      const result = await delivery.deliver(message, {
+        messageId: received.messageId,
+        receiveCount: received.receiveCount,
+        deadline: invocation.deadline,
+      });
+      delivery.logger.debug?.('delivery processed', {
+        endpointId: message.endpointId,
+        eventId: message.eventId,
+        attempt: message.attempt,
+        result: result.kind,
+      });
+    }),
+  );
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  outcomes.forEach((outcome, index) => {
+    const received = batch[index];
+    if (outcome.status === 'fulfilled' || !received) return;
+    delivery.logger.error('delivery message failed; the queue retries it', {
+      messageId: received.messageId,
+      receiveCount: received.receiveCount,
+      ...('message' in received
+        ? { endpointId: received.message.endpointId, eventId: received.message.eventId }
+        : {}),
+      error: outcome.reason,
+    });
+    batchItemFailures.push({ itemIdentifier: received.messageId });
+  });
+  return { batchItemFailures };
 }

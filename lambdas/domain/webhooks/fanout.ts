@@ -1,8 +1,9 @@
 import * as z from 'zod';
 import { EVENT_TYPES, type EventsRepository, isEventId, type PipelineEvent } from '../events';
 import { type NotificationQueue, notificationMessageFor } from '../notifications/notification-message';
+import type { WebhookLogger } from './delivery';
 import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
-import { type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './messages';
+import { type BatchResponse, type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './messages';
 
 /**
  * Fan-out: from a stream record of the transactions table or the events table to one delivery message per
@@ -12,7 +13,7 @@ import { type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './m
 
 /**
  * How long the delivery side trusts what it read of an endpoint: a disable, a rotation or a new URL is seen within
- * this. (The fan-out keeps its cache for one invocation only; see handlers/fanout.ts.)
+ * this. (The fan-out keeps its cache for one invocation only; see fanOutBatch.)
  */
 export const ENDPOINT_CACHE_TTL_MS = 3_000;
 
@@ -97,7 +98,6 @@ export function deliveryMessagesFor(
   endpoints: readonly Endpoint[],
   firstDelayMs: number,
   now: number,
-  mayRepeat = false,
 ): DeliveryMessage[] {
   return endpoints
     .filter((endpoint) => endpointWants(endpoint, event.type))
@@ -109,7 +109,6 @@ export function deliveryMessagesFor(
           eventId: event.id,
           attempt: 1,
           notBefore: now + firstDelayMs,
-          ...(mayRepeat ? { mayRepeat } : {}),
         },
         event,
       ),
@@ -132,6 +131,11 @@ export class CachedEndpoints {
   ) {
     this.ttlMs = options.ttlMs ?? ENDPOINT_CACHE_TTL_MS;
     this.now = options.now ?? Date.now;
+  }
+
+  /** How old a view this cache may serve. */
+  get maxAgeMs(): number {
+    return this.ttlMs;
   }
 
   list(storeId: string): Promise<readonly Endpoint[]> {
@@ -186,8 +190,8 @@ export interface FanoutDependencies {
 }
 
 /**
- * Runs the work of one stream record. Safe to repeat: the put is idempotent, deliveries check the attempt log and
- * the notification sender sends once per event id.
+ * Runs the work of one stream record. Safe to repeat: the put is idempotent, a delivery's copies are held off by its
+ * lease (delivery.ts) and the notification sender sends once per event id.
  */
 export class Fanout {
   private readonly now: () => number;
@@ -201,17 +205,9 @@ export class Fanout {
     if (work.kind === 'skip') return 0;
     const { event } = work;
     await this.notify(work);
-    // A transaction event that was already stored means this record is processed again (a stream retry): what
-    // the first pass sent may have gone out, so these messages may repeat it. A direct event has no such witness.
-    const firstPass = work.store ? await this.deps.events.put(event, 'transaction') : false;
+    if (work.store) await this.deps.events.put(event, 'transaction');
     const endpoints = await this.deps.endpoints.list(event.storeId);
-    const messages = deliveryMessagesFor(
-      event,
-      endpoints,
-      this.deps.retryScheduleMs[0] ?? 0,
-      this.now(),
-      !firstPass,
-    );
+    const messages = deliveryMessagesFor(event, endpoints, this.deps.retryScheduleMs[0] ?? 0, this.now());
     if (messages.length > 0) await this.deps.queue.send(messages);
     return messages.length;
   }
@@ -226,4 +222,72 @@ export class Fanout {
     const message = notificationMessageFor(work.event);
     if (message) await this.deps.notifications.send([message]);
   }
+}
+
+/** One record of the transactions or events stream, its images already unmarshalled (the handler's job). */
+export interface StreamRecordInput {
+  /** What a partial batch response names: the stream retries from the lowest one reported. */
+  readonly sequenceNumber: string;
+  readonly eventName?: string;
+  readonly eventSourceArn?: string;
+  readonly keys?: Readonly<Record<string, unknown>>;
+  /** Absent when the stream does not carry new images, or the image could not be read. */
+  readonly newImage?: Readonly<Record<string, unknown>>;
+}
+
+export interface FanoutBatchDependencies extends Omit<FanoutDependencies, 'endpoints'> {
+  readonly endpoints: Pick<EndpointsRepository, 'list' | 'get'>;
+  /** The two tables' names, to tell their streams apart. */
+  readonly tables: { readonly transactions: string; readonly events: string };
+  readonly logger: WebhookLogger;
+}
+
+/**
+ * The fan-out consumer of one stream batch (ReportBatchItemFailures): each inserted item becomes one delivery
+ * message per endpoint that wants its event. A record that fails is reported by its sequence number; the stream
+ * then retries from the lowest one reported, so records after it that did succeed are processed again and their
+ * messages are sent again: delivery's lease makes those copies harmless. Nothing is dropped.
+ *
+ * The endpoint cache lives for this batch only: every record of a batch was written before the batch was read, so
+ * a list read now includes every endpoint registered before any of those events. A cache kept across invocations
+ * could miss an endpoint registered a moment ago.
+ */
+export async function fanOutBatch(
+  deps: FanoutBatchDependencies,
+  records: readonly StreamRecordInput[],
+): Promise<BatchResponse> {
+  const fanout = new Fanout({
+    ...deps,
+    endpoints: new CachedEndpoints(deps.endpoints, {
+      ttlMs: Number.POSITIVE_INFINITY,
+      ...(deps.now ? { now: deps.now } : {}),
+    }),
+  });
+  const outcomes = await Promise.allSettled(
+    records.map(async (record) => {
+      // Items are immutable once written: only their insertion means anything here.
+      if (record.eventName !== 'INSERT') return;
+      if (!record.newImage) {
+        throw new Error('The record has no NEW_IMAGE: the stream view type must include new images.');
+      }
+      const work = fanoutWorkFor(
+        streamTableOf(record.eventSourceArn, deps.tables, record.newImage),
+        record.newImage,
+      );
+      const sent = await fanout.run(work);
+      deps.logger.debug?.('fanned out', { keys: record.keys, kind: work.kind, sent });
+    }),
+  );
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  outcomes.forEach((outcome, index) => {
+    const record = records[index];
+    if (outcome.status === 'fulfilled' || !record) return;
+    deps.logger.error('fan-out failed; the stream retries the record', {
+      keys: record.keys,
+      sequenceNumber: record.sequenceNumber,
+      error: outcome.reason,
+    });
+    batchItemFailures.push({ itemIdentifier: record.sequenceNumber });
+  });
+  return { batchItemFailures };
 }

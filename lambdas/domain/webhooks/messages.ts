@@ -17,12 +17,17 @@ export const deliveryMessage = z.object({
   /** Epoch ms before which the attempt must not be made (SQS delays stop at 15 minutes: longer ones chain). */
   notBefore: z.number().int().optional(),
   /**
-   * Set on every message that could be a second copy of a delivery: retries, chained delays, replays, and what a
-   * fan-out sends when it processes a record again. The delivery then reads the attempt log before sending.
-   * Absent only on a first fan-out's first attempts, which no success can precede (together with SQS's own
-   * receive count, which marks a redelivery of any message).
+   * Set on the follow-up of an attempt that succeeded but whose record could not be written (docs/webhooks-design.md,
+   * "sent once"): the message only records that success, it never POSTs. `tries` counts its own re-sends.
    */
-  mayRepeat: z.boolean().optional(),
+  recordOnly: z
+    .object({
+      responseStatus: z.number().int(),
+      durationMs: z.number().int().min(0),
+      at: z.string().min(1),
+      tries: z.number().int().min(0),
+    })
+    .optional(),
   /** The event itself when it is small (see withEmbeddedEvent): the delivery then needs no read to send it. */
   event: z
     .object({
@@ -61,6 +66,43 @@ export const replayJob = z.object({
   types: z.array(z.enum(EVENT_TYPES)).optional(),
 });
 export type ReplayJob = z.infer<typeof replayJob>;
+
+/**
+ * A received delivery message: parsed, or why it could not be. `receiveCount` is SQS's ApproximateReceiveCount,
+ * for the logs only: nothing promises a copy SQS delivers again a count above 1, so no count proves a message alone.
+ */
+export type ReceivedDelivery = {
+  readonly messageId: string;
+  readonly receiveCount: number;
+} & ({ readonly message: DeliveryMessage } | { readonly invalid: string });
+
+/** An SQS record of the deliveries queue, as the Lambda event carries it (the fields read here). */
+export interface DeliveryRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
+/** Parses one record with the message's schema (a malformed one is reported by the consumer, see above). */
+export function parseDeliveryRecord(record: DeliveryRecord): ReceivedDelivery {
+  const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1);
+  const received = { messageId: record.messageId, receiveCount };
+  let json: unknown;
+  try {
+    json = JSON.parse(record.body);
+  } catch {
+    return { ...received, invalid: 'the body is not JSON' };
+  }
+  const parsed = deliveryMessage.safeParse(json);
+  return parsed.success
+    ? { ...received, message: parsed.data }
+    : { ...received, invalid: z.prettifyError(parsed.error) };
+}
+
+/** What an SQS or stream consumer answers with ReportBatchItemFailures (message ids, or sequence numbers). */
+export interface BatchResponse {
+  readonly batchItemFailures: { readonly itemIdentifier: string }[];
+}
 
 /** The longest delay SQS applies to a message. */
 export const MAX_SQS_DELAY_SECONDS = 900;

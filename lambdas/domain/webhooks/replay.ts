@@ -4,8 +4,8 @@ import { type DeliveryMessage, type DeliveryQueue, type ReplayJob, withEmbeddedE
 /**
  * Replay (refeed): every event of a time window, optionally of some types, delivered again to one endpoint, even
  * those delivered before. Each message carries the job's `replayId`, which makes it a delivery of its own in the
- * attempt log. Running a job twice (a redelivered queue message) sends the messages again, and delivery's
- * "already succeeded" check for (endpoint, event, replayId) makes the copies harmless.
+ * attempt log. Running a job twice (a redelivered queue message) sends the messages again; delivery's lease on
+ * (endpoint, event, replayId) makes the copies harmless.
  *
  * The endpoint's own event filter is applied at delivery (an endpoint is sent only the types it wants).
  */
@@ -34,7 +34,6 @@ export async function runReplay(
           eventId: event.id,
           replayId: job.replayId,
           attempt: 1,
-          mayRepeat: true,
         },
         event,
       ),

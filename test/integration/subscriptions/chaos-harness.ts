@@ -1,10 +1,10 @@
 import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   type DynamoDBDocumentClient,
   PutCommand,
   QueryCommand,
   ScanCommand,
-  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
@@ -14,15 +14,20 @@ import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
 import { StripePaymentGateway } from '../../../lambdas/adapters/stripe-payment-gateway';
 import { type EventsRepository, eventIdFor, type PipelineEvent } from '../../../lambdas/domain/events';
 import type { IndexGate } from '../../../lambdas/domain/index-gate';
+import { cancelSubscription } from '../../../lambdas/domain/subscriptions/cancel';
+import {
+  type ChargeRetryQueue,
+  consumeChargeMessage,
+} from '../../../lambdas/domain/subscriptions/charge-consumer';
 import {
   type ChargeRecord,
   chargeKeyOf,
   chargeRefToString,
   type PaymentGateway as GatewayPort,
-  processCharge,
 } from '../../../lambdas/domain/subscriptions/charges';
-import { chargeChangeEffects, emptyEffects } from '../../../lambdas/domain/subscriptions/outbox';
+import { processOutboxBatch } from '../../../lambdas/domain/subscriptions/outbox';
 import {
+  consumeRunMessage,
   type DatafeedStore,
   type ChargeMessage as DomainChargeMessage,
   type DueSubscriptions,
@@ -32,7 +37,6 @@ import {
   type RunSettings,
   type RunWorkDeps,
   triggerRun,
-  workOnRun,
 } from '../../../lambdas/domain/subscriptions/runs';
 import { runIdOf } from '../../../lambdas/domain/subscriptions/schedule';
 import {
@@ -86,14 +90,29 @@ export const RUN_SETTINGS: RunSettings = {
   deadlineMs: 6 * 3_600_000,
   // Small pages so that pagination, checkpoints and cursors matter with a handful of subscriptions.
   pageSize: 2,
-  stallSweepMs: 30_000,
+  stallSweepMs: 5 * 60_000,
   sweepIntervalMs: 1_000,
 };
 
 /** The gateway client's timeout: short, so that a hanging gateway costs the test little wall time. */
 export const GATEWAY_TIMEOUT_MS = 60;
-/** The charge handler re-sends an unknown answer this many times before the message waits on the DLQ. */
-const CHARGE_MAX_RETRIES = 1;
+/** The run function's continuation delay (RUN_POLL_SECONDS). */
+const RUN_POLL_SECONDS = 30;
+/** How long a message that failed stays invisible before SQS delivers it again. */
+const VISIBILITY_TIMEOUT_MS = 30_000;
+/**
+ * The charge function's timeout (lib/billing.ts: two gateway requests and 15 s, at least 30 s). The domain relies on
+ * it: an ask can be sent no later than this after it was written down, so a search is believed searchSettleMs after.
+ * Run steps are left without one: their writes are fenced, so a step that comes back late (the `stall` fault) is
+ * the harder case and stays in.
+ */
+const CHARGE_FUNCTION_TIMEOUT_MS = 35_000;
+/** Virtual time without any charge resolved, PaymentIntent made or run change, after which quiescence gives up. */
+const QUIET_LIMIT_MS = 8 * 60_000;
+/** PAYMENT_PROCESSING_POLL for the chaos: short, so that a processing charge settles within QUIET_LIMIT_MS. */
+const PROCESSING_POLL_MS = 2 * 60_000;
+/** A day and a minute: past Stripe's 24-hour key retention. */
+const JUMP_MS = DAY + 60_000;
 /** SQS's maxReceiveCount in the model: a message that failed this often moves to the DLQ. */
 const MAX_RECEIVES = 4;
 /** Concurrently live tasks during the chaos (Lambda's bounded concurrency, small to keep schedules dense). */
@@ -103,7 +122,12 @@ export const PAYMENT_METHODS = [
   'pm_card_visa',
   'pm_card_chargeDeclined',
   'pm_card_chargeDeclinedInsufficientFunds',
+  // Bank debits: answered `processing`, settled later (succeeded, or a decline) on the gateway's clock.
+  'pm_test_processing_succeeds',
+  'pm_test_processing_fails',
 ] as const;
+/** Payment methods whose charge ends succeeded. */
+export const SUCCEEDING: ReadonlySet<string> = new Set(['pm_card_visa', 'pm_test_processing_succeeds']);
 export type PaymentMethod = (typeof PAYMENT_METHODS)[number];
 
 /** One subscription of a scenario. */
@@ -122,7 +146,7 @@ export interface SubscriptionPlan {
    * can be: the API creates subscriptions, not their dunning.
    */
   readonly late: boolean;
-  /** The gateway answers 500 to every request for it: it can only stay visibly pending. */
+  /** The gateway answers (and stores) 500 to every request for it, charging nothing: visibly pending. */
   readonly gatewayDown: boolean;
 }
 
@@ -135,7 +159,13 @@ export type Op =
   | 'expire'
   | 'redeliver'
   | 'late'
-  | 'stall';
+  | 'stall'
+  /** A subscription is canceled through its repository, as `DELETE /v1/subscriptions/{id}` does. */
+  | 'cancel'
+  /** The gateway's API key is revoked (401) until quiescence rotates a new one in. */
+  | 'revoke'
+  /** A day passes: leases expire, Stripe prunes every key older than 24 h. */
+  | 'jump';
 export const FAULTS = [
   'none',
   'crash',
@@ -144,6 +174,8 @@ export const FAULTS = [
   'commit-then-hang',
   'hang',
   'error500',
+  'error500-committed',
+  'rate-limit',
   'garbage',
   'garbage-uncommitted',
   'decline',
@@ -173,7 +205,17 @@ interface Point {
 const APPLICABLE: Readonly<Record<PointKind, readonly Fault[]>> = {
   read: ['crash'],
   write: ['crash', 'throttle'],
-  gateway: ['crash', 'commit-then-hang', 'hang', 'error500', 'garbage', 'garbage-uncommitted', 'decline'],
+  gateway: [
+    'crash',
+    'commit-then-hang',
+    'hang',
+    'error500',
+    'error500-committed',
+    'rate-limit',
+    'garbage',
+    'garbage-uncommitted',
+    'decline',
+  ],
   send: ['crash', 'duplicate'],
   delete: ['crash'],
   checkpoint: ['crash'],
@@ -201,6 +243,38 @@ const STALL_TRAPS = [
   'send',
 ] as const;
 
+/** The virtual clock of one schedule, from a minute after asOf. */
+export function newChaosClock(): { now: number } {
+  return { now: Date.parse(AS_OF) + 60_000 };
+}
+
+/** The gateway's view of a chaos clock (it reads and moves the same time). */
+export function gatewayClockOf(clock: { now: number }) {
+  return {
+    now: () => clock.now,
+    advance: (ms: number) => {
+      clock.now += ms;
+    },
+  };
+}
+
+/** What the local gateway does for a gateway fault of the schedule. */
+function gatewayFaultOf(fault: Fault): GatewayFault {
+  switch (fault) {
+    case 'garbage':
+    case 'garbage-uncommitted':
+      return { kind: 'garbage', commit: fault === 'garbage' };
+    case 'error500':
+    case 'error500-committed':
+      // Stored under the key either way, as Stripe does; the committed one moved money behind its 500.
+      return { kind: 'error500', commit: fault === 'error500-committed' };
+    case 'rate-limit':
+      return { kind: 'rate-limit' };
+    default:
+      return { kind: fault as 'hang' | 'commit-then-hang' | 'decline' };
+  }
+}
+
 /** DynamoDB throttling cannot be produced by DynamoDB Local: injected at the SDK level, as the SDK raises it. */
 function throttled(label: string): Error {
   const error = new Error(`Throughput exceeds the current capacity (injected at ${label}).`);
@@ -215,6 +289,9 @@ function isInjected(error: unknown): boolean {
 interface Task {
   readonly id: number;
   readonly name: string;
+  /** Virtual time it started at, and how long its function may run (Lambda ends it then, wherever it is). */
+  readonly startedAt: number;
+  readonly timeoutMs?: number;
   /** The point it last went on from (what it is doing while it runs). */
   lastPoint?: string;
   done: boolean;
@@ -244,13 +321,17 @@ interface TaskIo {
 interface Queued<T> {
   readonly message: T;
   receives: number;
+  /** Virtual epoch ms from which a consumer can receive it (SQS's DelaySeconds). */
+  readonly visibleAt: number;
 }
 
-type ChargeMessage = DomainChargeMessage & { readonly retries: number };
+type ChargeMessage = DomainChargeMessage;
 
+/** A record of the charges table's stream, as DynamoDB would write it for one successful write. */
 interface StreamRecord {
+  readonly seq: number;
   readonly before?: ChargeRecord;
-  readonly after: ChargeRecord;
+  readonly after?: ChargeRecord;
 }
 
 /** A fenced write (or lease acquisition) of the run item, as DynamoDB accepted it. */
@@ -405,8 +486,6 @@ export function isLate(plan: SubscriptionPlan): boolean {
  * One iteration's world: the tables, the gateway, the queues, the clock, the tasks and what was observed.
  */
 export class ChaosWorld {
-  /** Virtual time: every task reads it; a point moves it on by a millisecond; `expire` jumps past a lease. */
-  readonly clock = { now: Date.parse(AS_OF) + 60_000 };
   readonly trace: string[] = [];
   readonly violations: string[] = [];
   /** Claims withdrawn by a run holder that had lost its lease: a message already sent for one finds no claim. */
@@ -414,6 +493,15 @@ export class ChaosWorld {
   readonly unexpected: string[] = [];
   readonly stats = {
     takeovers: 0,
+    timeouts: 0,
+    cancels: 0,
+    revokes: 0,
+    jumps: 0,
+    released: 0,
+    refused: 0,
+    processing: 0,
+    searches: 0,
+    rekeys: 0,
     fencedSteps: 0,
     crashes: 0,
     throttles: 0,
@@ -440,6 +528,21 @@ export class ChaosWorld {
   completedBy?: { task: string; seq: number };
   /** Keys the gateway was told to decline although the card works (a `decline` fault). */
   readonly forcedDeclines = new Set<string>();
+  /** Subscriptions canceled by a `cancel` decision, and the I/O sequence number the cancel was written at. */
+  readonly cancels = new Map<string, number>();
+  /** Each create request the gateway executed: its key, subscription and I/O sequence number. */
+  readonly asks: { readonly seq: number; readonly key: string; readonly subscriptionId: string }[] = [];
+  /** The charges table as the adapters' successful writes left it (the stream's old images). */
+  private readonly shadow = new Map<string, ChargeRecord>();
+  /** When each charge was first marked asked (I/O sequence number): "the ask" a cancel is ordered against. */
+  readonly askedAt = new Map<string, number>();
+  /** Claims deleted by a release (a cancel that came before the ask), not by a withdrawal. */
+  readonly released = new Set<string>();
+  /** Charges being withdrawn right now (so that their delete is told from a release). */
+  private readonly withdrawing = new Set<string>();
+  /** The gateway key the charge function reads from its secret; `revoke` makes the gateway refuse it. */
+  private gatewayKey = 'sk_test_chaos';
+  private keyGeneration = 0;
 
   private readonly tasks: Task[] = [];
   private readonly waiting: Parked[] = [];
@@ -447,6 +550,7 @@ export class ChaosWorld {
   private inflight = 0;
   private drained?: () => void;
   private taskCounter = 0;
+  private readonly cancelRequested = new Set<number>();
   private ownerCounter = 0;
   private seq = 0;
   private leaseHighWater = 0;
@@ -468,13 +572,18 @@ export class ChaosWorld {
     private readonly doc: DynamoDBDocumentClient,
     raw: DynamoDBClient,
     readonly gateway: PaymentGateway,
+    /**
+     * Virtual time: every task reads it, and so does the gateway (key pruning, search freshness, settlement); a
+     * point moves it on by a millisecond, `expire` past a lease, `jump` past a day, quiescence to the next message.
+     */
+    readonly clock: { now: number } = newChaosClock(),
   ) {
     // DescribeTable goes straight to the emulator: the gate's cache is not part of the schedule.
     this.gate = createIndexGate({ send: (command) => this.track(raw.send(command)) }, () => {});
     this.stripe = new StripePaymentGateway({
       url: gateway.url,
       timeoutMs: GATEWAY_TIMEOUT_MS,
-      apiKey: () => 'sk_test_chaos',
+      apiKey: () => this.gatewayKey,
       // The pipeline's own re-ask (a pending charge asked again with its key) is what is under test; the SDK's
       // retry would only add its back-off sleep.
       maxNetworkRetries: 0,
@@ -483,7 +592,9 @@ export class ChaosWorld {
       scenario.subscriptions.flatMap((plan, index) => (plan.gatewayDown ? [subscriptionIdOf(index)] : [])),
     );
     gateway.faults = ({ idempotencyKey, params }) => {
-      if (down.has(params['metadata[subscription_id]'] ?? '')) return { kind: 'error500' };
+      const subscriptionId = params['metadata[subscription_id]'] ?? '';
+      this.asks.push({ seq: this.seq, key: idempotencyKey ?? '', subscriptionId });
+      if (down.has(subscriptionId)) return { kind: 'error500' };
       const next = this.nextGatewayFault;
       this.nextGatewayFault = undefined;
       if (!next || next.idempotencyKey !== idempotencyKey) return { kind: 'none' };
@@ -503,9 +614,15 @@ export class ChaosWorld {
   private withdrawals(charges: DynamoChargesRepository): DynamoChargesRepository {
     const withdraw = charges.withdraw.bind(charges);
     charges.withdraw = async (ref, runId) => {
-      const withdrawn = await withdraw(ref, runId);
-      if (withdrawn) this.withdrawn.add(chargeRefToString(ref));
-      return withdrawn;
+      const id = chargeRefToString(ref);
+      this.withdrawing.add(id);
+      try {
+        const withdrawn = await withdraw(ref, runId);
+        if (withdrawn) this.withdrawn.add(id);
+        return withdrawn;
+      } finally {
+        this.withdrawing.delete(id);
+      }
     };
     return charges;
   }
@@ -538,11 +655,7 @@ export class ChaosWorld {
             label: `gateway ${request.idempotencyKey}`,
           });
           if (fault !== 'none') {
-            const injected: GatewayFault =
-              fault === 'garbage' || fault === 'garbage-uncommitted'
-                ? { kind: 'garbage', commit: fault === 'garbage' }
-                : { kind: fault as 'hang' | 'commit-then-hang' | 'error500' | 'decline' };
-            this.nextGatewayFault = { idempotencyKey: request.idempotencyKey, fault: injected };
+            this.nextGatewayFault = { idempotencyKey: request.idempotencyKey, fault: gatewayFaultOf(fault) };
           }
           try {
             return await this.track(this.stripe.charge(request));
@@ -550,6 +663,16 @@ export class ChaosWorld {
             // Not consumed when the gateway answered from the key's stored response (no fault applies then).
             this.nextGatewayFault = undefined;
           }
+        },
+        // Reads of the gateway (a processing charge's poll, a search) are points too: a process can die there.
+        retrieve: async (paymentIntentId) => {
+          await this.point(task, { kind: 'read', label: `gateway retrieve ${paymentIntentId}` });
+          return this.track(this.stripe.retrieve(paymentIntentId));
+        },
+        search: async (metadata) => {
+          await this.point(task, { kind: 'read', label: `gateway search ${metadata.subscription_id}` });
+          this.stats.searches += 1;
+          return this.track(this.stripe.search(metadata));
         },
       },
     };
@@ -590,26 +713,36 @@ export class ChaosWorld {
   }
 
   /**
-   * No more faults: parked tasks go on, the outbox catches up, messages are consumed, and when nothing is left
-   * to do the clock moves past the lease and the stall time and a schedule fires again, until the run is
-   * completed and announced or it stops making progress (a charge the gateway will never answer).
+   * No more faults: a revoked gateway key is rotated, parked tasks go on, the outbox catches up, visible messages
+   * are consumed, and when nothing is visible the clock moves to the next delayed message (a retry, a poll, a run's
+   * continuation), or, with no message left at all, past the lease and the stall time and a schedule fires again;
+   * until the run is completed and announced with nothing left queued, or nothing has moved for QUIET_LIMIT_MS of
+   * virtual time (a charge the gateway never answers).
    */
-  async quiesce(maxDecisions = 3000): Promise<void> {
-    let lastWasRunStep = false;
+  async quiesce(maxDecisions = 10_000): Promise<void> {
+    if (this.gateway.apiKey !== this.gatewayKey) {
+      // The operator puts a new key in Secrets Manager; the charge function reads it once its cache expires.
+      this.keyGeneration += 1;
+      this.gatewayKey = `sk_test_chaos_${this.keyGeneration}`;
+      this.gateway.apiKey = this.gatewayKey;
+      this.trace.push('gateway key rotated');
+    }
     let gaveUp = false;
-    let stuck = 0;
     let lastProgress = '';
-    // Time is moved on only when nothing else can happen; after two such moves without a charge resolved or the
-    // run changing status, what is left is waiting for a gateway that does not answer.
-    const passTime = async (ms: number): Promise<boolean> => {
+    let lastProgressAt = this.clock.now;
+    const moving = async (): Promise<boolean> => {
       const run = await this.plainRuns().get(RUN_ID);
-      const progress = JSON.stringify([this.resolutions.size, this.gateway.ledger.length, run?.status]);
-      stuck = progress === lastProgress ? stuck + 1 : 0;
-      lastProgress = progress;
-      if (stuck >= 2) return false;
-      this.clock.now += ms;
-      this.trace.push(`clock +${ms} ms`);
-      return true;
+      const progress = JSON.stringify([
+        [...this.resolutions.values()].reduce((sum, n) => sum + n, 0),
+        this.gateway.ledger.length,
+        run?.status,
+        run?.announced,
+      ]);
+      if (progress !== lastProgress) {
+        lastProgress = progress;
+        lastProgressAt = this.clock.now;
+      }
+      return this.clock.now - lastProgressAt < QUIET_LIMIT_MS;
     };
     for (let decision = 0; decision < maxDecisions; decision += 1) {
       await this.settle();
@@ -622,28 +755,20 @@ export class ChaosWorld {
         this.spawnOutbox();
         continue;
       }
-      const charge = this.chargeQueue.shift();
+      const charge = gaveUp ? undefined : this.receive(this.chargeQueue);
       if (charge) {
-        lastWasRunStep = false;
         this.spawnCharge(charge);
         continue;
       }
-      const step = gaveUp ? undefined : this.runQueue.shift();
+      const step = gaveUp ? undefined : this.receive(this.runQueue);
       if (step) {
-        // A run waiting on its charges with nothing left to deliver: time passes until it stalls and sweeps.
-        if (lastWasRunStep && !(await passTime(RUN_SETTINGS.stallSweepMs + 1))) {
-          this.runQueue.unshift(step);
-          gaveUp = true;
-          continue;
-        }
-        lastWasRunStep = true;
         this.spawnRun(step, 1_000_000);
         continue;
       }
-      // Quiet. Some subscriptions are created while the run is still going on (owed by it), the others once it
-      // has finished (owed by the next run); time passes, leases expire, a schedule fires again (the run's messages
-      // may have ended in a DLQ). Once the run is done, or nothing moves any more (a gateway that does not answer,
-      // or what is left waits on a stalled process), the stalled processes come back, late, one at a time.
+      // Nothing to do now. Some subscriptions are created while the run is still going on (owed by it), the others
+      // once it has finished (owed by the next run). Once the run is done, or nothing moves any more (a gateway that
+      // does not answer, or what is left waits on a stalled process), the stalled processes come back, late, one at
+      // a time.
       const run = await this.plainRuns().get(RUN_ID);
       const finished = run?.status === 'completed' && run.announced === true;
       const late = this.lateRemaining.find((index) => finished || gaveUp || !this.createdAfterTheRun(index));
@@ -653,18 +778,29 @@ export class ChaosWorld {
         else if (stalled) this.resume(stalled, 'none');
         // Something new to work on: the run gets the time to take it up.
         gaveUp = false;
-        stuck = 0;
+        lastProgressAt = this.clock.now;
         continue;
       }
-      if (finished || gaveUp) return;
-      if (await passTime(Math.max(RUN_SETTINGS.leaseMs, RUN_SETTINGS.stallSweepMs) + 1)) {
-        lastWasRunStep = false;
-        this.spawnTrigger('backup');
-      } else {
+      if (gaveUp) return;
+      if (!(await moving())) {
         gaveUp = true;
+        continue;
       }
+      const next = this.nextVisible();
+      if (next !== undefined) {
+        this.clock.now = Math.max(this.clock.now, next);
+        continue;
+      }
+      if (finished) return;
+      // No message left at all (the run's continuation ended in a DLQ): time passes, leases expire, a schedule fires.
+      const ms = Math.max(RUN_SETTINGS.leaseMs, RUN_SETTINGS.stallSweepMs) + 1;
+      this.clock.now += ms;
+      this.trace.push(`clock +${ms} ms`);
+      this.spawnTrigger('backup');
     }
-    this.violations.push(`the system did not quiesce within ${maxDecisions} decisions`);
+    this.violations.push(
+      `the system did not quiesce within ${maxDecisions} decisions (${Math.round((this.clock.now - Date.parse(AS_OF)) / 1000)} s after asOf, ${this.chargeQueue.length} charge and ${this.runQueue.length} run messages queued, last progress ${Math.round((this.clock.now - lastProgressAt) / 1000)} s ago)`,
+    );
   }
 
   async stop(): Promise<void> {
@@ -748,8 +884,11 @@ export class ChaosWorld {
     if (index < 0) return;
     this.waiting.splice(index, 1);
     const { task, point } = parked;
-    // A fault the point cannot have (a gateway timeout at a DynamoDB read) does not happen.
-    const fault = APPLICABLE[point.kind].includes(requested) ? requested : 'none';
+    // A fault the point cannot have (a gateway timeout at a DynamoDB read) does not happen. A process past its
+    // function's timeout is ended by Lambda at whatever it was about to do.
+    const timedOut = task.timeoutMs !== undefined && this.clock.now - task.startedAt > task.timeoutMs;
+    if (timedOut) this.stats.timeouts += 1;
+    const fault = timedOut ? 'crash' : APPLICABLE[point.kind].includes(requested) ? requested : 'none';
     task.lastPoint = point.label;
     this.clock.now += 1;
     if (fault !== 'none') this.trace.push(`  ${task.name} @ ${point.label}: ${fault}`);
@@ -780,9 +919,15 @@ export class ChaosWorld {
     this.trace.push(`  ${parked.task.name} stalls @ ${parked.point.label}`);
   }
 
-  private spawn(name: string, body: (task: Task) => Promise<void>): void {
+  private spawn(name: string, body: (task: Task) => Promise<void>, timeoutMs?: number): void {
     this.taskCounter += 1;
-    const task: Task = { id: this.taskCounter, name: `#${this.taskCounter} ${name}`, done: false };
+    const task: Task = {
+      id: this.taskCounter,
+      name: `#${this.taskCounter} ${name}`,
+      done: false,
+      startedAt: this.clock.now,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    };
     this.tasks.push(task);
     this.trace.push(`start ${task.name}`);
     void (async () => {
@@ -796,24 +941,61 @@ export class ChaosWorld {
     })();
   }
 
+  /** Receives a visible message of `queue` (the `index`-th of them, wrapping), removing it; undefined if none. */
+  private receive<T>(queue: Queued<T>[], index = 0): Queued<T> | undefined {
+    const visible = queue.filter((queued) => queued.visibleAt <= this.clock.now);
+    const chosen = visible[index % Math.max(1, visible.length)];
+    if (chosen) queue.splice(queue.indexOf(chosen), 1);
+    return chosen;
+  }
+
+  /** The earliest time a queued message becomes visible, if any is waiting. */
+  private nextVisible(): number | undefined {
+    const times = [...this.chargeQueue, ...this.runQueue].map((queued) => queued.visibleAt);
+    return times.length > 0 ? Math.min(...times) : undefined;
+  }
+
   private apply(decision: Decision): void {
     const parked = this.waiting.filter((waiting) => !waiting.stalled);
     const room = this.live() < MAX_LIVE_TASKS;
     const pick = <T>(items: readonly T[]): T | undefined => items[decision.index % Math.max(1, items.length)];
     switch (decision.op) {
       case 'charge': {
-        if (!room || this.chargeQueue.length === 0) break;
-        const [queued] = this.chargeQueue.splice(decision.index % this.chargeQueue.length, 1);
-        if (queued) this.spawnCharge(queued);
+        const queued = room ? this.receive(this.chargeQueue, decision.index) : undefined;
+        if (!queued) break;
+        this.spawnCharge(queued);
         return;
       }
       case 'run': {
-        if (!room || this.runQueue.length === 0) break;
-        const [queued] = this.runQueue.splice(decision.index % this.runQueue.length, 1);
+        const queued = room ? this.receive(this.runQueue, decision.index) : undefined;
+        if (!queued) break;
         // A step's length in points: from a page or two to a whole pass.
-        if (queued) this.spawnRun(queued, 4 + decision.index * 6);
+        this.spawnRun(queued, 4 + decision.index * 6);
         return;
       }
+      case 'cancel': {
+        // A subscription due in this run (or one not due) is canceled, racing whatever its charge is doing.
+        const index = decision.index % this.scenario.subscriptions.length;
+        if (!room || this.cancelRequested.has(index)) break;
+        this.cancelRequested.add(index);
+        this.stats.cancels += 1;
+        this.spawnCancel(index);
+        return;
+      }
+      case 'revoke':
+        // The gateway key is revoked (an operator's mistake, a leak): 401 until quiescence rotates a new one in.
+        if (this.gateway.apiKey === undefined) break;
+        this.gateway.revokeKey();
+        this.stats.revokes += 1;
+        this.trace.push('gateway key revoked');
+        return;
+      case 'jump':
+        // A day passes (a long outage, a stuck DLQ): leases expire, and the gateway prunes every key by now.
+        if (this.stats.jumps >= 1) break;
+        this.clock.now += JUMP_MS;
+        this.stats.jumps += 1;
+        this.trace.push(`clock +${JUMP_MS} ms`);
+        return;
       case 'outbox':
         if (!room || this.outboxBusy || this.streamRecords.length === 0) break;
         this.spawnOutbox();
@@ -831,13 +1013,13 @@ export class ChaosWorld {
         // At-least-once: a message already consumed comes again, or a run step is delivered twice.
         const again = pick(this.acked);
         if (decision.index % 2 === 0 && again) {
-          this.chargeQueue.push({ message: again, receives: 0 });
+          this.chargeQueue.push({ message: again, receives: 0, visibleAt: this.clock.now });
           this.trace.push(`redeliver ${chargeRefToString(again)}`);
           return;
         }
         const step = pick(this.runQueue);
         if (step) {
-          this.runQueue.push({ message: step.message, receives: 0 });
+          this.runQueue.push({ message: step.message, receives: 0, visibleAt: this.clock.now });
           this.trace.push(`duplicate run message ${step.message.owner}`);
           return;
         }
@@ -872,12 +1054,12 @@ export class ChaosWorld {
     }
     // Nothing is parked: a consumer picks up whatever is waiting (so that no decision is wasted).
     const preferCharge = decision.index % 2 === 0 || this.runQueue.length === 0;
-    const charge = preferCharge ? this.chargeQueue.shift() : undefined;
+    const charge = preferCharge ? this.receive(this.chargeQueue) : undefined;
     if (charge) {
       this.spawnCharge(charge);
       return;
     }
-    const step = this.runQueue.shift();
+    const step = this.receive(this.runQueue);
     if (step) {
       this.spawnRun(step, 4 + decision.index * 6);
       return;
@@ -886,8 +1068,10 @@ export class ChaosWorld {
   }
 
   // ---------------------------------------------------------------------------------------------------------
-  // The actors: what the handlers do with each message, on the real domain functions
+  // The actors: the consumers' own functions (consumeChargeMessage, consumeRunMessage, processOutboxBatch) with
+  // their real retry, poll, dead-letter and event-id rules, over the queue model below
 
+  /** A message that failed goes back (visible again after its visibility timeout); after maxReceiveCount, DLQ. */
   private requeue<T>(queue: Queued<T>[], queued: Queued<T>, what: string): void {
     queued.receives += 1;
     if (queued.receives >= MAX_RECEIVES) {
@@ -895,48 +1079,66 @@ export class ChaosWorld {
       this.trace.push(`  dead-letter ${what}`);
       return;
     }
-    queue.push(queued);
+    queue.push({ ...queued, visibleAt: this.clock.now + VISIBILITY_TIMEOUT_MS });
   }
 
   private spawnCharge(queued: Queued<ChargeMessage>): void {
     const message = queued.message;
     const name = `charge ${message.subscriptionId}/${chargeKeyOf(message.period, message.attempt)}`;
-    this.spawn(name, async (task) => {
-      try {
-        const io = this.io(task);
-        const result = await processCharge(
-          {
-            charges: io.charges,
-            subscriptions: io.subscriptions,
-            gateway: io.gateway,
-            dunning: this.dunning,
-            newEventId: (now) => eventIdFor(now, digest(`charge:${chargeRefToString(message)}`)),
-            now: () => this.clock.now,
-          },
-          message,
-        );
-        this.trace.push(`  ${name}: ${result.outcome}`);
-        if (result.outcome === 'missing-claim' && !this.withdrawn.has(chargeRefToString(message))) {
-          this.violations.push(`a charge message without a claim: ${chargeRefToString(message)}`);
-          throw new Error('missing claim');
-        }
-        if (result.outcome === 'pending') {
-          // The handler: asked again later with the same key, by a delayed copy; after the last, the DLQ.
-          this.stats.pendingAnswers += 1;
-          if (message.retries >= CHARGE_MAX_RETRIES) {
-            this.stats.dlq += 1;
-          } else {
-            await this.point(task, { kind: 'send', label: `retry ${name}` });
-            this.chargeQueue.push({ message: { ...message, retries: message.retries + 1 }, receives: 0 });
+    this.spawn(
+      name,
+      async (task) => {
+        try {
+          const io = this.io(task);
+          const queue: ChargeRetryQueue = {
+            retryLater: async (next, delaySeconds) => {
+              const fault = await this.point(task, { kind: 'send', label: `retry ${name}` });
+              const copy = { message: next, receives: 0, visibleAt: this.clock.now + delaySeconds * 1000 };
+              this.chargeQueue.push(copy);
+              if (fault === 'duplicate') this.chargeQueue.push({ ...copy });
+            },
+            sendToDeadLetter: async (dead, reason) => {
+              await this.point(task, { kind: 'send', label: `dead-letter ${name}` });
+              this.stats.dlq += 1;
+              this.trace.push(`  dead-letter ${name}: ${reason}`);
+              void dead;
+            },
+          };
+          const result = await consumeChargeMessage(
+            {
+              charges: io.charges,
+              subscriptions: io.subscriptions,
+              gateway: io.gateway,
+              dunning: this.dunning,
+              now: () => this.clock.now,
+              queue,
+              consumer: { processingPollMs: PROCESSING_POLL_MS },
+            },
+            message,
+          );
+          const outcome = result.kind === 'processed' ? result.outcome.outcome : 'deferred';
+          const cause =
+            result.kind === 'processed' && 'cause' in result.outcome ? ` (${result.outcome.cause})` : '';
+          this.trace.push(`  ${name}: ${outcome}${cause}`);
+          if (outcome === 'missing-claim' && !this.withdrawn.has(chargeRefToString(message))) {
+            // Released by a cancel is the other way a claim goes before anyone asked.
+            if (!this.released.has(chargeRefToString(message))) {
+              this.violations.push(`a charge message without a claim: ${chargeRefToString(message)}`);
+            }
           }
+          if (outcome === 'pending') this.stats.pendingAnswers += 1;
+          if (outcome === 'released') this.stats.released += 1;
+          if (outcome === 'refused') this.stats.refused += 1;
+          if (outcome === 'processing') this.stats.processing += 1;
+          await this.point(task, { kind: 'delete', label: `delete ${name}` });
+          this.acked.push(message);
+        } catch (error) {
+          this.requeue(this.chargeQueue, queued, name);
+          if (!isInjected(error)) throw error;
         }
-        await this.point(task, { kind: 'delete', label: `delete ${name}` });
-        this.acked.push(message);
-      } catch (error) {
-        this.requeue(this.chargeQueue, queued, name);
-        if (!isInjected(error) && (error as Error).message !== 'missing claim') throw error;
-      }
-    });
+      },
+      CHARGE_FUNCTION_TIMEOUT_MS,
+    );
   }
 
   private spawnRun(queued: Queued<RunMessage>, budget: number): void {
@@ -944,10 +1146,19 @@ export class ChaosWorld {
     const name = `run step ${message.owner}`;
     this.spawn(name, async (task) => {
       try {
-        const result = await workOnRun(this.runDeps(task), message, this.clock.now + budget);
+        const result = await consumeRunMessage(
+          {
+            ...this.runDeps(task),
+            queue: { send: (next, delaySeconds) => this.runQueueSend(task, next, delaySeconds) },
+            pollSeconds: RUN_POLL_SECONDS,
+            stepMarginMs: 0,
+            minStepMs: 1,
+          },
+          message,
+          budget,
+        );
         this.trace.push(`  ${name}: ${result}`);
         if (result === 'fenced') this.stats.fencedSteps += 1;
-        if (result === 'continue') await this.runQueueSend(task, message);
         await this.point(task, { kind: 'delete', label: `delete ${name}` });
       } catch (error) {
         this.requeue(this.runQueue, queued, name);
@@ -980,18 +1191,40 @@ export class ChaosWorld {
     });
   }
 
+  /**
+   * The billing outbox on the charges table's stream: the real `processOutboxBatch`, on the stream records the
+   * adapters' writes made (in order), with the stream's retry from the record it names.
+   */
   private spawnOutbox(): void {
-    const batch = this.streamRecords.slice();
+    const batch = this.streamRecords.slice(0, 10);
     this.outboxBusy = true;
     this.spawn(`outbox ${batch.length} records`, async (task) => {
       try {
         const runs = this.io(task).runs;
-        const effects = emptyEffects();
-        for (const record of batch) chargeChangeEffects(effects, record.before, record.after);
-        for (const [runId, delta] of effects.counters) await runs.add(runId, delta);
-        // The stream's checkpoint: a crash before it delivers the same batch again.
+        const result = await processOutboxBatch(
+          {
+            // The events table is not under test here: its writes are points (a crash there retries the batch).
+            events: {
+              put: async (event) => {
+                await this.point(task, { kind: 'store', label: `event ${event.type}` });
+                return true;
+              },
+            },
+            counters: runs,
+          },
+          {
+            shard: 'charges-stream',
+            records: batch.map((record) => ({
+              sequenceNumber: String(record.seq),
+              change: { table: 'charges', before: record.before, after: record.after },
+            })),
+          },
+        );
+        // The stream's checkpoint: a crash before it delivers the same records again.
         await this.point(task, { kind: 'delete', label: 'outbox checkpoint' });
-        this.streamRecords.splice(0, batch.length);
+        const failed = result.batchItemFailures[0]?.itemIdentifier;
+        const done = failed === undefined ? batch.length : batch.findIndex((r) => String(r.seq) === failed);
+        this.streamRecords.splice(0, Math.max(0, done));
       } catch (error) {
         if (!isInjected(error)) throw error;
       } finally {
@@ -1016,10 +1249,30 @@ export class ChaosWorld {
     });
   }
 
-  private async runQueueSend(task: Task, message: RunMessage): Promise<void> {
+  /** `DELETE /v1/subscriptions/{id}`: the same domain function the API route calls. */
+  private spawnCancel(index: number): void {
+    const id = subscriptionIdOf(index);
+    this.spawn(`cancel ${id}`, async (task) => {
+      try {
+        const io = this.io(task);
+        const result = await cancelSubscription(
+          { subscriptions: io.subscriptions, charges: io.charges },
+          storeOf(index),
+          id,
+          { canceledAt: new Date(this.clock.now).toISOString(), eventId: `evt_cancel_${id}` },
+        );
+        this.trace.push(`  cancel ${id}: ${result.outcome}`);
+      } catch (error) {
+        if (!isInjected(error)) throw error;
+      }
+    });
+  }
+
+  private async runQueueSend(task: Task, message: RunMessage, delaySeconds = 0): Promise<void> {
     const fault = await this.point(task, { kind: 'send', label: `send run step ${message.owner}` });
-    this.runQueue.push({ message, receives: 0 });
-    if (fault === 'duplicate') this.runQueue.push({ message, receives: 0 });
+    const queued = { message, receives: 0, visibleAt: this.clock.now + delaySeconds * 1000 };
+    this.runQueue.push(queued);
+    if (fault === 'duplicate') this.runQueue.push({ ...queued });
   }
 
   private runDeps(task: Task): RunWorkDeps {
@@ -1048,9 +1301,9 @@ export class ChaosWorld {
           if (messages.length === 0) return;
           const fault = await this.point(task, { kind: 'send', label: `send ${messages.length} charges` });
           for (const message of messages) {
-            this.chargeQueue.push({ message: { ...message, retries: 0 }, receives: 0 });
-            if (fault === 'duplicate')
-              this.chargeQueue.push({ message: { ...message, retries: 0 }, receives: 0 });
+            const queued = { message, receives: 0, visibleAt: this.clock.now };
+            this.chargeQueue.push(queued);
+            if (fault === 'duplicate') this.chargeQueue.push({ ...queued });
           }
         },
       },
@@ -1108,28 +1361,51 @@ export class ChaosWorld {
 
   private observe(task: Task, seq: number, command: unknown, output: Record<string, unknown>): void {
     const input = (command as { input: Record<string, unknown> }).input;
-    if (command instanceof TransactWriteCommand) {
-      // A claim under the run's lease: its put is the charges table's insert.
-      for (const item of input.TransactItems as { Put?: { TableName?: string; Item?: unknown } }[]) {
-        if (item.Put?.TableName === this.tables.charges)
-          this.streamRecords.push({ after: item.Put.Item as ChargeRecord });
-      }
-      return;
-    }
     if (input.TableName === this.tables.charges) {
-      if (command instanceof PutCommand) {
-        this.streamRecords.push({ after: input.Item as ChargeRecord });
-      } else if (command instanceof UpdateCommand) {
-        const after = output.Attributes as ChargeRecord;
-        this.streamRecords.push({ before: { ...after, status: 'pending' }, after });
-        const ref = chargeRefToString(after);
-        this.resolutions.set(ref, (this.resolutions.get(ref) ?? 0) + 1);
+      // The table as the writes left it gives each stream record its old image.
+      const key = input.Key as { subscriptionKey: string; chargeKey: string } | undefined;
+      const item = input.Item as ChargeRecord | undefined;
+      const id = item
+        ? `${item.subscriptionKey}|${item.chargeKey}`
+        : `${key?.subscriptionKey}|${key?.chargeKey}`;
+      const before = this.shadow.get(id);
+      let after: ChargeRecord | undefined;
+      if (command instanceof PutCommand) after = item;
+      else if (command instanceof UpdateCommand) after = output.Attributes as ChargeRecord;
+      else if (command instanceof DeleteCommand) after = undefined;
+      else return;
+      if (after) this.shadow.set(id, after);
+      else this.shadow.delete(id);
+      if (JSON.stringify(before) === JSON.stringify(after)) return;
+      this.streamRecords.push({ seq, before, after });
+      if (command instanceof DeleteCommand && before && !this.withdrawing.has(id)) this.released.add(id);
+      if (after && !before?.firstAskedAt && after.firstAskedAt && !this.askedAt.has(id)) {
+        this.askedAt.set(id, seq);
       }
+      if (
+        after &&
+        after.status !== before?.status &&
+        (after.status === 'succeeded' || after.status === 'failed')
+      ) {
+        this.resolutions.set(id, (this.resolutions.get(id) ?? 0) + 1);
+      }
+      if (after && (after.keyGeneration ?? 0) > (before?.keyGeneration ?? 0)) this.stats.rekeys += 1;
       return;
     }
     if (input.TableName === this.tables.subscriptions && command instanceof PutCommand) {
       const item = input.Item as Subscription;
       this.lateWrites.set(item.subscriptionId, { seq, runCompleted: this.completedBy !== undefined });
+      return;
+    }
+    if (input.TableName === this.tables.subscriptions && command instanceof UpdateCommand) {
+      const after = output.Attributes as Subscription | undefined;
+      if (
+        after?.status === 'canceled' &&
+        after.cancelReason === 'requested' &&
+        !this.cancels.has(after.subscriptionId)
+      ) {
+        this.cancels.set(after.subscriptionId, seq);
+      }
       return;
     }
     if (input.TableName !== this.tables.runs) return;

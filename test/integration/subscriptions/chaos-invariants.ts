@@ -11,6 +11,7 @@ import {
   RUN_ID,
   type Scenario,
   STORE_IDS,
+  SUCCEEDING,
   storeOf,
   subscriptionIdOf,
   subscriptionOf,
@@ -41,46 +42,73 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
   const runCompleted = run?.status === 'completed';
   const outcomes: Record<string, number> = {};
 
-  // (1) Counted at the gateway.
-  const successesByKey = new Map<string, string[]>();
-  const successesByPeriod = new Map<string, number>();
-  for (const entry of ledger) {
-    if (entry.outcome !== 'succeeded') continue;
-    const key = entry.idempotencyKey ?? '(no key)';
-    successesByKey.set(key, [...(successesByKey.get(key) ?? []), entry.paymentIntentId ?? '']);
-    const period = `${entry.metadata.subscription_id}/${entry.metadata.period}`;
-    successesByPeriod.set(period, (successesByPeriod.get(period) ?? 0) + 1);
+  // (1) Counted at the gateway: at most one PaymentIntent that moves money per (subscription, period, attempt),
+  // and each has exactly one charge record, which names it.
+  const moving = ledger.filter((entry) => entry.outcome === 'succeeded');
+  const movedByCharge = new Map<string, string[]>();
+  for (const entry of moving) {
+    const { store_id, subscription_id, period, attempt } = entry.metadata;
+    const ref = `${store_id}#${subscription_id}|${period}#${String(attempt).padStart(2, '0')}`;
+    movedByCharge.set(ref, [...(movedByCharge.get(ref) ?? []), entry.paymentIntentId]);
   }
-  for (const [key, intents] of successesByKey) {
-    if (intents.length > 1) problems.push(`${intents.length} successful charges under one key ${key}`);
+  for (const [ref, intents] of movedByCharge) {
+    if (intents.length > 1)
+      problems.push(`${intents.length} PaymentIntents moved money for ${ref}: ${intents}`);
   }
-  for (const [period, count] of successesByPeriod) {
-    if (count > 1) problems.push(`${count} successful charges for ${period}`);
-  }
-  const declinedKeys = new Set(
-    ledger.filter((entry) => entry.outcome === 'declined').map((e) => e.idempotencyKey),
-  );
-  for (const charge of charges) {
-    const intents = successesByKey.get(charge.idempotencyKey) ?? [];
-    const ref = chargeRefToString(charge);
-    if (charge.status === 'succeeded' && (intents.length !== 1 || intents[0] !== charge.paymentIntentId)) {
+  const chargesByRef = new Map(charges.map((charge) => [chargeRefToString(charge), charge]));
+  for (const [ref, intents] of movedByCharge) {
+    const record = chargesByRef.get(ref);
+    if (!record) {
+      problems.push(`money moved for ${ref} (${intents}) and no charge records it`);
+    } else if (
+      (record.status !== 'succeeded' && record.status !== 'processing') ||
+      !intents.includes(record.paymentIntentId ?? '')
+    ) {
       problems.push(
-        `${ref} is succeeded with ${charge.paymentIntentId}, the gateway has [${intents.join(', ')}]`,
+        `money moved for ${ref} (${intents}); its record is ${record.status} with ${record.paymentIntentId}`,
       );
     }
-    if (charge.status === 'failed' && (intents.length > 0 || !declinedKeys.has(charge.idempotencyKey))) {
-      problems.push(`${ref} is failed, the gateway has ${intents.length} successes and no decline`);
+  }
+  for (const charge of charges) {
+    const ref = chargeRefToString(charge);
+    const moved = movedByCharge.get(ref) ?? [];
+    if (charge.status === 'succeeded' && (moved.length !== 1 || moved[0] !== charge.paymentIntentId)) {
+      problems.push(
+        `${ref} is succeeded with ${charge.paymentIntentId}, the gateway moved [${moved.join(', ')}]`,
+      );
+    }
+    const declined = ledger.some(
+      (entry) =>
+        entry.outcome === 'declined' &&
+        entry.metadata.subscription_id === charge.subscriptionId &&
+        entry.metadata.period === charge.period &&
+        entry.metadata.attempt === String(charge.attempt),
+    );
+    if (charge.status === 'failed' && (moved.length > 0 || !declined)) {
+      problems.push(
+        `${ref} is failed, the gateway moved ${moved.length} and declined ${declined ? 'one' : 'none'}`,
+      );
     }
     // (5) Resolved once: one outcome, one announcement.
     const resolutions = world.resolutions.get(ref) ?? 0;
     if (resolutions > 1) problems.push(`${ref} was resolved ${resolutions} times`);
-    if (charge.idempotencyKey !== idempotencyKeyOf(charge)) {
-      problems.push(`${ref} carries the key ${charge.idempotencyKey}, not its claim's`);
+    if (charge.idempotencyKey !== idempotencyKeyOf(charge, charge.keyGeneration ?? 0)) {
+      problems.push(`${ref} carries the key ${charge.idempotencyKey}, not one derived from the charge`);
     }
   }
-  const chargedKeys = new Set(charges.map((charge) => charge.idempotencyKey));
-  for (const key of successesByKey.keys()) {
-    if (!chargedKeys.has(key)) problems.push(`the gateway charged ${key}, which no claim knows`);
+
+  // (6) Nothing is charged after a cancel that came before the ask: a PaymentIntent that moved money for a
+  // canceled subscription belongs to a charge marked asked before the cancel was written.
+  for (const [subscriptionId, canceledAt] of world.cancels) {
+    for (const [ref, intents] of movedByCharge) {
+      if (!ref.includes(`#${subscriptionId}|`)) continue;
+      const askedAt = world.askedAt.get(ref);
+      if (askedAt === undefined || askedAt >= canceledAt) {
+        problems.push(
+          `${ref} moved money (${intents}) though ${subscriptionId} was canceled (I/O ${canceledAt}) before its ask (I/O ${askedAt})`,
+        );
+      }
+    }
   }
 
   // (2) Every subscription's end state.
@@ -91,12 +119,13 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
     const initial = subscriptionOf(plan, index);
     const final = byId.get(id);
     const own = charges.filter((charge) => charge.subscriptionId === id);
-    const ownSuccesses = ledger.filter(
-      (entry) => entry.outcome === 'succeeded' && entry.metadata.subscription_id === id,
-    );
+    const ownSuccesses = moving.filter((entry) => entry.metadata.subscription_id === id);
     if (!isDue(plan)) {
       if (own.length > 0 || ownSuccesses.length > 0) problems.push(`${id} was not due but was charged`);
-      if (final && plan.state === 'future' && final.dueAt !== initial.dueAt) problems.push(`${id} moved`);
+      const canceled = world.cancels.has(id);
+      if (final && plan.state === 'future' && final.dueAt !== initial.dueAt && !canceled) {
+        problems.push(`${id} moved`);
+      }
       outcomes['not due'] = (outcomes['not due'] ?? 0) + 1;
       return;
     }
@@ -104,6 +133,12 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
       // A late one whose creation never happened (the chaos ended first) is no subscription at all.
       if (isLate(plan)) return;
       problems.push(`${id} vanished`);
+      return;
+    }
+    if (world.cancels.has(id)) {
+      // Canceled during the chaos: what it may have been charged is checked by (1) and (6).
+      if (final.status !== 'canceled') problems.push(`${id} was canceled but is ${final.status}`);
+      outcomes['canceled mid-run'] = (outcomes['canceled mid-run'] ?? 0) + 1;
       return;
     }
     const claim = own.find(
@@ -143,8 +178,12 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
     }
     if (plan.gatewayDown) problems.push(`${state} was resolved though the gateway never answered`);
     const beyond = final.dueAt !== undefined && Date.parse(final.dueAt) > asOf;
+    if (claim.status === 'processing') {
+      problems.push(`${state} is still processing although the gateway settled it`);
+      return;
+    }
     if (claim.status === 'succeeded') {
-      if (plan.paymentMethod !== 'pm_card_visa') problems.push(`${state} succeeded with a declining card`);
+      if (!SUCCEEDING.has(plan.paymentMethod)) problems.push(`${state} succeeded with a declining card`);
       const advanced =
         final.status === 'active' &&
         final.cycle > initial.cycle &&
@@ -155,7 +194,13 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
       outcomes.charged = (outcomes.charged ?? 0) + 1;
       return;
     }
-    if (plan.paymentMethod === 'pm_card_visa' && !world.forcedDeclines.has(claim.idempotencyKey)) {
+    const forced = ledger.some(
+      (entry) =>
+        entry.outcome === 'declined' &&
+        entry.metadata.subscription_id === id &&
+        world.forcedDeclines.has(entry.idempotencyKey ?? ''),
+    );
+    if (SUCCEEDING.has(plan.paymentMethod) && !forced) {
       problems.push(`${state} failed with a working card`);
     }
     const last = initial.attempt >= DUNNING_SCHEDULE_MS.length;
@@ -191,7 +236,15 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
       const listed = feed ? datafeedCharges(feed) : [];
       const expected = own
         .filter((charge) => charge.storeId === storeId)
-        .map((charge) => `${charge.subscriptionId}/${charge.period}/${charge.attempt}/${charge.status}`);
+        .map((charge) => {
+          // A charge listed while processing may have settled since: the feed shows it as it was then.
+          const listedAs = listed.find((entry) =>
+            entry.startsWith(`${charge.subscriptionId}/${charge.period}/${charge.attempt}/`),
+          );
+          const status =
+            charge.processingSince && listedAs?.endsWith('/processing') ? 'processing' : charge.status;
+          return `${charge.subscriptionId}/${charge.period}/${charge.attempt}/${status}`;
+        });
       if (expected.length > 0 && !feed) problems.push(`the completed run has no datafeed for ${storeId}`);
       if (JSON.stringify([...listed].sort()) !== JSON.stringify([...expected].sort())) {
         problems.push(
@@ -199,15 +252,23 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
         );
       }
     }
-    const succeeded = own.filter(
-      (charge) => (successesByKey.get(charge.idempotencyKey) ?? []).length === 1,
-    ).length;
-    const failed = own.filter((charge) => charge.status === 'failed').length;
-    const counts = { total: run.total, succeeded: run.succeeded, failed: run.failed };
-    const truth = { total: own.length, succeeded, failed };
-    if (JSON.stringify(counts) !== JSON.stringify(truth)) {
+    // The counts are exact at completion; a charge that went through `processing` may have settled after it, so
+    // each count lies between the charges that end in that status without having been processing, and all of them.
+    const ended = (status: string) => own.filter((charge) => charge.status === status);
+    const viaProcessing = (status: string) => ended(status).filter((charge) => charge.processingSince).length;
+    const within = (count: number, status: string) =>
+      count <= ended(status).length && count >= ended(status).length - viaProcessing(status);
+    const answered = run.succeeded + run.failed + (run.processing ?? 0);
+    const wentThroughProcessing = own.filter((charge) => charge.processingSince).length;
+    if (
+      run.total !== own.length ||
+      answered !== run.total ||
+      !within(run.succeeded, 'succeeded') ||
+      !within(run.failed, 'failed') ||
+      (run.processing ?? 0) > wentThroughProcessing
+    ) {
       problems.push(
-        `the run counts ${JSON.stringify(counts)}, the ledger and claims say ${JSON.stringify(truth)}`,
+        `the run counts ${JSON.stringify({ total: run.total, succeeded: run.succeeded, failed: run.failed, processing: run.processing })} for ${own.length} charges (${wentThroughProcessing} went through processing)`,
       );
     }
     if (runView(run, world.clock.now).pending !== 0) problems.push('a completed run shows pending charges');

@@ -10,6 +10,8 @@ import {
   type Decision,
   deleteTables,
   type Fault,
+  gatewayClockOf,
+  newChaosClock,
   type Op,
   PAYMENT_METHODS,
   type Scenario,
@@ -28,11 +30,11 @@ import { verify } from './chaos-invariants';
  * tables and gateway): one lane's I/O waits are the other's CPU time. A failure names its lane's seed and path;
  * replay it in one lane with CHAOS_SEED=<seed> CHAOS_PATH=<path>. CHAOS_RUNS sets the number of schedules
  * (default 200), CHAOS_VERBOSE=1 prints what the schedules went through, CHAOS_SHRINK=0 reports a failure as
- * found, without shrinking it.
+ * found, without shrinking it, CHAOS_TRACE=all prints a failure's whole trace (not its last 60 steps).
  */
 const NUM_RUNS = Number(process.env.CHAOS_RUNS ?? 200);
 const REPLAY_SEED = process.env.CHAOS_SEED === undefined ? undefined : Number(process.env.CHAOS_SEED);
-const LANES = REPLAY_SEED === undefined ? 2 : 1;
+const LANES = REPLAY_SEED === undefined ? Number(process.env.CHAOS_LANES ?? 4) : 1;
 
 let raw: DynamoDBClient;
 let prefix: string;
@@ -69,6 +71,9 @@ const decision: fc.Arbitrary<Decision> = fc.record({
     ['redeliver', 1],
     ['late', 1],
     ['stall', 1],
+    ['cancel', 1],
+    ['revoke', 1],
+    ['jump', 1],
   ),
   index: fc.nat({ max: 7 }),
   // A fault goes to a task parked where it can happen, when one is (chaos-harness.ts, `apply`).
@@ -80,6 +85,8 @@ const decision: fc.Arbitrary<Decision> = fc.record({
     ['commit-then-hang', 2],
     ['hang', 1],
     ['error500', 1],
+    ['error500-committed', 1],
+    ['rate-limit', 1],
     ['garbage', 1],
     ['garbage-uncommitted', 1],
     ['decline', 1],
@@ -94,8 +101,15 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 
 async function runScenario(input: Scenario) {
   const tables = await createTables(raw, prefix);
-  const gateway = await PaymentGateway.start({ apiKey: 'sk_test_chaos' });
-  const world = new ChaosWorld(input, tables, createDocumentClient(raw), raw, gateway);
+  const clock = newChaosClock();
+  // The gateway runs on the schedule's virtual clock: a stored 500 and a pruned key happen in virtual time.
+  const gateway = await PaymentGateway.start({
+    apiKey: 'sk_test_chaos',
+    clock: gatewayClockOf(clock),
+    processingDelayMs: 60_000,
+    searchDelayMs: 60_000,
+  });
+  const world = new ChaosWorld(input, tables, createDocumentClient(raw), raw, gateway, clock);
   try {
     await world.setUp();
     await world.chaos();
@@ -110,7 +124,7 @@ async function runScenario(input: Scenario) {
 
 function failure(world: ChaosWorld, problems: readonly string[]): Error {
   return new Error(
-    `${problems.join('\n')}\n--- the schedule's last steps:\n${world.trace.slice(-60).join('\n')}`,
+    `${problems.join('\n')}\n--- the schedule's last steps:\n${world.trace.slice(process.env.CHAOS_TRACE === 'all' ? 0 : -60).join('\n')}${process.env.CHAOS_TRACE === 'all' ? `\n--- the gateway's ledger:\n${world.gateway.ledger.map((entry) => JSON.stringify(entry)).join('\n')}` : ''}`,
   );
 }
 
@@ -175,6 +189,14 @@ describe('the charge path under chaos', () => {
           'pendingAnswers',
           'lateCreated',
           'stalls',
+          'cancels',
+          'released',
+          'revokes',
+          'refused',
+          'jumps',
+          'searches',
+          'rekeys',
+          'processing',
           'charged',
           'dunning',
           'ended by dunning',

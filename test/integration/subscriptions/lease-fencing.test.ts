@@ -131,6 +131,7 @@ async function billing() {
     },
   });
 
+  let counted = 0;
   /** Every gateway call, by idempotency key. */
   const gatewayCalls: string[] = [];
   /** The charge consumer, then the outbox's counters (exact, as the stream would have them). */
@@ -146,9 +147,10 @@ async function billing() {
               gatewayCalls.push(request.idempotencyKey);
               return { kind: 'succeeded', paymentIntentId: `pi_${request.idempotencyKey}` };
             },
+            retrieve: async () => ({ kind: 'unknown', cause: 'unused', reason: 'not asked here' }),
+            search: async () => ({ kind: 'found', intents: [] }),
           },
           dunning: { scheduleMs: [86_400_000], finalAction: 'cancel' },
-          newEventId: (now) => `evt_${now}`,
           now: () => clock.now,
         },
         message,
@@ -157,11 +159,18 @@ async function billing() {
     const run = await runs.get(RUN_ID);
     const claimed = await charges.getMany((await runs.manifest(RUN_ID)).map(chargeRefFromString));
     const succeeded = claimed.filter((charge) => charge.status === 'succeeded').length;
-    await runs.add(RUN_ID, {
-      total: claimed.length - (run?.total ?? 0),
-      succeeded: succeeded - (run?.succeeded ?? 0),
-      failed: 0,
-    });
+    counted += 1;
+    await runs.add(
+      RUN_ID,
+      {
+        total: claimed.length - (run?.total ?? 0),
+        succeeded: succeeded - (run?.succeeded ?? 0),
+        failed: 0,
+        processing: 0,
+      },
+      // Each catch-up is its own stream position.
+      { shard: 'catch-up', first: String(counted), last: String(counted) },
+    );
   };
 
   return {

@@ -1,14 +1,17 @@
-import { eventIdFor } from '../../../lambdas/domain/events';
 import {
+  type ChargeMessage,
+  type ChargeRetryQueue,
+  consumeChargeMessage,
+} from '../../../lambdas/domain/subscriptions/charge-consumer';
+import {
+  type AskedKey,
   type ChargeRecord,
   type ChargeRef,
   type ChargeResolution,
   chargeRefToString,
-  processCharge,
 } from '../../../lambdas/domain/subscriptions/charges';
 import { chargeChangeEffects, emptyEffects } from '../../../lambdas/domain/subscriptions/outbox';
 import {
-  digest,
   type RunSettings,
   type RunStepPoint,
   type RunWorkDeps,
@@ -20,7 +23,9 @@ import {
   type SubscriptionInput,
   subscriptionInput,
 } from '../../../lambdas/domain/subscriptions/subscription';
+import { ManualClock } from '../../../local/payment-gateway/stripe-simulator';
 import { billingPorts, InMemoryCharges, type InMemoryRuns } from './in-memory-billing';
+import { SimulatedGateway } from './simulated-gateway';
 import { InMemoryEventsRepository } from './webhook-fakes';
 
 export const T0 = Date.parse('2026-03-10T12:00:00.000Z');
@@ -35,39 +40,43 @@ class OutboxCharges extends InMemoryCharges {
     super();
   }
 
-  private async announce(before: ChargeRecord | undefined, after: ChargeRecord | undefined) {
-    const effects = emptyEffects();
-    chargeChangeEffects(effects, before, after);
-    for (const event of effects.events) await this.events.put(event, 'direct');
-    for (const [runId, delta] of effects.counters) await this.runs.add(runId, delta);
-  }
-
-  override async claim(charge: ChargeRecord) {
-    const result = await super.claim(charge);
-    if (result.claimed) await this.announce(undefined, charge);
+  /** Runs a write and announces the item's change, if any, as its stream record would. */
+  private async streamed<T>(ref: ChargeRef, write: () => Promise<T>): Promise<T> {
+    const before = await super.get(ref);
+    const result = await write();
+    const after = await super.get(ref);
+    if (JSON.stringify(before) !== JSON.stringify(after)) {
+      const effects = emptyEffects();
+      chargeChangeEffects(effects, before, after);
+      for (const event of effects.events) await this.events.put(event, 'direct');
+      for (const [runId, delta] of effects.counters) await this.runs.add(runId, delta);
+    }
     return result;
   }
 
-  override async withdraw(ref: ChargeRef, runId: string) {
-    const before = await this.get(ref);
-    const withdrawn = await super.withdraw(ref, runId);
-    if (withdrawn) await this.announce(before, undefined);
-    return withdrawn;
+  override claim(charge: ChargeRecord) {
+    return this.streamed(charge, () => super.claim(charge));
   }
-
-  override async adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
-    const before = await this.get(ref);
-    const adopted = await super.adopt(ref, fromRunId, toRunId);
-    if (adopted) await this.announce(before, adopted);
-    return adopted;
+  override withdraw(ref: ChargeRef, runId: string) {
+    return this.streamed(ref, () => super.withdraw(ref, runId));
   }
-
-  override async resolve(ref: ChargeRef, resolution: ChargeResolution) {
-    const before = await this.get(ref);
-    const after = await super.resolve(ref, resolution);
-    if (before?.status === 'pending' && after && after.status !== 'pending')
-      await this.announce(before, after);
-    return after;
+  override release(ref: ChargeRef, asked?: AskedKey) {
+    return this.streamed(ref, () => super.release(ref, asked));
+  }
+  override adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
+    return this.streamed(ref, () => super.adopt(ref, fromRunId, toRunId));
+  }
+  override markAsked(ref: ChargeRef, at: string) {
+    return this.streamed(ref, () => super.markAsked(ref, at));
+  }
+  override markServerError(ref: ChargeRef, idempotencyKey: string, at: string) {
+    return this.streamed(ref, () => super.markServerError(ref, idempotencyKey, at));
+  }
+  override rekey(ref: ChargeRef, seen: AskedKey, generation: number, at: string) {
+    return this.streamed(ref, () => super.rekey(ref, seen, generation, at));
+  }
+  override resolve(ref: ChargeRef, resolution: ChargeResolution, from?: 'pending' | 'processing') {
+    return this.streamed(ref, () => super.resolve(ref, resolution, from));
   }
 }
 
@@ -76,7 +85,18 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
   const ports = billingPorts();
   const events = new InMemoryEventsRepository();
   const charges = new OutboxCharges(ports.runs, events);
-  const clock = { now: T0 };
+  // One time for the domain and the gateway: moving `clock.now` moves the gateway's clock too (key pruning,
+  // search freshness, processing settlement).
+  const manual = new ManualClock(T0);
+  const clock = {
+    get now() {
+      return manual.now();
+    },
+    set now(value: number) {
+      manual.advance(value - manual.now());
+    },
+  };
+  const gateway = new SimulatedGateway(manual);
   const crashes: { point?: RunStepPoint } = {};
   /** Run once when a run step reaches the point (e.g. a takeover while the holder is stalled there). */
   const stalls: Partial<Record<RunStepPoint, () => Promise<void>>> = {};
@@ -104,15 +124,25 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
   const chargeDeps = {
     charges,
     subscriptions: ports.subscriptions,
-    gateway: ports.gateway,
+    gateway,
     dunning: { scheduleMs: [DAY, 3 * DAY], finalAction: 'cancel' as const },
-    newEventId: (now: number) => eventIdFor(now, digest(`n${now}${Math.random()}`)),
     now: () => clock.now,
   };
   let owners = 0;
+  const later: { message: ChargeMessage; visibleAt: number }[] = [];
+  const deadLetters: { message: ChargeMessage; reason: string }[] = [];
+  const retryQueue: ChargeRetryQueue = {
+    async retryLater(message, delaySeconds) {
+      later.push({ message: structuredClone(message), visibleAt: clock.now + delaySeconds * 1000 });
+    },
+    async sendToDeadLetter(message, reason) {
+      deadLetters.push({ message: structuredClone(message), reason });
+    },
+  };
 
   return {
     ...ports,
+    gateway,
     charges,
     events,
     clock,
@@ -156,14 +186,24 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
     step(runId: string, owner: string) {
       return workOnRun(runDeps, { runId, owner }, clock.now + 60_000);
     },
-    /** Works every queued charge message once, in order; returns the outcomes. */
+    /**
+     * Works every charge message that is visible once, in order, through the real consumer (its retries and polls
+     * come back as delayed messages, visible once the clock reaches them); returns the outcomes.
+     */
     async work() {
       const outcomes = [];
-      for (const message of ports.chargeQueue.take()) {
-        outcomes.push({ ref: chargeRefToString(message), ...(await processCharge(chargeDeps, message)) });
+      const visible = later.filter((entry) => entry.visibleAt <= clock.now);
+      later.splice(0, later.length, ...later.filter((entry) => entry.visibleAt > clock.now));
+      for (const message of [...visible.map((entry) => entry.message), ...ports.chargeQueue.take()]) {
+        const result = await consumeChargeMessage({ ...chargeDeps, queue: retryQueue }, message);
+        if (result.kind === 'processed')
+          outcomes.push({ ref: chargeRefToString(message), ...result.outcome });
       }
       return outcomes;
     },
+    /** Delayed charge messages (retries and polls) and dead letters. */
+    later,
+    deadLetters,
     /** Steps the run (as `owner`) and works its charges until it completes; fails after `limit` rounds. */
     async drain(runId: string, owner: string, limit = 30) {
       for (let round = 0; round < limit; round += 1) {

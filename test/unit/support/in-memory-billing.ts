@@ -1,13 +1,21 @@
 import type {
+  AskedKey,
   ChargeRecord,
   ChargeRef,
   ChargeResolution,
   ChargesRepository,
-  GatewayOutcome,
-  PaymentGateway,
 } from '../../../lambdas/domain/subscriptions/charges';
-import { chargeKeyOf, subscriptionKeyOf } from '../../../lambdas/domain/subscriptions/charges';
-import type { CounterDelta, RunCounters } from '../../../lambdas/domain/subscriptions/outbox';
+import {
+  chargeKeyOf,
+  idempotencyKeyOf,
+  subscriptionKeyOf,
+} from '../../../lambdas/domain/subscriptions/charges';
+import type {
+  CounterAddResult,
+  CounterDelta,
+  CounterSource,
+  RunCounters,
+} from '../../../lambdas/domain/subscriptions/outbox';
 import type {
   ChargeMessage,
   ChargeQueue,
@@ -151,7 +159,18 @@ export class InMemoryCharges implements ChargesRepository {
 
   async withdraw(ref: ChargeRef, runId: string) {
     const item = this.items.get(this.key(ref));
-    if (item?.status !== 'pending' || item.runId !== runId) return false;
+    if (item?.status !== 'pending' || item.runId !== runId || item.firstAskedAt) return false;
+    this.items.delete(this.key(ref));
+    return true;
+  }
+
+  async release(ref: ChargeRef, asked?: AskedKey) {
+    const item = this.items.get(this.key(ref));
+    if (item?.status !== 'pending') return false;
+    const unchanged = asked
+      ? item.idempotencyKey === asked.idempotencyKey && item.lastAskedAt === asked.lastAskedAt
+      : !item.firstAskedAt;
+    if (!unchanged) return false;
     this.items.delete(this.key(ref));
     return true;
   }
@@ -159,20 +178,66 @@ export class InMemoryCharges implements ChargesRepository {
   async adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
     const key = this.key(ref);
     const item = this.items.get(key);
-    if (item?.status !== 'pending' || item.runId !== fromRunId) return undefined;
+    if (item?.status !== 'pending' || item.runId !== fromRunId || item.firstAskedAt) return undefined;
     const adopted: ChargeRecord = { ...item, runId: toRunId, adoptedFrom: fromRunId };
     this.items.set(key, adopted);
     return clone(adopted);
   }
 
-  async resolve(ref: ChargeRef, resolution: ChargeResolution) {
+  /** As the adapter's conditional updates: applied when `condition` holds, else the item as it stands. */
+  private updateIf(
+    ref: ChargeRef,
+    condition: (item: ChargeRecord) => boolean,
+    change: (item: ChargeRecord) => ChargeRecord,
+  ) {
     const key = this.key(ref);
     const item = this.items.get(key);
     if (!item) return undefined;
-    if (item.status !== 'pending') return clone(item);
-    const resolved = { ...item, ...clone(resolution) } as ChargeRecord;
-    this.items.set(key, resolved);
-    return clone(resolved);
+    if (!condition(item)) return clone(item);
+    const next = change(item);
+    this.items.set(key, next);
+    return clone(next);
+  }
+
+  async markAsked(ref: ChargeRef, at: string) {
+    return this.updateIf(
+      ref,
+      (item) => item.status === 'pending',
+      (item) => ({ ...item, firstAskedAt: item.firstAskedAt ?? at, lastAskedAt: at }),
+    );
+  }
+
+  async markServerError(ref: ChargeRef, idempotencyKey: string, at: string) {
+    return this.updateIf(
+      ref,
+      (item) => item.status === 'pending' && item.idempotencyKey === idempotencyKey,
+      (item) => ({ ...item, serverErrorAt: item.serverErrorAt ?? at }),
+    );
+  }
+
+  async rekey(ref: ChargeRef, seen: AskedKey, generation: number, at: string) {
+    return this.updateIf(
+      ref,
+      (item) =>
+        item.status === 'pending' &&
+        item.idempotencyKey === seen.idempotencyKey &&
+        item.lastAskedAt === seen.lastAskedAt,
+      ({ serverErrorAt: _stored, ...item }) => ({
+        ...item,
+        idempotencyKey: idempotencyKeyOf(ref, generation),
+        keyGeneration: generation,
+        firstAskedAt: at,
+        lastAskedAt: at,
+      }),
+    );
+  }
+
+  async resolve(ref: ChargeRef, resolution: ChargeResolution, from: 'pending' | 'processing' = 'pending') {
+    return this.updateIf(
+      ref,
+      (item) => item.status === from,
+      (item) => ({ ...item, ...clone(resolution) }) as ChargeRecord,
+    );
   }
 
   async listForSubscription(storeId: string, subscriptionId: string) {
@@ -277,15 +342,24 @@ export class InMemoryRuns implements RunsRepository, RunCounters {
     return [...(this.manifests.get(runId) ?? [])];
   }
 
-  async add(runId: string, delta: CounterDelta) {
+  /** As the adapter, with its per-shard fence when a stream position is given (the unit outbox passes none). */
+  readonly counted = new Map<string, string>();
+  async add(runId: string, delta: CounterDelta, source?: CounterSource): Promise<CounterAddResult> {
     const run = this.runs.get(runId);
-    if (run?.status !== 'running') return;
+    if (run?.status !== 'running') return { kind: 'closed' };
+    if (source) {
+      const last = this.counted.get(`${runId}|${source.shard}`);
+      if (last !== undefined && last >= source.first) return { kind: 'fenced', appliedThrough: last };
+      this.counted.set(`${runId}|${source.shard}`, source.last);
+    }
     this.runs.set(runId, {
       ...run,
       total: run.total + delta.total,
       succeeded: run.succeeded + delta.succeeded,
       failed: run.failed + delta.failed,
+      processing: (run.processing ?? 0) + delta.processing,
     });
+    return { kind: 'applied' };
   }
 }
 
@@ -316,34 +390,6 @@ export class InMemoryDatafeeds implements DatafeedStore {
   }
 }
 
-/**
- * A gateway with Stripe's idempotency: a key answers its first outcome again. `outcomeFor` decides the first
- * outcome of a key (by payment method by default); `successfulCharges` counts the money that moved.
- */
-export class FakeGateway implements PaymentGateway {
-  readonly answers = new Map<string, GatewayOutcome>();
-  calls = 0;
-  outcomeFor: (request: Parameters<PaymentGateway['charge']>[0]) => GatewayOutcome = (request) =>
-    request.paymentMethod === 'pm_card_visa'
-      ? { kind: 'succeeded', paymentIntentId: `pi_${this.answers.size + 1}` }
-      : { kind: 'declined', declineCode: 'card_declined', message: 'Your card was declined.' };
-
-  async charge(request: Parameters<PaymentGateway['charge']>[0]): Promise<GatewayOutcome> {
-    this.calls += 1;
-    const known = this.answers.get(request.idempotencyKey);
-    if (known) return known;
-    const outcome = this.outcomeFor(request);
-    if (outcome.kind !== 'unknown') this.answers.set(request.idempotencyKey, outcome);
-    return outcome;
-  }
-
-  successfulCharges(): string[] {
-    return [...this.answers.entries()]
-      .filter(([, outcome]) => outcome.kind === 'succeeded')
-      .map(([key]) => key);
-  }
-}
-
 /** Every billing port, fresh. */
 export function billingPorts() {
   return {
@@ -353,6 +399,5 @@ export function billingPorts() {
     chargeQueue: new InMemoryChargeQueue(),
     runQueue: new InMemoryRunQueue(),
     datafeeds: new InMemoryDatafeeds(),
-    gateway: new FakeGateway(),
   };
 }

@@ -6,7 +6,13 @@ import {
   firstEventIdAt,
   type PipelineEvent,
 } from '../../../lambdas/domain/events';
-import type { AttemptsRepository, DeliveryAttempt } from '../../../lambdas/domain/webhooks/attempts';
+import type {
+  AttemptsRepository,
+  ClaimResult,
+  DeliveryAttempt,
+  DeliveryRef,
+  SendingLease,
+} from '../../../lambdas/domain/webhooks/attempts';
 import type { AttemptResult, WebhookSender } from '../../../lambdas/domain/webhooks/delivery';
 import type {
   DisabledReason,
@@ -151,24 +157,48 @@ export class InMemoryEndpointsRepository implements EndpointsRepository {
 }
 
 export class InMemoryAttemptsRepository implements AttemptsRepository {
+  /** Every attempt on record, in the order recorded (a failure written again under its key replaces itself). */
   readonly attempts: DeliveryAttempt[] = [];
+  /** Live and expired leases, by delivery. */
+  readonly leases = new Map<string, SendingLease>();
 
   constructor(readonly io = new Io()) {}
 
+  async claim(delivery: DeliveryRef, lease: SendingLease, now: number): Promise<ClaimResult> {
+    this.io.writes += 1;
+    const key = deliveryKey(delivery);
+    if (this.succeeded(key)) return { kind: 'succeeded' };
+    const held = this.leases.get(key);
+    if (held && held.until > now) return { kind: 'held', until: held.until, holder: held.holder };
+    this.leases.set(key, lease);
+    return { kind: 'claimed', tookOver: held !== undefined };
+  }
+
   async record(attempt: DeliveryAttempt): Promise<void> {
     this.io.writes += 1;
+    const key = deliveryKey(attempt);
+    if (attempt.status === 'succeeded') {
+      if (this.succeeded(key)) return;
+      this.leases.delete(key);
+      this.attempts.push(attempt);
+      return;
+    }
+    const same = this.attempts.findIndex(
+      (a) => a.status === 'failed' && deliveryKey(a) === key && a.attempt === attempt.attempt,
+    );
+    if (same >= 0) this.attempts.splice(same, 1);
     this.attempts.push(attempt);
+  }
+
+  async release(delivery: DeliveryRef, holder: string): Promise<void> {
+    this.io.writes += 1;
+    const key = deliveryKey(delivery);
+    if (this.leases.get(key)?.holder === holder) this.leases.delete(key);
   }
 
   async hasSucceeded(endpointId: string, eventId: string, replayId?: string): Promise<boolean> {
     this.io.reads += 1;
-    return this.attempts.some(
-      (a) =>
-        a.endpointId === endpointId &&
-        a.eventId === eventId &&
-        a.replayId === replayId &&
-        a.status === 'succeeded',
-    );
+    return this.succeeded(deliveryKey({ endpointId, eventId, ...(replayId ? { replayId } : {}) }));
   }
 
   /** Newest first, in the adapter's key order. */
@@ -182,6 +212,14 @@ export class InMemoryAttemptsRepository implements AttemptsRepository {
       .sort((a, b) => (key(a) < key(b) ? 1 : -1))
       .slice(0, limit);
   }
+
+  private succeeded(key: string): boolean {
+    return this.attempts.some((a) => a.status === 'succeeded' && deliveryKey(a) === key);
+  }
+}
+
+function deliveryKey(delivery: DeliveryRef): string {
+  return `${delivery.endpointId}#${delivery.eventId}#${delivery.replayId ?? '0'}`;
 }
 
 export class FakeDeliveryQueue implements DeliveryQueue {
@@ -249,3 +287,15 @@ export function eventFixture(id: string, overrides: Partial<PipelineEvent> = {})
 }
 
 export const silentWebhookLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/** Delivery metrics that keep what they were told. */
+export class RecordingMetrics {
+  readonly attempts: { succeeded: boolean; durationMs: number }[] = [];
+  readonly counts: string[] = [];
+  attempted(succeeded: boolean, durationMs: number): void {
+    this.attempts.push({ succeeded, durationMs });
+  }
+  count(name: string): void {
+    this.counts.push(name);
+  }
+}
