@@ -93,6 +93,8 @@ export class Billing extends Construct {
   public readonly outboxFailedRecordsAlarm: cloudwatch.Alarm;
   /** A run's reconciliation found money moved twice for one charge, or moved with nothing recorded. */
   public readonly reconciliationMismatchAlarm: cloudwatch.Alarm;
+  /** The gateway refused the API key: every charge waits, unasked, until someone puts a working key in place. */
+  public readonly gatewayAuthRefusedAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: BillingProps) {
     super(scope, id);
@@ -393,6 +395,24 @@ export class Billing extends Construct {
         },
         label: 'Duplicate and orphan PaymentIntents',
         period: Duration.minutes(5),
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // A refused key (401/403) is not retried: the charge function stops asking with it (each environment asks once)
+    // and the charges wait on the DLQ and in the runs' stall sweeps. Nothing moves until an operator rotates the key
+    // in Secrets Manager, so the first refusal must reach someone.
+    this.gatewayAuthRefusedAlarm = new cloudwatch.Alarm(this, 'GatewayAuthRefusedAlarm', {
+      alarmDescription:
+        'The payment gateway refused the API key (401/403): charges stay pending and are not asked. Put a working key in the secret the stack output PaymentGatewayApiKeySecretArn names; the charge function picks it up within SECRETS_CACHE_SECONDS, then `npx pipeline redrive charges`.',
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'GatewayAuthRefused',
+        dimensionsMap: { service: this.chargeFunction.serviceName },
+        period: Duration.minutes(1),
+        statistic: cloudwatch.Stats.SUM,
       }),
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,

@@ -333,13 +333,18 @@ export async function workOnRun(
   if (!run?.lease) return 'joined';
   const fence: RunFence = { runId: run.runId, owner: message.owner, version: run.lease.version };
   const shards = allDueShards();
+  // Where enumeration got past empty pages since the last write: saved with the next one (a crash reads them again).
+  let unsaved: Pick<RunProgressPatch, 'cursor' | 'enumerated'> = {};
   const save = async (patch: Omit<RunProgressPatch, 'leaseExpiresAt' | 'updatedAt'>) => {
     const now = deps.now();
-    return deps.runs.saveProgress(fence, {
+    const saved = await deps.runs.saveProgress(fence, {
+      ...unsaved,
       ...patch,
       leaseExpiresAt: now + settings.leaseMs,
       updatedAt: new Date(now).toISOString(),
     });
+    unsaved = {};
+    return saved;
   };
 
   while (deps.now() < deadline) {
@@ -351,9 +356,16 @@ export async function workOnRun(
       const cursor: RunCursor = page.next
         ? { shard: run.cursor.shard, after: page.next }
         : { shard: run.cursor.shard + 1 };
+      const enumerated = cursor.shard >= shards.length;
+      if (page.subscriptions.length === 0) {
+        // Nothing to claim, so nothing to fence: the cursor moves on without a write of its own.
+        unsaved = { cursor, enumerated };
+        run = { ...run, cursor, enumerated };
+        continue;
+      }
       // The page's checkpoint is its claims' fence: saved after them and before their messages.
       const paged = await claimAndSend(deps, run, pageId, page.subscriptions, (claimed) =>
-        save({ cursor, enumerated: cursor.shard >= shards.length, claimed }),
+        save({ cursor, enumerated, claimed }),
       );
       if (!paged) return 'fenced';
       run = paged.run;

@@ -193,7 +193,7 @@ describe("the local stack's bundled payment gateway and SMTP sink", () => {
         fetch(`${stack.paymentGatewayUrl}/v1/payment_intents`, {
           method: 'POST',
           headers: { authorization: `Bearer ${key}`, 'content-type': 'application/x-www-form-urlencoded' },
-          body: 'amount=100&currency=usd&payment_method=pm_card_visa',
+          body: 'amount=100&currency=usd&payment_method=pm_card_visa&confirm=true',
         });
 
       expect((await post('sk_test_local')).status).toBe(401);

@@ -97,7 +97,7 @@ export const RUN_SETTINGS: RunSettings = {
 /** The gateway client's timeout: short, so that a hanging gateway costs the test little wall time. */
 export const GATEWAY_TIMEOUT_MS = 60;
 /** The run function's continuation delay (RUN_POLL_SECONDS). */
-const RUN_POLL_SECONDS = 30;
+const RUN_POLL_SECONDS = 60;
 /** How long a message that failed stays invisible before SQS delivers it again. */
 const VISIBILITY_TIMEOUT_MS = 30_000;
 /**
