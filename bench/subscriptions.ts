@@ -691,6 +691,7 @@ function orderedCharge(
     },
     claim: unused,
     markServerError: unused,
+    releaseUnsent: unused,
     rekey: unused,
     release: unused,
     withdraw: unused,

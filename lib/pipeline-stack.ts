@@ -124,6 +124,8 @@ export class PipelineStack extends Stack {
   public readonly replayFunction: PipelineFunction;
   /** The share of failed deliveries: endpoints are failing broadly, or delivery itself is broken. */
   public readonly failingDeliveriesAlarm: cloudwatch.Alarm;
+  /** A 2xx whose record could not be written nor handed to a follow-up: a copy may send it again. */
+  public readonly deliveryRecordLostAlarm: cloudwatch.Alarm;
   /** The stream consumer falls behind or is stuck on a batch it keeps retrying. */
   public readonly streamIteratorAgeAlarm: cloudwatch.Alarm;
   public readonly datafeedsBucket: s3.Bucket;
@@ -339,8 +341,8 @@ export class PipelineStack extends Stack {
     this.eventsTable.table.grantReadData(this.deliverFunction.fn);
     // Endpoint health: failingSince, and disabling on 410 or after WEBHOOK_DISABLE_AFTER of failures.
     this.webhooksTable.table.grantReadWriteData(this.deliverFunction.fn);
-    // Writes the attempt log, and reads it (consistently) before a POST: a delivery that succeeded is not
-    // sent again by a redelivered message.
+    // Writes the attempt log, and takes the delivery's sending lease there (a conditional put) before a POST: a
+    // delivery that succeeded, or that another copy is sending, is not sent again by a copy of its message.
     this.attemptsTable.table.grantReadWriteData(this.deliverFunction.fn);
     // Retries travel as new delayed messages; an exhausted delivery goes to the DLQ by the handler itself.
     this.deliveriesQueue.queue.grantSendMessages(this.deliverFunction.fn);
@@ -393,6 +395,24 @@ export class PipelineStack extends Stack {
     this.billing.notificationsQueue.queue.grantSendMessages(this.fanoutFunction.fn);
 
     this.failingDeliveriesAlarm = failingDeliveriesAlarm(this, this.deliverFunction);
+    // A delivery answered 2xx whose success could be neither recorded (after in-process retries) nor handed to a
+    // record-only follow-up message: its lease still holds copies off for a while, then one may send it again. It
+    // takes DynamoDB and SQS failing together; someone should know the same day.
+    this.deliveryRecordLostAlarm = new cloudwatch.Alarm(this, 'DeliveryRecordLostAlarm', {
+      alarmDescription:
+        'A webhook delivery succeeded but its record could not be written or deferred: the receiver may get it a second time (same webhook-id). Check DynamoDB and SQS errors of DeliverFunction.',
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: 'DeliveryRecordLost',
+        dimensionsMap: { service: this.deliverFunction.serviceName },
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.SUM,
+      }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
     // Lambda reports IteratorAge per function: one alarm covers both streams FanoutFunction reads. With
     // unbounded retries a batch that keeps failing blocks its shard instead of being skipped, so the age of
     // the records it holds back is the signal; 15 minutes leaves most of the stream's 24 h to fix the cause.

@@ -72,6 +72,10 @@ export class DynamoChargesRepository implements ChargesRepository {
         });
   }
 
+  async releaseUnsent(ref: ChargeRef): Promise<boolean> {
+    return this.deleteIf(ref, '#status = :pending AND asks = :one', { ':one': 1 });
+  }
+
   async adopt(ref: ChargeRef, fromRunId: string, toRunId: string): Promise<ChargeRecord | undefined> {
     try {
       const { Attributes } = await this.client.send(
@@ -101,13 +105,18 @@ export class DynamoChargesRepository implements ChargesRepository {
 
   async markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined> {
     return this.updateIf(ref, {
-      UpdateExpression: 'SET firstAskedAt = if_not_exists(firstAskedAt, :at), lastAskedAt = :at',
+      UpdateExpression:
+        'SET firstAskedAt = if_not_exists(firstAskedAt, :at), lastAskedAt = :at ADD asks :one',
       ConditionExpression: '#status = :pending',
-      values: { ':at': at },
+      values: { ':at': at, ':one': 1 },
     });
   }
 
-  async markServerError(ref: ChargeRef, idempotencyKey: string, at: string): Promise<ChargeRecord | undefined> {
+  async markServerError(
+    ref: ChargeRef,
+    idempotencyKey: string,
+    at: string,
+  ): Promise<ChargeRecord | undefined> {
     return this.updateIf(ref, {
       UpdateExpression: 'SET serverErrorAt = if_not_exists(serverErrorAt, :at)',
       ConditionExpression: '#status = :pending AND idempotencyKey = :key',
@@ -123,13 +132,14 @@ export class DynamoChargesRepository implements ChargesRepository {
   ): Promise<ChargeRecord | undefined> {
     return this.updateIf(ref, {
       UpdateExpression:
-        'SET idempotencyKey = :to, keyGeneration = :generation, firstAskedAt = :at, lastAskedAt = :at REMOVE serverErrorAt',
+        'SET idempotencyKey = :to, keyGeneration = :generation, firstAskedAt = :at, lastAskedAt = :at, asks = :one REMOVE serverErrorAt',
       ConditionExpression: '#status = :pending AND idempotencyKey = :from AND lastAskedAt = :last',
       values: {
         ':from': seen.idempotencyKey,
         ':last': seen.lastAskedAt,
         ':to': idempotencyKeyOf(ref, generation),
         ':generation': generation,
+        ':one': 1,
         ':at': at,
       },
     });

@@ -225,6 +225,35 @@ describe('processCharge', () => {
     expect(await world.work()).toEqual([]);
   });
 
+  // Found by the chaos test: the subscription was read before the ask was marked, and a cancel written in between
+  // (its release then failing on the mark) was charged.
+  it('sees a cancel written between the ask’s mark and the ask: reads the subscription after the mark', async () => {
+    const world = billingWorld();
+    const { ref } = await claimed(world, 'a');
+    const markAsked = world.charges.markAsked.bind(world.charges);
+    world.charges.markAsked = async (r, at) => {
+      const marked = await markAsked(r, at);
+      // DELETE /v1/subscriptions/a lands right here: its release fails (the claim is marked asked).
+      await cancelSubscription(world, 'acme', 'a', { canceledAt: at, eventId: 'evt_c' });
+      return marked;
+    };
+    expect(await processCharge(world.chargeDeps, ref)).toEqual({ outcome: 'released' });
+    expect(world.gateway.calls.charge).toBe(0);
+    expect(await world.charges.get(ref)).toBeUndefined();
+  });
+
+  it('a cancel written before the ask’s mark releases the claim itself: the mark finds none', async () => {
+    const world = billingWorld();
+    const { ref } = await claimed(world, 'a');
+    const markAsked = world.charges.markAsked.bind(world.charges);
+    world.charges.markAsked = async (r, at) => {
+      await cancelSubscription(world, 'acme', 'a', { canceledAt: at, eventId: 'evt_c' });
+      return markAsked(r, at);
+    };
+    expect(await processCharge(world.chargeDeps, ref)).toEqual({ outcome: 'missing-claim' });
+    expect(world.gateway.calls.charge).toBe(0);
+  });
+
   it('cancelSubscription releases a claim nobody asked about yet, so its message finds nothing to charge', async () => {
     const world = billingWorld();
     const { ref } = await claimed(world, 'a');

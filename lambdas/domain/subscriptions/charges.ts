@@ -59,6 +59,8 @@ export interface ChargeRecord {
    * outlive its timeout) and what it created is findable.
    */
   readonly lastAskedAt?: string;
+  /** How many times the current key was written down as asked: 1 means only one process ever meant to ask. */
+  readonly asks?: number;
   /**
    * When the gateway was first seen replaying a stored 5xx for the current key. Such a key can never tell more,
    * nor create anything until Stripe prunes it: it is not asked again, and the charge is reconciled by search.
@@ -275,6 +277,11 @@ export interface ChargesRepository {
    */
   markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined>;
   /**
+   * Deletes a pending claim marked asked exactly once (`asks = 1`): the one process that marked it found the
+   * subscription no longer owing it before sending anything. @returns whether it did.
+   */
+  releaseUnsent(ref: ChargeRef): Promise<boolean>;
+  /**
    * Records that the current key `idempotencyKey` replays a stored 5xx (`serverErrorAt`, kept if already set), if
    * the claim is still pending under it. @returns the claim as stored.
    */
@@ -429,12 +436,13 @@ export function owes(
  * Processes one charge message. Every step is safe to repeat, so a duplicate message, a crash at any point, or a
  * concurrent backup run converges on the same state:
  * - the claim is read (consistent); a resolved one only has its change applied again (a crash between writes);
- * - a pending one is charged only if its subscription still owes it, read before the ask: a cancel that came
- *   first wins and the claim is released; otherwise `firstAskedAt` is written before the first ask, which fences
- *   withdrawal (money may move from here on, so the claim must stay);
- * - the key is asked while younger than `keyMaxAgeMs`; past that, or when the gateway replays a stored 5xx, the
- *   charge is reconciled by search on its metadata, and asked again under a new key derived from the charge only
- *   when the search, believed after `searchSettleMs`, finds nothing;
+ * - a pending one never asked is first marked asked (`firstAskedAt`, `asks`), then its subscription is read: a
+ *   cancel written before the mark is seen and the claim released (nothing was sent), one written after it came
+ *   after the ask. The mark also fences withdrawal: a claim that money may move for always keeps its record;
+ * - the key is asked (each ask marked first) while younger than `keyMaxAgeMs`; past that, when the gateway replays
+ *   a stored 5xx, or when the subscription no longer owes an asked charge, the charge is reconciled by search on its
+ *   metadata, and asked again under a new key derived from the charge only when the search, believed
+ *   `searchSettleMs` after the last ask, finds nothing;
  * - `processing` is recorded as such and looked up by id until it settles.
  */
 export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<ChargeProcessOutcome> {
@@ -444,22 +452,35 @@ export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<C
   if (charge.status === 'succeeded' || charge.status === 'failed') return applyOutcome(deps, charge, true);
   if (charge.status === 'processing') return poll(deps, charge);
 
-  const subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
-  const owed = owes(subscription, charge);
-  if (!charge.firstAskedAt && !owed) {
-    if (await deps.charges.release(ref)) return { outcome: 'released' };
-    // Asked or resolved by another copy meanwhile: go on from what it stored.
-    return processCharge(deps, ref);
-  }
   let answer: GatewayOutcome | { kind: 'released' } | undefined;
+  let subscription: Subscription | undefined;
+  let owed: boolean;
   const keyAge = charge.firstAskedAt ? deps.now() - Date.parse(charge.firstAskedAt) : 0;
-  if (owed && keyAge < settings.keyMaxAgeMs && !charge.serverErrorAt) {
-    // Every ask is written down before it is sent: the first fences withdrawal and release, the last dates the
-    // search that may later have to be believed.
+  const firstAsk = !charge.firstAskedAt;
+  if (firstAsk) {
+    // The first ask is written down before anything is sent (it fences withdrawal and release), and the
+    // subscription is read after that write: a cancel written before it is seen, one written after it came after
+    // the ask. Nobody else marked it and the subscription no longer owes it: nothing was ever sent, the claim goes.
     const marked = await deps.charges.markAsked(ref, new Date(deps.now()).toISOString());
     if (!marked) return { outcome: 'missing-claim' };
     if (marked.status !== 'pending') return processCharge(deps, ref);
     charge = marked;
+    subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
+    owed = owes(subscription, charge);
+    if (!owed && charge.asks === 1 && (await deps.charges.releaseUnsent(ref))) return { outcome: 'released' };
+  } else {
+    subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
+    owed = owes(subscription, charge);
+  }
+  if (owed && keyAge < settings.keyMaxAgeMs && !charge.serverErrorAt) {
+    if (!firstAsk) {
+      // A later ask under the same key is written down too: the last ask dates a search that may have to be
+      // believed. (Only while the subscription owes it: a search for a canceled one must be able to settle.)
+      const marked = await deps.charges.markAsked(ref, new Date(deps.now()).toISOString());
+      if (!marked) return { outcome: 'missing-claim' };
+      if (marked.status !== 'pending') return processCharge(deps, ref);
+      charge = marked;
+    }
     answer = await deps.gateway.charge(requestOf(charge));
     if (answer.kind === 'unknown' && answer.replayedServerError) {
       const marked = await deps.charges.markServerError(

@@ -107,8 +107,12 @@ const VISIBILITY_TIMEOUT_MS = 30_000;
  * the harder case and stays in.
  */
 const CHARGE_FUNCTION_TIMEOUT_MS = 35_000;
-/** Virtual time without any charge resolved, PaymentIntent made or run change, after which quiescence gives up. */
-const QUIET_LIMIT_MS = 8 * 60_000;
+/**
+ * Virtual time without any charge changing status, PaymentIntent made or run change, after which quiescence gives
+ * up: longer than a search's settle time (5 minutes) plus a run's stall sweep (5 minutes), which a charge released
+ * after a cancel goes through before its run completes.
+ */
+const QUIET_LIMIT_MS = 12 * 60_000;
 /** PAYMENT_PROCESSING_POLL for the chaos: short, so that a processing charge settles within QUIET_LIMIT_MS. */
 const PROCESSING_POLL_MS = 2 * 60_000;
 /** A day and a minute: past Stripe's 24-hour key retention. */
@@ -732,8 +736,9 @@ export class ChaosWorld {
     let lastProgressAt = this.clock.now;
     const moving = async (): Promise<boolean> => {
       const run = await this.plainRuns().get(RUN_ID);
+      // Any change of a charge's status (a resolution, a release, a settlement), a PaymentIntent, or the run's.
       const progress = JSON.stringify([
-        [...this.resolutions.values()].reduce((sum, n) => sum + n, 0),
+        [...this.shadow.entries()].map(([id, charge]) => `${id}:${charge.status}`).sort(),
         this.gateway.ledger.length,
         run?.status,
         run?.announced,

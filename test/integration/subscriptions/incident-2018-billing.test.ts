@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
+import { waitFor } from '../support/wait-for';
 import { parseDatafeed } from './datafeed-xml';
 import {
   type BillingTestStack,
@@ -33,7 +34,8 @@ const adminKey = `sk_admin_${randomBytes(16).toString('hex')}`;
 let billing: BillingTestStack;
 
 beforeAll(async () => {
-  billing = await startBillingTestStack(adminKey);
+  // The run reconciles itself with the gateway a second after it completes (RECONCILE_AFTER).
+  billing = await startBillingTestStack(adminKey, { RECONCILE_AFTER: '1s' });
 }, 120_000);
 
 afterAll(async () => {
@@ -241,6 +243,23 @@ it('slow charges and a backup run mid-run: no duplicate charge, a datafeed after
       expect.objectContaining({ storeId: store.id, data: expect.objectContaining({ runId }) }),
     ]);
   }
+
+  // The reconciliation the run scheduled at its completion, with nobody asking: after all those faults the gateway's
+  // PaymentIntents and the charges recorded agree, one for one.
+  const reconciled = await waitFor(
+    () => billing.admin.call('GET', `/v1/admin/reconciliations/${runId}`),
+    (read) => read.status === 200 && read.body.status === 'completed',
+    { timeoutMs: 30_000, intervalMs: 250, what: 'the run to reconcile itself' },
+  );
+  expect(reconciled.body).toMatchObject({
+    date: runId,
+    gatewayPaymentIntents: succeeded,
+    recordedCharges: succeeded,
+    matched: succeeded,
+    duplicates: [],
+    orphans: [],
+    missing: [],
+  });
 
   // A backup that fires after completion starts nothing either.
   const late = await invokeScheduledRun(billing, 'backup');

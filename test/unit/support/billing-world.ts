@@ -63,6 +63,9 @@ class OutboxCharges extends InMemoryCharges {
   override release(ref: ChargeRef, asked?: AskedKey) {
     return this.streamed(ref, () => super.release(ref, asked));
   }
+  override releaseUnsent(ref: ChargeRef) {
+    return this.streamed(ref, () => super.releaseUnsent(ref));
+  }
   override adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
     return this.streamed(ref, () => super.adopt(ref, fromRunId, toRunId));
   }

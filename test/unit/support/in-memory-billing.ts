@@ -175,6 +175,13 @@ export class InMemoryCharges implements ChargesRepository {
     return true;
   }
 
+  async releaseUnsent(ref: ChargeRef) {
+    const item = this.items.get(this.key(ref));
+    if (item?.status !== 'pending' || item.asks !== 1) return false;
+    this.items.delete(this.key(ref));
+    return true;
+  }
+
   async adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
     const key = this.key(ref);
     const item = this.items.get(key);
@@ -203,7 +210,12 @@ export class InMemoryCharges implements ChargesRepository {
     return this.updateIf(
       ref,
       (item) => item.status === 'pending',
-      (item) => ({ ...item, firstAskedAt: item.firstAskedAt ?? at, lastAskedAt: at }),
+      (item) => ({
+        ...item,
+        firstAskedAt: item.firstAskedAt ?? at,
+        lastAskedAt: at,
+        asks: (item.asks ?? 0) + 1,
+      }),
     );
   }
 
@@ -228,6 +240,7 @@ export class InMemoryCharges implements ChargesRepository {
         keyGeneration: generation,
         firstAskedAt: at,
         lastAskedAt: at,
+        asks: 1,
       }),
     );
   }
