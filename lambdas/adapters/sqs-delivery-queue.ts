@@ -4,7 +4,8 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { type DeliveryMessage, type DeliveryQueue, MAX_SQS_DELAY_SECONDS } from '../domain/webhooks/messages';
+import { delaySecondsUntil } from '../domain/delayed-messages';
+import type { DeliveryMessage, DeliveryQueue } from '../domain/webhooks/messages';
 
 /**
  * The deliveries queue and its dead-letter queue. A message waits until its `notBefore` as far as SQS allows
@@ -76,6 +77,5 @@ export class SqsDeliveryQueue implements DeliveryQueue {
 
 /** The delay SQS applies: up to the message's notBefore, at most 15 minutes. */
 export function delaySeconds(message: DeliveryMessage, now: number): number {
-  if (message.notBefore === undefined) return 0;
-  return Math.min(MAX_SQS_DELAY_SECONDS, Math.max(0, Math.ceil((message.notBefore - now) / 1000)));
+  return message.notBefore === undefined ? 0 : delaySecondsUntil(message.notBefore, now);
 }

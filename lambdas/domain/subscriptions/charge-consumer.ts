@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { arrivedEarly, delaySecondsUntil, MAX_SQS_DELAY_SECONDS } from '../delayed-messages';
 import { type ChargeDeps, type ChargeProcessOutcome, chargeRefToString, processCharge } from './charges';
 
 /**
@@ -52,9 +53,6 @@ export type ChargeConsumerResult =
 
 export type NextStep = 'none' | 'retry' | 'poll' | 'dead-letter';
 
-const MAX_SQS_DELAY_SECONDS = 900;
-const EARLY_TOLERANCE_MS = 1_000;
-
 export async function consumeChargeMessage(
   deps: ChargeDeps & {
     readonly queue: ChargeRetryQueue;
@@ -65,8 +63,8 @@ export async function consumeChargeMessage(
   const settings = { ...DEFAULT_CHARGE_CONSUMER_SETTINGS, ...deps.consumer };
   const message = chargeMessage.parse(input);
   const now = deps.now();
-  if (message.notBefore !== undefined && message.notBefore - now > EARLY_TOLERANCE_MS) {
-    await deps.queue.retryLater(message, delayUntil(message.notBefore, now));
+  if (arrivedEarly(message.notBefore, now)) {
+    await deps.queue.retryLater(message, delaySecondsUntil(message.notBefore, now));
     return { kind: 'deferred' };
   }
   const outcome = await processCharge(deps, message);
@@ -90,7 +88,7 @@ export async function consumeChargeMessage(
     }
     case 'processing': {
       const notBefore = now + settings.processingPollMs;
-      await deps.queue.retryLater({ ...ref, retries: 0, notBefore }, delayUntil(notBefore, now));
+      await deps.queue.retryLater({ ...ref, retries: 0, notBefore }, delaySecondsUntil(notBefore, now));
       return { kind: 'processed', outcome, next: 'poll' };
     }
     case 'refused':
@@ -101,8 +99,4 @@ export async function consumeChargeMessage(
     default:
       return { kind: 'processed', outcome, next: 'none' };
   }
-}
-
-function delayUntil(notBefore: number, now: number): number {
-  return Math.min(MAX_SQS_DELAY_SECONDS, Math.max(0, Math.ceil((notBefore - now) / 1000)));
 }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { arrivedEarly, delaySecondsUntil } from '../delayed-messages';
 import {
   type ChargeRecord,
   type ChargeRef,
@@ -335,15 +336,6 @@ export interface ReconciliationQueue {
   send(message: ReconcileMessage, delaySeconds: number): Promise<void>;
 }
 
-/** SQS delays stop at 15 minutes: a longer wait is chained (the message comes back and is sent again). */
-export const MAX_QUEUE_DELAY_SECONDS = 900;
-/** A message this close to its `notBefore`, or past it, is worked now: SQS delays are whole seconds. */
-export const EARLY_TOLERANCE_MS = 1_000;
-
-function delaySecondsUntil(notBefore: number, now: number): number {
-  return Math.min(MAX_QUEUE_DELAY_SECONDS, Math.max(0, Math.ceil((notBefore - now) / 1000)));
-}
-
 export type ReconciliationRequestOutcome =
   | { readonly kind: 'accepted'; readonly report: ReconciliationReport }
   | { readonly kind: 'no-run' }
@@ -420,7 +412,7 @@ export async function processReconcileMessage(
   message: ReconcileMessage,
 ): Promise<ReconcileResult> {
   const now = deps.now();
-  if (message.notBefore !== undefined && message.notBefore - now > EARLY_TOLERANCE_MS) {
+  if (arrivedEarly(message.notBefore, now)) {
     await deps.queue.send(message, delaySecondsUntil(message.notBefore, now));
     return { kind: 'deferred', notBefore: message.notBefore };
   }

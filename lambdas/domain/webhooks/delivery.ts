@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { arrivedEarly } from '../delayed-messages';
 import type { EventsRepository } from '../events';
 import { signWebhook } from '../webhook-signature';
 import type { AttemptsRepository, DeliveryAttempt, DeliveryRef, SendingLease } from './attempts';
@@ -59,8 +60,6 @@ export interface WebhookLogger {
   error(message: string, ...extra: Record<string, unknown>[]): void;
 }
 
-/** A message received this much before its `notBefore`, or less, is delivered now: SQS delays are whole seconds. */
-export const EARLY_TOLERANCE_MS = 1_000;
 export const MIN_RETRY_AFTER_MS = 1_000;
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 /** How long an endpoint that timed out or refused is left alone by this execution environment. */
@@ -246,7 +245,7 @@ export class Delivery {
     };
 
     // SQS delays stop at 15 minutes: a longer wait arrives early and goes back with what remains (chaining).
-    if (message.notBefore !== undefined && message.notBefore - now > EARLY_TOLERANCE_MS) {
+    if (arrivedEarly(message.notBefore, now)) {
       await deps.queue.send([message]);
       return { kind: 'deferred' };
     }

@@ -104,8 +104,7 @@ export interface BatchResponse {
   readonly batchItemFailures: { readonly itemIdentifier: string }[];
 }
 
-/** The longest delay SQS applies to a message. */
-export const MAX_SQS_DELAY_SECONDS = 900;
+export { MAX_SQS_DELAY_SECONDS } from '../delayed-messages';
 
 /** Port: the deliveries queue and its DLQ. */
 export interface DeliveryQueue {
