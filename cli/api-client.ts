@@ -46,3 +46,31 @@ function safeJson(text: string): unknown {
     return { detail: text.slice(0, 500) };
   }
 }
+
+/** A watch stops after this many failed polls in a row. */
+export const MAX_CONSECUTIVE_POLL_FAILURES = 3;
+
+/**
+ * A poll of a watch failed (the `failures`-th in a row): a transient failure (5xx, 429, network) is reported with
+ * `warn` and the watch goes on; anything else, or one failure too many, is thrown.
+ */
+export function toleratePollFailure(
+  error: unknown,
+  failures: number,
+  options: { readonly intervalMs: number; readonly warn: (message: string) => void },
+): void {
+  if (!isTransient(error) || failures >= MAX_CONSECUTIVE_POLL_FAILURES) throw error;
+  options.warn(`Poll failed (${describe(error)}); trying again in ${options.intervalMs / 1000} s.`);
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof ApiError) return error.status >= 500 || error.status === 429;
+  // fetch's network failures carry the socket error as `cause`; its timeout is a TimeoutError.
+  return (error as { cause?: unknown }).cause !== undefined || (error as Error).name === 'TimeoutError';
+}
+
+function describe(error: unknown): string {
+  if (error instanceof ApiError) return error.message.split('\n')[0] ?? String(error.status);
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (error as Error).message;
+}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod';
-import { ApiError, callApi } from './api-client';
+import { ApiError, callApi, toleratePollFailure } from './api-client';
 import type { Answer } from './subscription-runs';
 import type { Target } from './target';
 
@@ -103,9 +103,6 @@ export async function getReconciliation(target: Target, date: string): Promise<A
   return { value: decode(reportSchema, raw, `GET ${path}`), raw };
 }
 
-/** This many failed polls in a row (5xx, 429, network) end the wait; one is only reported. */
-export const MAX_CONSECUTIVE_POLL_FAILURES = 3;
-
 /** Polls until the report is `completed`; answers it. Ends with an AbortError on `signal`. */
 export async function waitForReconciliation(
   read: () => Promise<Answer<Reconciliation>>,
@@ -128,8 +125,7 @@ export async function waitForReconciliation(
     } catch (error) {
       options.signal?.throwIfAborted();
       failures += 1;
-      if (!isTransient(error) || failures >= MAX_CONSECUTIVE_POLL_FAILURES) throw error;
-      options.warn(`Poll failed (${describe(error)}); trying again in ${options.intervalMs / 1000} s.`);
+      toleratePollFailure(error, failures, options);
     }
     if (now() + options.intervalMs > giveUpAt) {
       throw new Error(
@@ -225,16 +221,4 @@ function decode<T>(schema: z.ZodType<T>, raw: unknown, request: string): T {
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`);
   throw new Error(`Unexpected answer to ${request}: ${issues.join('; ')}`);
-}
-
-function isTransient(error: unknown): boolean {
-  if (error instanceof ApiError) return error.status >= 500 || error.status === 429;
-  // fetch's network failures carry the socket error as `cause`; its timeout is a TimeoutError.
-  return (error as { cause?: unknown }).cause !== undefined || (error as Error).name === 'TimeoutError';
-}
-
-function describe(error: unknown): string {
-  if (error instanceof ApiError) return error.message.split('\n')[0] ?? String(error.status);
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
-import { ApiError } from './api-client';
+import { toleratePollFailure } from './api-client';
 import type { Answer, SubscriptionRun } from './subscription-runs';
 
 /**
@@ -28,9 +28,6 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
 }
 
-/** While watching, this many failed polls in a row (5xx, 429, network) end the watch; one is only reported. */
-export const MAX_CONSECUTIVE_POLL_FAILURES = 3;
-
 /** Reads the run, shows it, and while watching polls it until `completed`; answers the last run read. */
 export async function followRun(
   read: () => Promise<Answer<SubscriptionRun>>,
@@ -54,8 +51,7 @@ export async function followRun(
       } catch (error) {
         options.signal?.throwIfAborted();
         failures += 1;
-        if (!isTransient(error) || failures >= MAX_CONSECUTIVE_POLL_FAILURES) throw error;
-        options.warn(`Poll failed (${describe(error)}); trying again in ${options.intervalMs / 1000} s.`);
+        toleratePollFailure(error, failures, options);
         continue;
       }
       options.signal?.throwIfAborted();
@@ -101,18 +97,6 @@ export function formatEta(seconds: number | null | undefined): string {
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-function isTransient(error: unknown): boolean {
-  if (error instanceof ApiError) return error.status >= 500 || error.status === 429;
-  // fetch's network failures carry the socket error as `cause`; its timeout is a TimeoutError.
-  return (error as { cause?: unknown }).cause !== undefined || (error as Error).name === 'TimeoutError';
-}
-
-function describe(error: unknown): string {
-  if (error instanceof ApiError) return error.message.split('\n')[0] ?? String(error.status);
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
 }
 
 interface RunDisplay {

@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { runCli } from '../support/cli';
+import { type Answer, FakeAdminApi, problem, type Received } from '../support/fake-admin-api';
 
 // Every test starts the CLI through tsx (about a second on two cores).
 jest.setTimeout(30_000);
@@ -8,81 +7,28 @@ jest.setTimeout(30_000);
 const ADMIN_KEY = 'sk_admin_reconcile_cli_test_0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-type Answer = { status: number; body?: unknown };
-
-interface Received {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly body: unknown;
+/**
+ * What the two reconciliation routes of the fake admin API answer: the POST `start`, the GETs walk through
+ * `reports`, staying on the last.
+ */
+interface Script {
+  start: (body: { date: string }) => Answer;
+  reports: Answer[];
+  reads: number;
 }
 
-/**
- * The two reconciliation routes of the admin API on 127.0.0.1: bearer auth as the real API does it, then the
- * answers the test scripts. The GETs walk through `reports`, staying on the last.
- */
-class FakeAdminApi {
-  readonly received: Received[] = [];
-  start: (body: { date: string }) => Answer = (body) => ({
-    status: 202,
-    body: { date: body.date, status: 'running', requestedAt: '2026-01-15T03:00:00.000Z' },
-  });
-  reports: Answer[] = [];
-  private reads = 0;
-
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<FakeAdminApi> {
-    let api: FakeAdminApi | undefined;
-    const server = createServer((req, res) => void api?.handle(req, res));
-    api = new FakeAdminApi(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return api;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const path = new URL(req.url ?? '/', 'http://api').pathname;
-    this.received.push({
-      method: req.method ?? '',
-      path,
-      headers: req.headers,
-      body: text ? JSON.parse(text) : undefined,
-    });
-    const answer = this.answer(req, path, text);
-    res.writeHead(answer.status, {
-      'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json',
-    });
-    res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
-  }
-
-  private answer(req: IncomingMessage, path: string, text: string): Answer {
-    if (req.headers.authorization !== `Bearer ${ADMIN_KEY}`) {
-      return problem(401, 'Unauthorized', 'A valid admin API key is required.');
+function reconciliationRoutes(script: Script) {
+  return (request: Received): Answer => {
+    if (request.method === 'POST' && request.path === '/v1/admin/reconciliations') {
+      return script.start(request.body as { date: string });
     }
-    if (req.method === 'POST' && path === '/v1/admin/reconciliations') return this.start(JSON.parse(text));
-    if (req.method === 'GET' && path === '/v1/admin/reconciliations/2026-01-15') {
-      const answer = this.reports[Math.min(this.reads, this.reports.length - 1)];
-      this.reads += 1;
+    if (request.method === 'GET' && request.path === '/v1/admin/reconciliations/2026-01-15') {
+      const answer = script.reports[Math.min(script.reads, script.reports.length - 1)];
+      script.reads += 1;
       return answer ?? problem(404, 'Not found', 'No reconciliation for 2026-01-15.');
     }
-    return problem(404, 'Not found', `No route ${path}.`);
-  }
-}
-
-function problem(status: number, title: string, detail: string): Answer {
-  return { status, body: { type: `urn:commerce-pipeline:problem:x`, title, status, detail } };
+    return problem(404, 'Not found', `No route ${request.path}.`);
+  };
 }
 
 const RUNNING = {
@@ -151,13 +97,22 @@ describe('npx pipeline reconcile <date>', () => {
   let api: FakeAdminApi;
   const against = (...args: string[]) => runCli(['--api-url', api.url, '--admin-key', ADMIN_KEY, ...args]);
 
+  let script: Script;
   beforeEach(async () => {
-    api = await FakeAdminApi.start();
+    script = {
+      start: (body) => ({
+        status: 202,
+        body: { date: body.date, status: 'running', requestedAt: '2026-01-15T03:00:00.000Z' },
+      }),
+      reports: [],
+      reads: 0,
+    };
+    api = await FakeAdminApi.start(ADMIN_KEY, reconciliationRoutes(script));
   });
   afterEach(() => api.stop());
 
   it('starts the reconciliation with an Idempotency-Key, waits for it, and prints a clean report (exit 0)', async () => {
-    api.reports = [
+    script.reports = [
       { status: 200, body: RUNNING },
       { status: 200, body: CLEAN },
     ];
@@ -186,7 +141,7 @@ describe('npx pipeline reconcile <date>', () => {
   });
 
   it('lists each duplicate, orphan and missing payment, and exits 1 for the duplicates and orphans', async () => {
-    api.reports = [{ status: 200, body: MISMATCHED }];
+    script.reports = [{ status: 200, body: MISMATCHED }];
 
     const result = await against('reconcile', '2026-01-15');
 
@@ -210,7 +165,7 @@ describe('npx pipeline reconcile <date>', () => {
   });
 
   it('--json prints the report as the API answered it, with the same exit code', async () => {
-    api.reports = [{ status: 200, body: MISMATCHED }];
+    script.reports = [{ status: 200, body: MISMATCHED }];
 
     const result = await against('reconcile', '2026-01-15', '--json');
 
@@ -226,7 +181,7 @@ describe('npx pipeline reconcile <date>', () => {
   });
 
   it('keeps waiting through one failed poll (503), reporting it on stderr', async () => {
-    api.reports = [problem(503, 'Service Unavailable', 'Busy.'), { status: 200, body: CLEAN }];
+    script.reports = [problem(503, 'Service Unavailable', 'Busy.'), { status: 200, body: CLEAN }];
 
     const result = await against('reconcile', '2026-01-15', '--interval', '0.05');
 
@@ -253,7 +208,7 @@ describe('npx pipeline reconcile <date>', () => {
     ],
     [409, 'The run is still running.', 'Run 2026-01-15 is still running'],
   ])('says why the API refused (%i) and exits 1', async (status, detail, said) => {
-    api.start = () => problem(status, status === 404 ? 'Not found' : 'Run not completed', detail);
+    script.start = () => problem(status, status === 404 ? 'Not found' : 'Run not completed', detail);
 
     const result = await against('reconcile', '2026-01-15');
 

@@ -1,8 +1,7 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { followRun, type Output } from '../../../cli/run-progress';
 import type { SubscriptionRun } from '../../../cli/subscription-runs';
 import { runCli } from '../support/cli';
+import { type Answer, FakeAdminApi, problem, type Received } from '../support/fake-admin-api';
 
 // Every test starts the CLI through tsx (about a second on two cores).
 jest.setTimeout(30_000);
@@ -10,87 +9,30 @@ jest.setTimeout(30_000);
 const ADMIN_KEY = 'sk_admin_runs_cli_test_0123456789';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-/** What a test scripts the fake API to answer, one route at a time. */
-type Answer = { status: number; body?: unknown };
-
-/** A request the fake admin API received. */
-interface Received {
-  readonly method: string;
-  readonly path: string;
-  readonly headers: IncomingMessage['headers'];
-  readonly body: unknown;
-}
-
 /**
- * The two subscription-run routes of the admin API, on 127.0.0.1: bearer auth as the real API does it, then
- * answers the test scripts. A run's GET answers walk through `runs[runId]`, staying on the last.
+ * What the two subscription-run routes of the fake admin API answer: the POST `start`, a run's GETs walk through
+ * `runs[runId]`, staying on the last.
  */
-class FakeAdminApi {
-  readonly received: Received[] = [];
-  runs = new Map<string, Answer[]>();
-  start: (body: { asOf?: string }) => Answer = (body) => ({
-    status: 202,
-    body: { runId: (body.asOf ?? new Date().toISOString()).slice(0, 10), status: 'running' },
-  });
-  private readonly reads = new Map<string, number>();
-
-  private constructor(private readonly server: Server) {}
-
-  static async start(): Promise<FakeAdminApi> {
-    let api: FakeAdminApi | undefined;
-    const server = createServer((req, res) => void api?.handle(req, res));
-    api = new FakeAdminApi(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return api;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stop(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const urlPath = new URL(req.url ?? '/', 'http://api').pathname;
-    this.received.push({
-      method: req.method ?? '',
-      path: urlPath,
-      headers: req.headers,
-      body: text ? JSON.parse(text) : undefined,
-    });
-    const answer = this.answer(req, urlPath, text);
-    res.writeHead(answer.status, {
-      'content-type': answer.status >= 400 ? 'application/problem+json' : 'application/json',
-    });
-    res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
-  }
-
-  private answer(req: IncomingMessage, urlPath: string, text: string): Answer {
-    if (req.headers.authorization !== `Bearer ${ADMIN_KEY}`) {
-      return problem(401, 'Unauthorized', 'A valid admin API key is required.');
-    }
-    if (req.method === 'POST' && urlPath === '/v1/admin/subscription-runs') {
-      return this.start(text ? JSON.parse(text) : {});
-    }
-    const runId = /^\/v1\/admin\/subscription-runs\/([^/]+)$/.exec(urlPath)?.[1];
-    const script = runId === undefined ? undefined : this.runs.get(runId);
-    if (req.method !== 'GET' || runId === undefined || !script) {
-      return problem(404, 'Not Found', `No subscription run ${runId ?? urlPath}.`);
-    }
-    const read = this.reads.get(runId) ?? 0;
-    this.reads.set(runId, read + 1);
-    return script[Math.min(read, script.length - 1)] ?? problem(500, 'Empty script', runId);
-  }
+interface Script {
+  start: (body: { asOf?: string }) => Answer;
+  runs: Map<string, Answer[]>;
+  reads: Map<string, number>;
 }
 
-function problem(status: number, title: string, detail: string): Answer {
-  return { status, body: { type: `urn:commerce-pipeline:problem:${status}`, title, status, detail } };
+function runRoutes(script: Script) {
+  return (request: Received): Answer => {
+    if (request.method === 'POST' && request.path === '/v1/admin/subscription-runs') {
+      return script.start((request.body ?? {}) as { asOf?: string });
+    }
+    const runId = /^\/v1\/admin\/subscription-runs\/([^/]+)$/.exec(request.path)?.[1];
+    const answers = runId === undefined ? undefined : script.runs.get(runId);
+    if (request.method !== 'GET' || runId === undefined || !answers) {
+      return problem(404, 'Not Found', `No subscription run ${runId ?? request.path}.`);
+    }
+    const read = script.reads.get(runId) ?? 0;
+    script.reads.set(runId, read + 1);
+    return answers[Math.min(read, answers.length - 1)] ?? problem(500, 'Empty script', runId);
+  };
 }
 
 function run(overrides: Partial<SubscriptionRun> = {}): SubscriptionRun {
@@ -124,8 +66,17 @@ describe('npx pipeline run / runs', () => {
   let api: FakeAdminApi;
   const against = (...args: string[]) => runCli(['--api-url', api.url, '--admin-key', ADMIN_KEY, ...args]);
 
+  let script: Script;
   beforeEach(async () => {
-    api = await FakeAdminApi.start();
+    script = {
+      start: (body) => ({
+        status: 202,
+        body: { runId: (body.asOf ?? new Date().toISOString()).slice(0, 10), status: 'running' },
+      }),
+      runs: new Map(),
+      reads: new Map(),
+    };
+    api = await FakeAdminApi.start(ADMIN_KEY, runRoutes(script));
   });
   afterEach(() => api.stop());
 
@@ -159,7 +110,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('run says when the API answered a run that already existed', async () => {
-    api.start = () => ({ status: 202, body: { ...COMPLETED, outcome: 'completed' } });
+    script.start = () => ({ status: 202, body: { ...COMPLETED, outcome: 'completed' } });
 
     const result = await against('run', '--as-of', '2026-01-15T06:00:00Z');
 
@@ -168,7 +119,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('runs shows a finished run once, as a plain line when stdout is not a terminal', async () => {
-    api.runs.set('2026-01-15', [{ status: 200, body: COMPLETED }]);
+    script.runs.set('2026-01-15', [{ status: 200, body: COMPLETED }]);
 
     const result = await against('runs', '2026-01-15');
 
@@ -181,7 +132,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('runs without --watch shows a running run once, with rate and ETA, and does not poll', async () => {
-    api.runs.set('2026-01-15', [
+    script.runs.set('2026-01-15', [
       {
         status: 200,
         body: run({ succeeded: 40, failed: 2, pending: 58, ratePerMinute: 120, etaSeconds: 29 }),
@@ -199,7 +150,7 @@ describe('npx pipeline run / runs', () => {
 
   it('runs --watch follows a run from running to completed, a line per change', async () => {
     const halfway = run({ succeeded: 49, failed: 1, pending: 50, ratePerMinute: 60, etaSeconds: 50 });
-    api.runs.set('2026-01-15', [
+    script.runs.set('2026-01-15', [
       { status: 200, body: run() },
       { status: 200, body: halfway },
       // The same progress again: no new line.
@@ -219,7 +170,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('run --watch starts the run, then follows it to completed; --json prints each answer', async () => {
-    api.runs.set('2026-01-15', [
+    script.runs.set('2026-01-15', [
       { status: 200, body: run() },
       { status: 200, body: COMPLETED },
     ]);
@@ -244,7 +195,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('keeps watching through one failed poll (503), reporting it on stderr', async () => {
-    api.runs.set('2026-01-15', [
+    script.runs.set('2026-01-15', [
       { status: 200, body: run() },
       problem(503, 'Service Unavailable', 'The API is busy; try again.'),
       { status: 200, body: COMPLETED },
@@ -301,7 +252,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('prints a refused admin key (401) with its problem and a hint', async () => {
-    api.runs.set('2026-01-15', [{ status: 200, body: COMPLETED }]);
+    script.runs.set('2026-01-15', [{ status: 200, body: COMPLETED }]);
 
     const result = await runCli([
       '--api-url',
@@ -322,8 +273,8 @@ describe('npx pipeline run / runs', () => {
     ['runs', ['runs', '2026-01-15']],
     ['run', ['run']],
   ])('prints a 5xx problem of %s with its title and detail and exits non-zero', async (_name, args) => {
-    api.runs.set('2026-01-15', [problem(500, 'Internal Server Error', 'The run table is unavailable.')]);
-    api.start = () => problem(500, 'Internal Server Error', 'The run table is unavailable.');
+    script.runs.set('2026-01-15', [problem(500, 'Internal Server Error', 'The run table is unavailable.')]);
+    script.start = () => problem(500, 'Internal Server Error', 'The run table is unavailable.');
 
     const result = await against(...args);
 
@@ -333,7 +284,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('ends a watch that keeps failing after three polls in a row', async () => {
-    api.runs.set('2026-01-15', [
+    script.runs.set('2026-01-15', [
       { status: 200, body: run() },
       problem(502, 'Bad Gateway', 'Upstream is down.'),
     ]);
@@ -347,7 +298,7 @@ describe('npx pipeline run / runs', () => {
   });
 
   it('reports an answer that is not a run instead of printing nonsense', async () => {
-    api.runs.set('2026-01-15', [{ status: 200, body: { runId: '2026-01-15', status: 'running' } }]);
+    script.runs.set('2026-01-15', [{ status: 200, body: { runId: '2026-01-15', status: 'running' } }]);
 
     const result = await against('runs', '2026-01-15');
 
