@@ -684,6 +684,10 @@ function orderedCharge(
     get: async () => order,
     // The in-progress record of makeIdempotent is what marks the ask on this path: no write of its own.
     markAsked: async (_ref, at) => ({ ...order, firstAskedAt: at, lastAskedAt: at }),
+    markFirstAsk: async (_ref, at) => ({
+      first: true,
+      charge: { ...order, firstAskedAt: at, lastAskedAt: at, asks: 1 },
+    }),
     resolve: async (_ref, resolution: ChargeResolution) => {
       const record: ChargeRecord = { ...order, ...resolution };
       await documents.send(new PutCommand({ TableName: tableName, Item: record }));
@@ -728,7 +732,8 @@ async function measureChargeWriteUnits(
     const { tables } = setup;
     const claimSide = breakdown(ours.meter, n, tables, {
       claim: `PutItem:${tables.charges}`,
-      resolve: `UpdateItem:${tables.charges}`,
+      // Two updates of the charge: the ask written down before it is sent, and the resolution.
+      markAskedAndResolve: { key: `UpdateItem:${tables.charges}`, callsPerCharge: 2 },
       subscriptionAdvance: `UpdateItem:${tables.subscriptions}`,
     });
     const idempotentSide = breakdown(theirs.meter, n, tables, {
@@ -786,14 +791,17 @@ function breakdown(
   meter: Meter,
   charges: number,
   tables: Readonly<Record<string, string>>,
-  steps: Record<string, string>,
+  steps: Record<string, string | { readonly key: string; readonly callsPerCharge: number }>,
 ) {
   const perCharge = (units: number) => round(units / charges, 3);
   const byStep: Record<string, { writeUnits: number; table: number; indexes: Record<string, number> }> = {};
   let accounted = 0;
-  for (const [step, key] of Object.entries(steps)) {
+  for (const [step, spec] of Object.entries(steps)) {
+    const { key, callsPerCharge } = typeof spec === 'string' ? { key: spec, callsPerCharge: 1 } : spec;
     const call: MeteredCall = meter.byCall.get(key) ?? { calls: 0, units: 0, tableUnits: 0, indexUnits: {} };
-    if (call.calls !== charges) throw new Error(`(e) ${step}: ${call.calls} calls for ${charges} charges`);
+    if (call.calls !== charges * callsPerCharge) {
+      throw new Error(`(e) ${step}: ${call.calls} calls for ${charges} charges`);
+    }
     accounted += call.units;
     byStep[step] = {
       writeUnits: perCharge(call.units),

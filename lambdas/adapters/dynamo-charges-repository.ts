@@ -103,6 +103,22 @@ export class DynamoChargesRepository implements ChargesRepository {
     return Item as ChargeRecord | undefined;
   }
 
+  async markFirstAsk(ref: ChargeRef, at: string): Promise<{ first: boolean; charge?: ChargeRecord }> {
+    let first = true;
+    const charge = await this.updateIf(
+      ref,
+      {
+        UpdateExpression: 'SET firstAskedAt = :at, lastAskedAt = :at, asks = :one',
+        ConditionExpression: '#status = :pending AND attribute_not_exists(firstAskedAt)',
+        values: { ':at': at, ':one': 1 },
+      },
+      () => {
+        first = false;
+      },
+    );
+    return { first: first && charge !== undefined, ...(charge ? { charge } : {}) };
+  }
+
   async markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined> {
     return this.updateIf(ref, {
       UpdateExpression:
@@ -172,6 +188,7 @@ export class DynamoChargesRepository implements ChargesRepository {
   private async updateIf(
     ref: ChargeRef,
     update: { UpdateExpression: string; ConditionExpression: string; values: Record<string, unknown> },
+    onConditionFailed?: () => void,
   ): Promise<ChargeRecord | undefined> {
     try {
       const { Attributes } = await this.client.send(
@@ -192,6 +209,7 @@ export class DynamoChargesRepository implements ChargesRepository {
       return Attributes as ChargeRecord;
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
+      onConditionFailed?.();
       // No item came back with the failure: there is no claim (withdrawn or released).
       return error.Item ? (unmarshall(error.Item as never) as ChargeRecord) : undefined;
     }

@@ -230,9 +230,9 @@ describe('processCharge', () => {
   it('sees a cancel written between the ask’s mark and the ask: reads the subscription after the mark', async () => {
     const world = billingWorld();
     const { ref } = await claimed(world, 'a');
-    const markAsked = world.charges.markAsked.bind(world.charges);
-    world.charges.markAsked = async (r, at) => {
-      const marked = await markAsked(r, at);
+    const markFirstAsk = world.charges.markFirstAsk.bind(world.charges);
+    world.charges.markFirstAsk = async (r, at) => {
+      const marked = await markFirstAsk(r, at);
       // DELETE /v1/subscriptions/a lands right here: its release fails (the claim is marked asked).
       await cancelSubscription(world, 'acme', 'a', { canceledAt: at, eventId: 'evt_c' });
       return marked;
@@ -245,10 +245,10 @@ describe('processCharge', () => {
   it('a cancel written before the ask’s mark releases the claim itself: the mark finds none', async () => {
     const world = billingWorld();
     const { ref } = await claimed(world, 'a');
-    const markAsked = world.charges.markAsked.bind(world.charges);
-    world.charges.markAsked = async (r, at) => {
+    const markFirstAsk = world.charges.markFirstAsk.bind(world.charges);
+    world.charges.markFirstAsk = async (r, at) => {
       await cancelSubscription(world, 'acme', 'a', { canceledAt: at, eventId: 'evt_c' });
-      return markAsked(r, at);
+      return markFirstAsk(r, at);
     };
     expect(await processCharge(world.chargeDeps, ref)).toEqual({ outcome: 'missing-claim' });
     expect(world.gateway.calls.charge).toBe(0);

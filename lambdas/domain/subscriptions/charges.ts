@@ -271,6 +271,15 @@ export interface ChargesRepository {
   /** A strongly consistent read. */
   get(ref: ChargeRef): Promise<ChargeRecord | undefined>;
   /**
+   * Marks a pending claim never asked as asked for the first time (`firstAskedAt`, `lastAskedAt`, `asks = 1`),
+   * in the same write that reads it back. @returns whether this call was that first ask, and the claim as stored
+   * (undefined when there is none).
+   */
+  markFirstAsk(
+    ref: ChargeRef,
+    at: string,
+  ): Promise<{ readonly first: boolean; readonly charge?: ChargeRecord }>;
+  /**
    * Records that the current key is about to be asked (`lastAskedAt`, and `firstAskedAt` unless already set), if
    * the claim is still pending. From then on it can be neither withdrawn nor released unasked.
    * @returns the claim as stored (possibly resolved by another copy meanwhile); undefined when there is none.
@@ -447,33 +456,22 @@ export function owes(
  */
 export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<ChargeProcessOutcome> {
   const settings = { ...DEFAULT_CHARGE_SETTINGS, ...deps.settings };
-  let charge = await deps.charges.get(ref);
+  // The common case, a claim nobody asked yet, is marked asked and read back in one write. The mark comes before
+  // the subscription is read: a cancel written before it is seen, one written after it came after the ask.
+  const marked = await deps.charges.markFirstAsk(ref, new Date(deps.now()).toISOString());
+  let charge = marked.charge;
   if (!charge) return { outcome: 'missing-claim' };
   if (charge.status === 'succeeded' || charge.status === 'failed') return applyOutcome(deps, charge, true);
   if (charge.status === 'processing') return poll(deps, charge);
 
   let answer: GatewayOutcome | { kind: 'released' } | undefined;
-  let subscription: Subscription | undefined;
-  let owed: boolean;
-  const keyAge = charge.firstAskedAt ? deps.now() - Date.parse(charge.firstAskedAt) : 0;
-  const firstAsk = !charge.firstAskedAt;
-  if (firstAsk) {
-    // The first ask is written down before anything is sent (it fences withdrawal and release), and the
-    // subscription is read after that write: a cancel written before it is seen, one written after it came after
-    // the ask. Nobody else marked it and the subscription no longer owes it: nothing was ever sent, the claim goes.
-    const marked = await deps.charges.markAsked(ref, new Date(deps.now()).toISOString());
-    if (!marked) return { outcome: 'missing-claim' };
-    if (marked.status !== 'pending') return processCharge(deps, ref);
-    charge = marked;
-    subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
-    owed = owes(subscription, charge);
-    if (!owed && charge.asks === 1 && (await deps.charges.releaseUnsent(ref))) return { outcome: 'released' };
-  } else {
-    subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
-    owed = owes(subscription, charge);
-  }
+  const subscription = await deps.subscriptions.get(ref.storeId, ref.subscriptionId);
+  const owed = owes(subscription, charge);
+  // Nobody else marked it and the subscription no longer owes it: nothing was ever sent, the claim goes.
+  if (marked.first && !owed && (await deps.charges.releaseUnsent(ref))) return { outcome: 'released' };
+  const keyAge = deps.now() - Date.parse(charge.firstAskedAt as string);
   if (owed && keyAge < settings.keyMaxAgeMs && !charge.serverErrorAt) {
-    if (!firstAsk) {
+    if (!marked.first) {
       // A later ask under the same key is written down too: the last ask dates a search that may have to be
       // believed. (Only while the subscription owes it: a search for a canceled one must be able to settle.)
       const marked = await deps.charges.markAsked(ref, new Date(deps.now()).toISOString());

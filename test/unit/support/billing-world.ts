@@ -69,6 +69,9 @@ class OutboxCharges extends InMemoryCharges {
   override adopt(ref: ChargeRef, fromRunId: string, toRunId: string) {
     return this.streamed(ref, () => super.adopt(ref, fromRunId, toRunId));
   }
+  override markFirstAsk(ref: ChargeRef, at: string) {
+    return this.streamed(ref, () => super.markFirstAsk(ref, at));
+  }
   override markAsked(ref: ChargeRef, at: string) {
     return this.streamed(ref, () => super.markAsked(ref, at));
   }

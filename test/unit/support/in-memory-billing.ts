@@ -206,6 +206,19 @@ export class InMemoryCharges implements ChargesRepository {
     return clone(next);
   }
 
+  async markFirstAsk(ref: ChargeRef, at: string) {
+    let first = false;
+    const charge = this.updateIf(
+      ref,
+      (item) => item.status === 'pending' && !item.firstAskedAt,
+      (item) => {
+        first = true;
+        return { ...item, firstAskedAt: at, lastAskedAt: at, asks: 1 };
+      },
+    );
+    return { first, ...(charge ? { charge } : {}) };
+  }
+
   async markAsked(ref: ChargeRef, at: string) {
     return this.updateIf(
       ref,
