@@ -1383,7 +1383,12 @@ export class ChaosWorld {
       else this.shadow.delete(id);
       if (JSON.stringify(before) === JSON.stringify(after)) return;
       this.streamRecords.push({ seq, before, after });
-      if (command instanceof DeleteCommand && before && !this.withdrawing.has(id)) this.released.add(id);
+      // A withdrawal's delete is conditional on its run; a release's is not (told apart by the write itself, not
+      // by which task was withdrawing at the time: the two can run at once).
+      if (command instanceof DeleteCommand && before) {
+        const withdrawal = String(input.ConditionExpression ?? '').includes('runId');
+        (withdrawal ? this.withdrawn : this.released).add(id);
+      }
       if (after && !before?.firstAskedAt && after.firstAskedAt && !this.askedAt.has(id)) {
         this.askedAt.set(id, seq);
       }
