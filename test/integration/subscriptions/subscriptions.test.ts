@@ -354,7 +354,9 @@ describe('a gateway that cannot answer', () => {
       );
       // The stored 500 was replayed, never executed again: asked once, searched after.
       await waitFor(
-        async () => billing.stack.functionOutput.join('\n').match(/replayed-server-error|search-not-settled/g)?.length ?? 0,
+        async () =>
+          billing.stack.functionOutput.join('\n').match(/replayed-server-error|search-not-settled/g)
+            ?.length ?? 0,
         (seen) => seen > 0,
         { timeoutMs: 20_000, what: 'the stored 500 to be replayed' },
       );
