@@ -542,8 +542,6 @@ export class ChaosWorld {
   readonly askedAt = new Map<string, number>();
   /** Claims deleted by a release (a cancel that came before the ask), not by a withdrawal. */
   readonly released = new Set<string>();
-  /** Charges being withdrawn right now (so that their delete is told from a release). */
-  private readonly withdrawing = new Set<string>();
   /** The gateway key the charge function reads from its secret; `revoke` makes the gateway refuse it. */
   private gatewayKey = 'sk_test_chaos';
   private keyGeneration = 0;
@@ -614,23 +612,6 @@ export class ChaosWorld {
   }
 
   /** The real adapters, over a DynamoDB client whose every command is a point of `task`. */
-  /** The charges adapter, noting each claim it withdraws. */
-  private withdrawals(charges: DynamoChargesRepository): DynamoChargesRepository {
-    const withdraw = charges.withdraw.bind(charges);
-    charges.withdraw = async (ref, runId) => {
-      const id = chargeRefToString(ref);
-      this.withdrawing.add(id);
-      try {
-        const withdrawn = await withdraw(ref, runId);
-        if (withdrawn) this.withdrawn.add(id);
-        return withdrawn;
-      } finally {
-        this.withdrawing.delete(id);
-      }
-    };
-    return charges;
-  }
-
   private io(task: Task): TaskIo {
     const client = this.chaosDocumentClient(this.doc, task);
     const subscriptions = new DynamoSubscriptionsRepository({
@@ -640,7 +621,7 @@ export class ChaosWorld {
     });
     return {
       subscriptions,
-      charges: this.withdrawals(new DynamoChargesRepository({ client, tableName: this.tables.charges })),
+      charges: new DynamoChargesRepository({ client, tableName: this.tables.charges }),
       runs: new DynamoRunsRepository({ client, tableName: this.tables.runs }),
       // The due index through the gate and the adapter. A shard no subscription of the scenario hashes to is
       // empty (the tables are this iteration's own, and a subscription's shard is a function of its key), so it
