@@ -23,19 +23,19 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ulid } from 'ulid';
-import { DynamoAttemptsRepository } from '../lambdas/adapters/dynamo-attempts-repository';
-import { DynamoEndpointsRepository } from '../lambdas/adapters/dynamo-endpoints-repository';
-import { DynamoEventsRepository } from '../lambdas/adapters/dynamo-events-repository';
-import { DynamoTransactionsRepository } from '../lambdas/adapters/dynamo-transactions-repository';
-import { createDocumentClient } from '../lambdas/adapters/dynamodb';
-import { SqsDeliveryQueue } from '../lambdas/adapters/sqs-delivery-queue';
-import { WebhookHttpClient } from '../lambdas/adapters/webhook-http-client';
-import type { PipelineEvent } from '../lambdas/domain/events';
-import { acceptTransaction } from '../lambdas/domain/transactions';
-import { signWebhook } from '../lambdas/domain/webhook-signature';
-import { Delivery } from '../lambdas/domain/webhooks/delivery';
-import { signingSecrets } from '../lambdas/domain/webhooks/endpoints';
-import { CachedEndpoints } from '../lambdas/domain/webhooks/fanout';
+import { DynamoEventsRepository } from '../lambdas/events/adapters/dynamo-events-repository';
+import { DynamoTransactionsRepository } from '../lambdas/events/adapters/dynamo-transactions-repository';
+import type { PipelineEvent } from '../lambdas/events/domain/events';
+import { acceptTransaction } from '../lambdas/events/domain/transactions';
+import { createDocumentClient } from '../lambdas/platform/dynamodb';
+import { DynamoAttemptsRepository } from '../lambdas/webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../lambdas/webhooks/adapters/dynamo-endpoints-repository';
+import { SqsDeliveryQueue } from '../lambdas/webhooks/adapters/sqs-delivery-queue';
+import { WebhookHttpClient } from '../lambdas/webhooks/adapters/webhook-http-client';
+import { Delivery } from '../lambdas/webhooks/domain/delivery';
+import { signingSecrets } from '../lambdas/webhooks/domain/endpoints';
+import { CachedEndpoints } from '../lambdas/webhooks/domain/fanout';
+import { signWebhook } from '../lambdas/webhooks/domain/signature';
 import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
 import { runSpikeBench, SPIKE_SCENARIO, spikeRows } from './spike';
@@ -336,7 +336,7 @@ async function measureWriteUnits(stack: LocalStack, receivers: Receiver[]) {
     timeoutMs: 15_000,
     allowPrivateTargets: true,
     requireHttps: false,
-    resolver: (await import('../lambdas/adapters/dns-resolver')).dnsResolver,
+    resolver: (await import('../lambdas/webhooks/adapters/dns-resolver')).dnsResolver,
   });
   const endpointId = String(endpoint.id);
   try {

@@ -38,15 +38,11 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } fro
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { DynamoChargesRepository } from '../lambdas/adapters/dynamo-charges-repository';
-import { DynamoEventsRepository } from '../lambdas/adapters/dynamo-events-repository';
-import { DynamoRunsRepository } from '../lambdas/adapters/dynamo-runs-repository';
-import { DynamoSubscriptionsRepository } from '../lambdas/adapters/dynamo-subscriptions-repository';
-import { createDocumentClient } from '../lambdas/adapters/dynamodb';
-import { StripePaymentGateway } from '../lambdas/adapters/stripe-payment-gateway';
-import { loadConfig } from '../lambdas/config';
-import { eventIdFor, newEventId } from '../lambdas/domain/events';
-import { requestFingerprint } from '../lambdas/domain/idempotency';
+import { requestFingerprint } from '../lambdas/api/domain/idempotency';
+import { DynamoChargesRepository } from '../lambdas/billing/adapters/dynamo-charges-repository';
+import { DynamoRunsRepository } from '../lambdas/billing/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../lambdas/billing/adapters/dynamo-subscriptions-repository';
+import { StripePaymentGateway } from '../lambdas/billing/adapters/stripe-payment-gateway';
 import {
   type ChargeProcessOutcome,
   type ChargeRecord,
@@ -58,16 +54,20 @@ import {
   claimFor,
   type PaymentGateway,
   processCharge,
-} from '../lambdas/domain/subscriptions/charges';
-import { chargeChangeEffects, emptyEffects } from '../lambdas/domain/subscriptions/outbox';
-import { type ChargeMessage, digest } from '../lambdas/domain/subscriptions/runs';
-import { runIdOf } from '../lambdas/domain/subscriptions/schedule';
+} from '../lambdas/billing/domain/charges';
+import { chargeChangeEffects, emptyEffects } from '../lambdas/billing/domain/outbox';
+import { type ChargeMessage, digest } from '../lambdas/billing/domain/runs';
+import { runIdOf } from '../lambdas/billing/domain/schedule';
 import {
   type DunningPolicy,
   newSubscription,
   type Subscription,
   subscriptionInput,
-} from '../lambdas/domain/subscriptions/subscription';
+} from '../lambdas/billing/domain/subscription';
+import { DynamoEventsRepository } from '../lambdas/events/adapters/dynamo-events-repository';
+import { eventIdFor, newEventId } from '../lambdas/events/domain/events';
+import { loadConfig } from '../lambdas/platform/config';
+import { createDocumentClient } from '../lambdas/platform/dynamodb';
 import { localClientConfig } from '../local/aws-clients';
 import { startDynamoDbLocal } from '../local/emulators/dynamodb-local';
 import type { LocalFunction } from '../local/runtime/local-function';
@@ -182,9 +182,9 @@ async function measureRun(stack: LocalStack, options: SubscriptionBenchOptions, 
     await createStore(stack, options.adminApiKey, id);
     storeIds.push(id);
   }
-  const charge = functionByEntry(stack, 'lambdas/handlers/charge.ts');
-  const outbox = functionByEntry(stack, 'lambdas/handlers/billing-outbox.ts');
-  const runFunction = functionByEntry(stack, 'lambdas/handlers/run.ts');
+  const charge = functionByEntry(stack, 'lambdas/billing/handlers/charge.ts');
+  const outbox = functionByEntry(stack, 'lambdas/billing/handlers/billing-outbox.ts');
+  const runFunction = functionByEntry(stack, 'lambdas/billing/handlers/run.ts');
   const consumer = queueMappingOf(stack, charge);
   const tables = { subscriptions: refOf(stack, 'SubscriptionsTable'), charges: refOf(stack, 'ChargesTable') };
 
@@ -505,7 +505,7 @@ export async function chargePathSetup(
       () => false,
     );
   const config = loadConfig({});
-  const charge = functionByEntry(stack, 'lambdas/handlers/charge.ts');
+  const charge = functionByEntry(stack, 'lambdas/billing/handlers/charge.ts');
   return {
     endpoint,
     tables,
@@ -1065,9 +1065,12 @@ function summarize(rounds: readonly Samples[]) {
 
 /** The event sources of what follows the events table: fan-out, webhook delivery, replay, notifications. */
 function downstreamSources(stack: LocalStack) {
-  const names = ['fanout', 'deliver', 'replay', 'notify'].map(
-    (handler) => functionByEntry(stack, `lambdas/handlers/${handler}.ts`).props.name,
-  );
+  const names = [
+    'webhooks/handlers/fanout',
+    'webhooks/handlers/deliver',
+    'webhooks/handlers/replay',
+    'notifications/handlers/notify',
+  ].map((handler) => functionByEntry(stack, `lambdas/${handler}.ts`).props.name);
   return stack.eventSources.filter((source) =>
     names.some((name) => source.description.endsWith(` → ${name}`)),
   );

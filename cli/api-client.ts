@@ -1,4 +1,4 @@
-import type { ProblemDocument } from '../lambdas/http/problem';
+import type { ProblemDocument } from '../lambdas/api/http/problem';
 import type { Target } from './target';
 
 export class ApiError extends Error {

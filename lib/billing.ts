@@ -148,7 +148,7 @@ export class Billing extends Construct {
       ...settings,
     };
     this.runFunction = new PipelineFunction(stack, 'RunFunction', {
-      entry: 'lambdas/handlers/run.ts',
+      entry: 'lambdas/billing/handlers/run.ts',
       description:
         "Subscription runs: the schedules' triggers, each run's steps (lease, due index, claims) and its reconciliation with the gateway.",
       timeout: runTimeout,
@@ -179,7 +179,7 @@ export class Billing extends Construct {
     this.runsQueue.addConsumer(this.runFunction, { batchSize: 1, maxConcurrency: 2 });
 
     this.chargeFunction = new PipelineFunction(stack, 'ChargeFunction', {
-      entry: 'lambdas/handlers/charge.ts',
+      entry: 'lambdas/billing/handlers/charge.ts',
       description: 'Charges one claimed (subscription, period, attempt) at the gateway with its stable key.',
       timeout: chargeTimeout,
       logRetention,
@@ -203,7 +203,7 @@ export class Billing extends Construct {
     });
 
     this.outboxFunction = new PipelineFunction(stack, 'BillingOutboxFunction', {
-      entry: 'lambdas/handlers/billing-outbox.ts',
+      entry: 'lambdas/billing/handlers/billing-outbox.ts',
       description: 'Turns subscription and charge changes (table streams) into events and run counters.',
       timeout: Duration.minutes(1),
       logRetention,
@@ -287,7 +287,7 @@ export class Billing extends Construct {
     });
 
     this.notifyFunction = new PipelineFunction(stack, 'NotifyFunction', {
-      entry: 'lambdas/handlers/notify.ts',
+      entry: 'lambdas/notifications/handlers/notify.ts',
       description: 'Sends the receipt, payment-failed and cancellation emails, each once.',
       timeout: Duration.seconds(60),
       logRetention,

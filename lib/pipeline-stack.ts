@@ -240,7 +240,7 @@ export class PipelineStack extends Stack {
 
     const storeThrottle = props.storeThrottle ?? { rateLimit: 100, burstLimit: 200 };
     this.apiFunction = new PipelineFunction(this, 'ApiFunction', {
-      entry: 'lambdas/handlers/api.ts',
+      entry: 'lambdas/api/handlers/api.ts',
       description: 'HTTP API of the commerce pipeline (/health, /v1/*).',
       logRetention,
       reservedConcurrentExecutions: props.apiReservedConcurrency ?? 50,
@@ -270,7 +270,7 @@ export class PipelineStack extends Stack {
     this.replaysQueue.queue.grantSendMessages(this.apiFunction.fn);
 
     this.fanoutFunction = new PipelineFunction(this, 'FanoutFunction', {
-      entry: 'lambdas/handlers/fanout.ts',
+      entry: 'lambdas/webhooks/handlers/fanout.ts',
       description:
         'Turns transactions and events from the table streams into events and one delivery message per endpoint.',
       timeout: Duration.minutes(1),
@@ -325,7 +325,7 @@ export class PipelineStack extends Stack {
     }
 
     this.deliverFunction = new PipelineFunction(this, 'DeliverFunction', {
-      entry: 'lambdas/handlers/deliver.ts',
+      entry: 'lambdas/webhooks/handlers/deliver.ts',
       description: 'Signs and POSTs one webhook per message, logs the attempt and schedules the retry.',
       timeout: deliverTimeout,
       logRetention,
@@ -353,7 +353,7 @@ export class PipelineStack extends Stack {
     });
 
     this.replayFunction = new PipelineFunction(this, 'ReplayFunction', {
-      entry: 'lambdas/handlers/replay.ts',
+      entry: 'lambdas/webhooks/handlers/replay.ts',
       description:
         "Refeeds a time window of a store's events to one endpoint, one delivery message per event.",
       timeout: replayTimeout,

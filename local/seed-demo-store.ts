@@ -1,8 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoStoresRepository } from '../lambdas/adapters/dynamo-stores-repository';
-import { createDocumentClient } from '../lambdas/adapters/dynamodb';
-import { generateStoreApiKey } from '../lambdas/domain/api-keys';
-import { createStore } from '../lambdas/domain/stores';
+import { createDocumentClient } from '../lambdas/platform/dynamodb';
+import { DynamoStoresRepository } from '../lambdas/stores/adapters/dynamo-stores-repository';
+import { generateStoreApiKey } from '../lambdas/stores/domain/api-keys';
+import { createStore } from '../lambdas/stores/domain/stores';
 import type { FunctionDefinition } from './runtime/function-definitions';
 
 export const DEMO_STORE_ID = 'demo';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
-import { NON_SECRET_CONFIG_VARIABLES } from '../lambdas/config';
+import { NON_SECRET_CONFIG_VARIABLES } from '../lambdas/platform/config';
 import {
   createLocalClients,
   type LocalClients,
@@ -251,7 +251,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
  */
 export function localSettings(env: NodeJS.ProcessEnv): Record<string, string> {
   const settings: Record<string, string> = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' };
-  // SECRETS_CACHE_SECONDS is read by lambdas/adapters/secrets.ts (not imported here: it loads middy and the SDK).
+  // SECRETS_CACHE_SECONDS is read by lambdas/platform/secrets.ts (not imported here: it loads middy and the SDK).
   for (const name of [...NON_SECRET_CONFIG_VARIABLES, 'SECRETS_CACHE_SECONDS']) {
     const value = env[name];
     if (value !== undefined && value !== '') settings[name] = value;

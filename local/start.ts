@@ -1,5 +1,5 @@
 import { readLocalStackFile, removeLocalStackFile, writeLocalStackFile } from '../cli/local-stack-file';
-import { ConfigError, loadConfig } from '../lambdas/config';
+import { ConfigError, loadConfig } from '../lambdas/platform/config';
 import { QUIET_SDK_ENVIRONMENT } from './aws-clients';
 import { type LocalStack, localSettings, startLocalStack } from './stack';
 

@@ -1,7 +1,7 @@
-import { hashApiKey, secretsEqual } from '../domain/api-keys';
-import type { StoresRepository } from '../domain/stores';
-import type { ApiRequest } from '../http/api-types';
-import { problems } from '../http/problem';
+import { hashApiKey, secretsEqual } from '../stores/domain/api-keys';
+import type { StoresRepository } from '../stores/domain/stores';
+import type { ApiRequest } from './http/api-types';
+import { problems } from './http/problem';
 
 /**
  * Bearer-key authentication. Store keys are looked up by digest; a found key is remembered for `cacheTtlMs`

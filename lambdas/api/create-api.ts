@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { ApiRequest } from '../http/api-types';
-import { HttpProblem, problems } from '../http/problem';
-import { createRouter } from '../http/router';
+import type { ApiRequest } from './http/api-types';
+import { HttpProblem, problems } from './http/problem';
+import { createRouter } from './http/router';
 import { serializeResponse } from './responses';
 import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';

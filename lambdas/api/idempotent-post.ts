@@ -6,9 +6,9 @@ import {
   requestFingerprint,
   runIdempotently,
   type StoredResponse,
-} from '../domain/idempotency';
-import type { ApiRequest, ApiResponse } from '../http/api-types';
-import { HttpProblem, problems } from '../http/problem';
+} from './domain/idempotency';
+import type { ApiRequest, ApiResponse } from './http/api-types';
+import { HttpProblem, problems } from './http/problem';
 import { serializeResponse } from './responses';
 
 /** Keys are opaque strings chosen by the client; the bound keeps stored keys small. */

@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import type { ApiRequest } from '../http/api-types';
-import { validateBody } from '../http/request-body';
+import type { ApiRequest } from './http/api-types';
+import { validateBody } from './http/request-body';
 
 /**
  * Query-string parameters validated like bodies: a bad value is a 400 whose `errors` name the parameter.

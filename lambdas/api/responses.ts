@@ -1,4 +1,4 @@
-import type { ApiResponse } from '../http/api-types';
+import type { ApiResponse } from './http/api-types';
 
 /** An ApiResponse as bytes on the wire: JSON unless the body is already text. */
 export function serializeResponse(response: ApiResponse): {

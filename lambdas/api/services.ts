@@ -1,20 +1,24 @@
-import type { EventsRepository } from '../domain/events';
-import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from '../domain/idempotency';
-import { SharedStoreThrottle, type StoreWindowCounters } from '../domain/shared-store-throttle';
-import { StoreThrottle, type StoreThrottleLimits, type ThrottleDecision } from '../domain/store-throttle';
-import type { StoresRepository } from '../domain/stores';
-import type { ChargesRepository } from '../domain/subscriptions/charges';
-import type { ReconciliationQueue, ReconciliationReports } from '../domain/subscriptions/reconciliation';
-import type { DatafeedStore, RunQueue, RunsRepository } from '../domain/subscriptions/runs';
-import type { SubscriptionsRepository } from '../domain/subscriptions/subscriptions-repository';
-import type { TransactionsRepository } from '../domain/transactions';
-import type { HostResolver, TargetPolicy } from '../domain/webhook-target';
-import type { AttemptsRepository } from '../domain/webhooks/attempts';
-import type { EndpointsRepository } from '../domain/webhooks/endpoints';
-import type { ReplayQueue } from '../domain/webhooks/messages';
-import type { ApiRequest, ApiResponse } from '../http/api-types';
-import { HttpProblem } from '../http/problem';
+import type { ChargesRepository } from '../billing/domain/charges';
+import type { ReconciliationQueue, ReconciliationReports } from '../billing/domain/reconciliation';
+import type { DatafeedStore, RunQueue, RunsRepository } from '../billing/domain/runs';
+import type { SubscriptionsRepository } from '../billing/domain/subscriptions-repository';
+import type { EventsRepository } from '../events/domain/events';
+import type { TransactionsRepository } from '../events/domain/transactions';
+import { SharedStoreThrottle, type StoreWindowCounters } from '../stores/domain/shared-store-throttle';
+import {
+  StoreThrottle,
+  type StoreThrottleLimits,
+  type ThrottleDecision,
+} from '../stores/domain/store-throttle';
+import type { StoresRepository } from '../stores/domain/stores';
+import type { AttemptsRepository } from '../webhooks/domain/attempts';
+import type { EndpointsRepository } from '../webhooks/domain/endpoints';
+import type { ReplayQueue } from '../webhooks/domain/messages';
+import type { HostResolver, TargetPolicy } from '../webhooks/domain/target';
 import { Authenticator } from './authenticator';
+import { DEFAULT_IDEMPOTENCY_RETENTION_MS, type IdempotencyStore } from './domain/idempotency';
+import type { ApiRequest, ApiResponse } from './http/api-types';
+import { HttpProblem } from './http/problem';
 import { idempotentPost } from './idempotent-post';
 
 /** What the API's routes are built from: the domain's ports, a clock and the request's secrets. */

@@ -6,7 +6,7 @@ import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { PipelineFunction } from './pipeline-function';
 
-const HANDLER_ENTRY = 'lambdas/handlers/index-readiness.ts';
+const HANDLER_ENTRY = 'lambdas/index-gate/handlers/index-readiness.ts';
 
 /** Between two DescribeTable calls: a backfill takes minutes to hours, checking more often only costs calls. */
 const QUERY_INTERVAL = Duration.seconds(30);

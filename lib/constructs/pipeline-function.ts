@@ -25,7 +25,7 @@ export const PIPELINE_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 export interface PipelineFunctionProps {
   /**
-   * Handler file, relative to the repository root, e.g. `lambdas/handlers/api.ts`.
+   * Handler file, relative to the repository root, e.g. `lambdas/api/handlers/api.ts`.
    * Written into the template metadata as given, so the local runtime runs the same file.
    */
   readonly entry: string;

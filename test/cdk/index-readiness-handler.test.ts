@@ -1,9 +1,9 @@
 import type { DescribeTableCommand, DescribeTableCommandOutput, IndexStatus } from '@aws-sdk/client-dynamodb';
-import { DynamoIndexDescriber } from '../../lambdas/adapters/gated-index-query';
+import { DynamoIndexDescriber } from '../../lambdas/index-gate/adapters/gated-index-query';
 import {
   createIndexReadinessHandlers,
   type IndexReadinessEvent,
-} from '../../lambdas/handlers/index-readiness';
+} from '../../lambdas/index-gate/handlers/index-readiness';
 
 // The handlers run against a stand-in for the DynamoDB client that answers DescribeTable with canned
 // descriptions. A fake client is acceptable here only because there is no AWS account to run against; the

@@ -264,7 +264,7 @@ describe('readiness', () => {
     for (const handler of ['onEvent', 'isComplete']) {
       onDemand.hasResource('AWS::Lambda::Function', {
         Metadata: {
-          'commerce-pipeline:entry': 'lambdas/handlers/index-readiness.ts',
+          'commerce-pipeline:entry': 'lambdas/index-gate/handlers/index-readiness.ts',
           'commerce-pipeline:handler': handler,
         },
       });

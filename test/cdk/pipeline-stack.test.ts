@@ -91,11 +91,20 @@ describe('functions', () => {
   });
 
   test('carry the handler entry and name the local runtime reads', () => {
-    const entries = ['api', 'fanout', 'deliver', 'replay', 'run', 'charge', 'billing-outbox', 'notify'];
+    const entries = [
+      'api/handlers/api',
+      'webhooks/handlers/fanout',
+      'webhooks/handlers/deliver',
+      'webhooks/handlers/replay',
+      'billing/handlers/run',
+      'billing/handlers/charge',
+      'billing/handlers/billing-outbox',
+      'notifications/handlers/notify',
+    ];
     for (const entry of entries) {
       defaults.hasResource('AWS::Lambda::Function', {
         Metadata: {
-          'commerce-pipeline:entry': `lambdas/handlers/${entry}.ts`,
+          'commerce-pipeline:entry': `lambdas/${entry}.ts`,
           'commerce-pipeline:handler': 'handler',
         },
       });
@@ -103,7 +112,9 @@ describe('functions', () => {
     // Plus the index readiness resource's two handlers (the subscriptions table's due index).
     expect(functions).toHaveLength(entries.length + 2);
     for (const fn of functions) {
-      expect(fn.Metadata?.['commerce-pipeline:entry']).toMatch(/^lambdas\/handlers\/[a-z0-9-]+\.ts$/);
+      expect(fn.Metadata?.['commerce-pipeline:entry']).toMatch(
+        /^lambdas\/[a-z-]+\/handlers\/[a-z0-9-]+\.ts$/,
+      );
     }
   });
 

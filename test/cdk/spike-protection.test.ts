@@ -43,7 +43,7 @@ describe('limits at the edge', () => {
   it("gives the API each store's limit and reserved concurrency", () => {
     const api = (template: Template) =>
       (template.findResources('AWS::Lambda::Function') as Record<string, Resource>)[
-        logicalIdOf(template, 'lambdas/handlers/api.ts')
+        logicalIdOf(template, 'lambdas/api/handlers/api.ts')
       ]?.Properties;
     expect(api(defaults)).toMatchObject({
       ReservedConcurrentExecutions: 50,
@@ -71,8 +71,8 @@ describe('bounded consumers', () => {
         (mapping) =>
           (mapping.Properties.FunctionName as { Ref?: string }).Ref === logicalIdOf(customised, entry),
       )?.Properties.ScalingConfig;
-    expect(byFunction('lambdas/handlers/charge.ts')).toEqual({ MaximumConcurrency: 3 });
-    expect(byFunction('lambdas/handlers/deliver.ts')).toEqual({ MaximumConcurrency: 7 });
+    expect(byFunction('lambdas/billing/handlers/charge.ts')).toEqual({ MaximumConcurrency: 3 });
+    expect(byFunction('lambdas/webhooks/handlers/deliver.ts')).toEqual({ MaximumConcurrency: 7 });
     // Stream sources are bounded by their shards: one batch per shard at a time (no parallelization factor).
     for (const mapping of mappings.filter((m) => m.Properties.StartingPosition !== undefined)) {
       expect(mapping.Properties.ParallelizationFactor ?? 1).toBe(1);

@@ -1,14 +1,14 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { dnsResolver } from '../../lambdas/adapters/dns-resolver';
-import { DynamoAttemptsRepository } from '../../lambdas/adapters/dynamo-attempts-repository';
-import { DynamoEndpointsRepository } from '../../lambdas/adapters/dynamo-endpoints-repository';
-import { DynamoEventsRepository } from '../../lambdas/adapters/dynamo-events-repository';
-import { DynamoTransactionsRepository } from '../../lambdas/adapters/dynamo-transactions-repository';
-import { SqsReplayQueue } from '../../lambdas/adapters/sqs-replay-queue';
-import { firstEventIdAt } from '../../lambdas/domain/events';
-import type { AcceptedTransaction } from '../../lambdas/domain/transactions';
+import { DynamoEventsRepository } from '../../lambdas/events/adapters/dynamo-events-repository';
+import { DynamoTransactionsRepository } from '../../lambdas/events/adapters/dynamo-transactions-repository';
+import { firstEventIdAt } from '../../lambdas/events/domain/events';
+import type { AcceptedTransaction } from '../../lambdas/events/domain/transactions';
+import { dnsResolver } from '../../lambdas/webhooks/adapters/dns-resolver';
+import { DynamoAttemptsRepository } from '../../lambdas/webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../../lambdas/webhooks/adapters/dynamo-endpoints-repository';
+import { SqsReplayQueue } from '../../lambdas/webhooks/adapters/sqs-replay-queue';
 
 /** A client that records each command's name and input and answers from a script, in order. */
 function recordingClient(answers: ((input: Record<string, unknown>) => unknown)[] = []) {

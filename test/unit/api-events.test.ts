@@ -1,4 +1,4 @@
-import type { EventType } from '../../lambdas/domain/events';
+import type { EventType } from '../../lambdas/events/domain/events';
 import { acme, eventIdAt, other, webhookApi } from './support/in-memory-webhooks';
 
 async function withEvents(count: number, type: (i: number) => EventType = () => 'transaction.created') {

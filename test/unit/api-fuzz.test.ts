@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { EVENT_TYPES } from '../../lambdas/domain/events';
+import { EVENT_TYPES } from '../../lambdas/events/domain/events';
 import { apiEvent } from './support/api-events';
 import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-webhooks';
 

@@ -1,13 +1,13 @@
 import { createApi } from '../../lambdas/api/create-api';
 import type { ApiDependencies } from '../../lambdas/api/services';
-import { hashApiKey } from '../../lambdas/domain/api-keys';
 import {
   buildReconciliation,
   type ReconcileMessage,
   type ReconciliationReport,
   type ReconciliationReports,
-} from '../../lambdas/domain/subscriptions/reconciliation';
-import type { Run } from '../../lambdas/domain/subscriptions/runs';
+} from '../../lambdas/billing/domain/reconciliation';
+import type { Run } from '../../lambdas/billing/domain/runs';
+import { hashApiKey } from '../../lambdas/stores/domain/api-keys';
 import { callerFor } from './support/api-events';
 import type { InMemoryRuns } from './support/in-memory-billing';
 import { silentLogger } from './support/in-memory-ports';

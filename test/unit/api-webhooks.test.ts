@@ -1,4 +1,4 @@
-import { signingSecrets } from '../../lambdas/domain/webhooks/endpoints';
+import { signingSecrets } from '../../lambdas/webhooks/domain/endpoints';
 import { ADMIN_KEY, acme, eventIdAt, json, other, webhookApi } from './support/in-memory-webhooks';
 
 const HOUR = 3_600_000;

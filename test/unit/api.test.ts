@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Authenticator } from '../../lambdas/api/authenticator';
 import { createApi } from '../../lambdas/api/create-api';
-import { hashApiKey } from '../../lambdas/domain/api-keys';
+import { hashApiKey } from '../../lambdas/stores/domain/api-keys';
 import { apiEvent, callerFor } from './support/api-events';
 import { InMemoryIdempotencyStore, InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
 import { webhookDependencies } from './support/in-memory-webhooks';

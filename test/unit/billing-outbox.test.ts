@@ -1,6 +1,6 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
-import type { ChargeRecord } from '../../lambdas/domain/subscriptions/charges';
+import type { ChargeRecord } from '../../lambdas/billing/domain/charges';
 import {
   type CounterAddResult,
   type CounterDelta,
@@ -9,8 +9,8 @@ import {
   processOutboxBatch,
   type RunCounters,
   streamPosition,
-} from '../../lambdas/domain/subscriptions/outbox';
-import type { OutboxStreamEvent, OutboxStreamResponse } from '../../lambdas/handlers/billing-outbox';
+} from '../../lambdas/billing/domain/outbox';
+import type { OutboxStreamEvent, OutboxStreamResponse } from '../../lambdas/billing/handlers/billing-outbox';
 import { InMemoryEventsRepository } from './support/webhook-fakes';
 
 /**
@@ -369,13 +369,13 @@ describe('billing outbox handler', () => {
     let handler: ((event: OutboxStreamEvent, context: Context) => Promise<OutboxStreamResponse>) | undefined;
     try {
       jest.isolateModules(() => {
-        jest.doMock('../../lambdas/adapters/dynamo-events-repository', () => ({
+        jest.doMock('../../lambdas/events/adapters/dynamo-events-repository', () => ({
           DynamoEventsRepository: jest.fn(() => events),
         }));
-        jest.doMock('../../lambdas/adapters/dynamo-runs-repository', () => ({
+        jest.doMock('../../lambdas/billing/adapters/dynamo-runs-repository', () => ({
           DynamoRunsRepository: jest.fn(() => counters),
         }));
-        handler = require('../../lambdas/handlers/billing-outbox').handler;
+        handler = require('../../lambdas/billing/handlers/billing-outbox').handler;
       });
     } finally {
       process.env = saved;

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, NON_SECRET_CONFIG_VARIABLES } from '../../lambdas/config';
+import { ConfigError, loadConfig, NON_SECRET_CONFIG_VARIABLES } from '../../lambdas/platform/config';
 
 describe('loadConfig', () => {
   it('applies the contract defaults when nothing is set', () => {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { formatDuration, parseDuration, parseDurationList } from '../../lambdas/domain/duration';
+import { formatDuration, parseDuration, parseDurationList } from '../../lambdas/platform/duration';
 
 describe('durations', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { isValid } from 'ulid';
-import { newEventId } from '../../lambdas/domain/events';
+import { newEventId } from '../../lambdas/events/domain/events';
 
 describe('newEventId', () => {
   it('makes valid, unique ULIDs that sort by time, many per millisecond and across the random pool', () => {

@@ -6,7 +6,7 @@ import {
   requestFingerprint,
   runIdempotently,
   type StoredResponse,
-} from '../../lambdas/domain/idempotency';
+} from '../../lambdas/api/domain/idempotency';
 import { InMemoryIdempotencyStore } from './support/in-memory-ports';
 
 const ok = (body: string): StoredResponse => ({ status: 201, headers: {}, body });

@@ -1,5 +1,9 @@
-import { isIndexNotReadyError } from '../../lambdas/adapters/gated-index-query';
-import { type IndexDescription, IndexGate, IndexNotReadyError } from '../../lambdas/domain/index-gate';
+import { isIndexNotReadyError } from '../../lambdas/index-gate/adapters/gated-index-query';
+import {
+  type IndexDescription,
+  IndexGate,
+  IndexNotReadyError,
+} from '../../lambdas/index-gate/domain/index-gate';
 
 /** A table whose index status is scripted; each describe call advances the script. */
 function scriptedTable(statuses: Array<Partial<IndexDescription> | undefined>) {

@@ -1,4 +1,4 @@
-import { reportIndexNotReady } from '../../lambdas/adapters/metrics';
+import { reportIndexNotReady } from '../../lambdas/platform/metrics';
 
 describe('IndexNotReady metric', () => {
   it('is published at once as an EMF line with the table, index and status', () => {

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
  * The gate's adapter is the only file allowed to pass `IndexName` to DynamoDB.
  */
 const ROOT = join(__dirname, '..', '..');
-const ALLOWED = new Set(['lambdas/adapters/gated-index-query.ts']);
+const ALLOWED = new Set(['lambdas/index-gate/adapters/gated-index-query.ts']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

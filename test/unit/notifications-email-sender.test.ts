@@ -4,9 +4,9 @@ import {
   type MailTransport,
   NodemailerEmailSender,
   permanentRejection,
-} from '../../lambdas/adapters/email-sender';
-import { notificationOf } from '../../lambdas/domain/notifications/notification';
-import { EVENT_ID_HEADER, renderEmail } from '../../lambdas/domain/notifications/render-email';
+} from '../../lambdas/notifications/adapters/email-sender';
+import { notificationOf } from '../../lambdas/notifications/domain/notification';
+import { EVENT_ID_HEADER, renderEmail } from '../../lambdas/notifications/domain/render-email';
 import { chargedData, messageOf, subscriptionEvent } from './support/notification-fakes';
 
 /** An SMTP error as nodemailer makes it (see NodemailerError). */

@@ -1,7 +1,7 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
-import { newEventId } from '../../lambdas/domain/events';
-import { CachedEndpoints, Fanout, fanoutWorkFor } from '../../lambdas/domain/webhooks/fanout';
+import { newEventId } from '../../lambdas/events/domain/events';
+import { CachedEndpoints, Fanout, fanoutWorkFor } from '../../lambdas/webhooks/domain/fanout';
 import {
   canceledData,
   chargedData,
@@ -136,17 +136,19 @@ describe('fanout handler: NOTIFICATIONS_QUEUE_URL', () => {
     let handler: ((e: DynamoDBStreamEvent, c: Context) => Promise<unknown>) | undefined;
     try {
       jest.isolateModules(() => {
-        jest.doMock('../../lambdas/adapters/dynamo-events-repository', () => ({
+        jest.doMock('../../lambdas/events/adapters/dynamo-events-repository', () => ({
           DynamoEventsRepository: jest.fn(() => new InMemoryEventsRepository()),
         }));
-        jest.doMock('../../lambdas/adapters/dynamo-endpoints-repository', () => ({
+        jest.doMock('../../lambdas/webhooks/adapters/dynamo-endpoints-repository', () => ({
           DynamoEndpointsRepository: jest.fn(() => new InMemoryEndpointsRepository()),
         }));
-        jest.doMock('../../lambdas/adapters/sqs-delivery-queue', () => ({
+        jest.doMock('../../lambdas/webhooks/adapters/sqs-delivery-queue', () => ({
           SqsDeliveryQueue: jest.fn(() => new FakeDeliveryQueue()),
         }));
-        jest.doMock('../../lambdas/adapters/sqs-notification-queue', () => ({ SqsNotificationQueue: made }));
-        handler = require('../../lambdas/handlers/fanout').handler;
+        jest.doMock('../../lambdas/notifications/adapters/sqs-notification-queue', () => ({
+          SqsNotificationQueue: made,
+        }));
+        handler = require('../../lambdas/webhooks/handlers/fanout').handler;
       });
     } finally {
       process.env = saved;

@@ -33,11 +33,11 @@ function loadNotify(sender: ScriptedEmailSender) {
   let handler: ((e: SQSEvent, c: Context) => Promise<unknown>) | undefined;
   try {
     jest.isolateModules(() => {
-      jest.doMock('../../lambdas/adapters/dynamo-notification-log', () => ({
+      jest.doMock('../../lambdas/notifications/adapters/dynamo-notification-log', () => ({
         DynamoNotificationLog: jest.fn(() => log),
       }));
-      jest.doMock('../../lambdas/adapters/email-sender', () => ({ emailSender }));
-      handler = require('../../lambdas/handlers/notify').handler;
+      jest.doMock('../../lambdas/notifications/adapters/email-sender', () => ({ emailSender }));
+      handler = require('../../lambdas/notifications/handlers/notify').handler;
     });
   } finally {
     process.env = saved;

@@ -1,16 +1,16 @@
-import { formatMoney, minorUnitExponent } from '../../lambdas/domain/notifications/money';
-import { MalformedNotificationError, notificationOf } from '../../lambdas/domain/notifications/notification';
+import { formatMoney, minorUnitExponent } from '../../lambdas/notifications/domain/money';
+import { MalformedNotificationError, notificationOf } from '../../lambdas/notifications/domain/notification';
 import {
   isNotifiable,
   notificationMessage,
   notificationMessageFor,
-} from '../../lambdas/domain/notifications/notification-message';
+} from '../../lambdas/notifications/domain/notification-message';
 import {
   EVENT_ID_HEADER,
   escapeHtml,
   notificationMessageId,
   renderEmail,
-} from '../../lambdas/domain/notifications/render-email';
+} from '../../lambdas/notifications/domain/render-email';
 import {
   canceledData,
   chargedData,

@@ -1,11 +1,11 @@
-import { notificationOf } from '../../lambdas/domain/notifications/notification';
+import { notificationOf } from '../../lambdas/notifications/domain/notification';
 import {
   isPlainEmailAddress,
   NOTIFICATION_LEASE_MS,
   NOTIFICATION_RECORD_RETENTION_SECONDS,
   NotificationLeasedError,
   Notifier,
-} from '../../lambdas/domain/notifications/notifier';
+} from '../../lambdas/notifications/domain/notifier';
 import {
   chargedData,
   FakeClock,

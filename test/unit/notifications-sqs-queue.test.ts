@@ -1,5 +1,5 @@
 import type { SendMessageBatchCommand, SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
-import { batchesOf, SqsNotificationQueue } from '../../lambdas/adapters/sqs-notification-queue';
+import { batchesOf, SqsNotificationQueue } from '../../lambdas/notifications/adapters/sqs-notification-queue';
 import { chargedData, messageOf, subscriptionEvent } from './support/notification-fakes';
 
 /**

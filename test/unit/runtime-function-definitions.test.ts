@@ -18,9 +18,9 @@ describe('functionDefinitions', () => {
     // Prepare
     const template: CfnTemplate = {
       Resources: {
-        ApiFunction: lambda('lambdas/handlers/api.ts', { ReservedConcurrentExecutions: 50 }),
-        DeliverFunction: lambda('lambdas/handlers/deliver.ts'),
-        ReplayFunction: lambda('lambdas/handlers/replay.ts', { ReservedConcurrentExecutions: 2 }),
+        ApiFunction: lambda('lambdas/api/handlers/api.ts', { ReservedConcurrentExecutions: 50 }),
+        DeliverFunction: lambda('lambdas/webhooks/handlers/deliver.ts'),
+        ReplayFunction: lambda('lambdas/webhooks/handlers/replay.ts', { ReservedConcurrentExecutions: 2 }),
         HttpApi: { Type: 'AWS::ApiGatewayV2::Api', Properties: { ProtocolType: 'HTTP' } },
         HttpIntegration: {
           Type: 'AWS::ApiGatewayV2::Integration',

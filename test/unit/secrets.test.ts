@@ -1,4 +1,4 @@
-import { loadSecrets, SECRETS_CACHE_EXPIRY_MS, secretsCacheExpiryMs } from '../../lambdas/adapters/secrets';
+import { loadSecrets, SECRETS_CACHE_EXPIRY_MS, secretsCacheExpiryMs } from '../../lambdas/platform/secrets';
 
 describe('secretsCacheExpiryMs', () => {
   it('is 5 minutes when SECRETS_CACHE_SECONDS is unset or empty', () => {

@@ -6,8 +6,8 @@ import {
   sharedDecision,
   type WindowCounts,
   type WindowCountsUpdate,
-} from '../../lambdas/domain/shared-store-throttle';
-import { StoreThrottle } from '../../lambdas/domain/store-throttle';
+} from '../../lambdas/stores/domain/shared-store-throttle';
+import { StoreThrottle } from '../../lambdas/stores/domain/store-throttle';
 import { apiEvent } from './support/api-events';
 import { silentLogger } from './support/in-memory-ports';
 import { acme, other, webhookApi } from './support/in-memory-webhooks';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { createApi } from '../../lambdas/api/create-api';
-import { StoreThrottle } from '../../lambdas/domain/store-throttle';
+import { StoreThrottle } from '../../lambdas/stores/domain/store-throttle';
 import { apiEvent } from './support/api-events';
 import { InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
 import { acme, json, other, webhookApi } from './support/in-memory-webhooks';

@@ -1,19 +1,19 @@
-import { outcomeOf } from '../../lambdas/adapters/stripe-payment-gateway';
-import { cancelSubscription } from '../../lambdas/domain/subscriptions/cancel';
-import { consumeChargeMessage } from '../../lambdas/domain/subscriptions/charge-consumer';
+import { outcomeOf } from '../../lambdas/billing/adapters/stripe-payment-gateway';
+import { cancelSubscription } from '../../lambdas/billing/domain/cancel';
+import { consumeChargeMessage } from '../../lambdas/billing/domain/charge-consumer';
 import {
   chargeRefFromString,
   chargeRefToString,
   claimFor,
   DEFAULT_CHARGE_SETTINGS,
   processCharge,
-} from '../../lambdas/domain/subscriptions/charges';
-import { buildDatafeed } from '../../lambdas/domain/subscriptions/datafeed';
+} from '../../lambdas/billing/domain/charges';
+import { buildDatafeed } from '../../lambdas/billing/domain/datafeed';
 import {
   chargeChangeEffects,
   emptyEffects,
   subscriptionChangeEffects,
-} from '../../lambdas/domain/subscriptions/outbox';
+} from '../../lambdas/billing/domain/outbox';
 import { billingWorld, T0 } from './support/billing-world';
 
 const runId = '2026-03-10';

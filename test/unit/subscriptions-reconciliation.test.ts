@@ -1,12 +1,11 @@
 import fc from 'fast-check';
-import { ConfigError, loadConfig } from '../../lambdas/config';
 import {
   type ChargeRecord,
   type ChargeRef,
   chargeRefToString,
   type GatewayPaymentIntent,
   type PaymentIntentLedger,
-} from '../../lambdas/domain/subscriptions/charges';
+} from '../../lambdas/billing/domain/charges';
 import {
   buildReconciliation,
   forStorage,
@@ -23,8 +22,9 @@ import {
   reconcileMessageSchema,
   requestReconciliation,
   scheduleReconciliation,
-} from '../../lambdas/domain/subscriptions/reconciliation';
-import type { Run } from '../../lambdas/domain/subscriptions/runs';
+} from '../../lambdas/billing/domain/reconciliation';
+import type { Run } from '../../lambdas/billing/domain/runs';
+import { ConfigError, loadConfig } from '../../lambdas/platform/config';
 
 const DATE = '2024-06-01';
 const AT = '2024-06-01T02:00:00.000Z';

@@ -1,5 +1,5 @@
-import { claimFor } from '../../lambdas/domain/subscriptions/charges';
-import { runView, workOnRun } from '../../lambdas/domain/subscriptions/runs';
+import { claimFor } from '../../lambdas/billing/domain/charges';
+import { runView, workOnRun } from '../../lambdas/billing/domain/runs';
 import { billingWorld, T0 } from './support/billing-world';
 
 const runId = new Date(T0).toISOString().slice(0, 10);

@@ -5,7 +5,7 @@ import {
   nextCycleAfter,
   periodOf,
   runIdOf,
-} from '../../lambdas/domain/subscriptions/schedule';
+} from '../../lambdas/billing/domain/schedule';
 import {
   afterDecline,
   afterSuccess,
@@ -13,7 +13,7 @@ import {
   newSubscription,
   type Subscription,
   subscriptionInput,
-} from '../../lambdas/domain/subscriptions/subscription';
+} from '../../lambdas/billing/domain/subscription';
 
 const DAY = 86_400_000;
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { Webhook } from 'standardwebhooks';
-import { generateWebhookSecret, signWebhook } from '../../lambdas/domain/webhook-signature';
+import { generateWebhookSecret, signWebhook } from '../../lambdas/webhooks/domain/signature';
 
 describe('webhook signatures', () => {
   it('verify with any Standard Webhooks verifier', () => {

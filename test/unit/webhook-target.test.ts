@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { checkWebhookTarget, isPublicAddress, type TargetPolicy } from '../../lambdas/domain/webhook-target';
+import { checkWebhookTarget, isPublicAddress, type TargetPolicy } from '../../lambdas/webhooks/domain/target';
 
 const dns: Record<string, string[]> = {
   'hooks.example.com': ['93.184.216.34'],

@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
-import { delaySeconds } from '../../lambdas/adapters/sqs-delivery-queue';
-import { newEventId } from '../../lambdas/domain/events';
+import { newEventId } from '../../lambdas/events/domain/events';
+import { delaySeconds } from '../../lambdas/webhooks/adapters/sqs-delivery-queue';
 import {
   type AttemptResult,
   CoolDowns,
@@ -10,10 +10,10 @@ import {
   LEASE_GRACE_MS,
   MAX_INVOCATION_MS,
   MAX_RECORD_FOLLOW_UPS,
-} from '../../lambdas/domain/webhooks/delivery';
-import type { Endpoint } from '../../lambdas/domain/webhooks/endpoints';
-import { CachedEndpoints, ENDPOINT_CACHE_TTL_MS } from '../../lambdas/domain/webhooks/fanout';
-import { type DeliveryMessage, parseDeliveryRecord } from '../../lambdas/domain/webhooks/messages';
+} from '../../lambdas/webhooks/domain/delivery';
+import type { Endpoint } from '../../lambdas/webhooks/domain/endpoints';
+import { CachedEndpoints, ENDPOINT_CACHE_TTL_MS } from '../../lambdas/webhooks/domain/fanout';
+import { type DeliveryMessage, parseDeliveryRecord } from '../../lambdas/webhooks/domain/messages';
 import {
   endpointFixture,
   eventFixture,

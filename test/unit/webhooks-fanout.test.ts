@@ -1,4 +1,4 @@
-import { newEventId } from '../../lambdas/domain/events';
+import { newEventId } from '../../lambdas/events/domain/events';
 import {
   CachedEndpoints,
   deliveryMessagesFor,
@@ -6,8 +6,8 @@ import {
   fanOutBatch,
   fanoutWorkFor,
   streamTableOf,
-} from '../../lambdas/domain/webhooks/fanout';
-import type { DeliveryMessage } from '../../lambdas/domain/webhooks/messages';
+} from '../../lambdas/webhooks/domain/fanout';
+import type { DeliveryMessage } from '../../lambdas/webhooks/domain/messages';
 import {
   endpointFixture,
   FakeClock,

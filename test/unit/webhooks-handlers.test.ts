@@ -1,7 +1,7 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent, SQSEvent, SQSRecord } from 'aws-lambda';
-import { newEventId } from '../../lambdas/domain/events';
-import type { AttemptResult } from '../../lambdas/domain/webhooks/delivery';
+import { newEventId } from '../../lambdas/events/domain/events';
+import type { AttemptResult } from '../../lambdas/webhooks/domain/delivery';
 import {
   endpointFixture,
   eventFixture,
@@ -61,22 +61,22 @@ function loadHandler<T>(name: 'fanout' | 'deliver', sender: ScriptedSender): { h
   let handler: T | undefined;
   try {
     jest.isolateModules(() => {
-      jest.doMock('../../lambdas/adapters/dynamo-events-repository', () => ({
+      jest.doMock('../../lambdas/events/adapters/dynamo-events-repository', () => ({
         DynamoEventsRepository: jest.fn(() => fakes.events),
       }));
-      jest.doMock('../../lambdas/adapters/dynamo-endpoints-repository', () => ({
+      jest.doMock('../../lambdas/webhooks/adapters/dynamo-endpoints-repository', () => ({
         DynamoEndpointsRepository: jest.fn(() => fakes.endpoints),
       }));
-      jest.doMock('../../lambdas/adapters/dynamo-attempts-repository', () => ({
+      jest.doMock('../../lambdas/webhooks/adapters/dynamo-attempts-repository', () => ({
         DynamoAttemptsRepository: jest.fn(() => fakes.attempts),
       }));
-      jest.doMock('../../lambdas/adapters/sqs-delivery-queue', () => ({
+      jest.doMock('../../lambdas/webhooks/adapters/sqs-delivery-queue', () => ({
         SqsDeliveryQueue: jest.fn(() => fakes.queue),
       }));
-      jest.doMock('../../lambdas/adapters/webhook-http-client', () => ({
+      jest.doMock('../../lambdas/webhooks/adapters/webhook-http-client', () => ({
         WebhookHttpClient: jest.fn(() => fakes.sender),
       }));
-      handler = require(`../../lambdas/handlers/${name}`).handler;
+      handler = require(`../../lambdas/webhooks/handlers/${name}`).handler;
     });
   } finally {
     process.env = saved;

@@ -1,7 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MAX_RESPONSE_BODY_BYTES, WebhookHttpClient } from '../../lambdas/adapters/webhook-http-client';
-import type { HostResolver } from '../../lambdas/domain/webhook-target';
+import {
+  MAX_RESPONSE_BODY_BYTES,
+  WebhookHttpClient,
+} from '../../lambdas/webhooks/adapters/webhook-http-client';
+import type { HostResolver } from '../../lambdas/webhooks/domain/target';
 
 /** A real receiver on 127.0.0.1 (port 0): the only network these tests use. */
 async function receiver(handle: (request: IncomingMessage, body: string, response: ServerResponse) => void) {

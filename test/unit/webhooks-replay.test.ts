@@ -1,5 +1,5 @@
 import { ulid } from 'ulid';
-import { runReplay } from '../../lambdas/domain/webhooks/replay';
+import { runReplay } from '../../lambdas/webhooks/domain/replay';
 import { eventFixture, FakeDeliveryQueue, InMemoryEventsRepository } from './support/webhook-fakes';
 
 const HOUR = 3_600_000;

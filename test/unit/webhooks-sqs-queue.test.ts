@@ -4,8 +4,8 @@ import {
   type SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { SqsDeliveryQueue } from '../../lambdas/adapters/sqs-delivery-queue';
-import type { DeliveryMessage } from '../../lambdas/domain/webhooks/messages';
+import { SqsDeliveryQueue } from '../../lambdas/webhooks/adapters/sqs-delivery-queue';
+import type { DeliveryMessage } from '../../lambdas/webhooks/domain/messages';
 
 const NOW = 1_717_243_200_000;
 

@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { createStore, STORE_ID_PATTERN, StoreAlreadyExistsError } from '../../domain/stores';
-import { problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+import { createStore, STORE_ID_PATTERN, StoreAlreadyExistsError } from '../../stores/domain/stores';
+import { problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';
 

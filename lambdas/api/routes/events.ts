@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { EVENT_TYPES, firstEventIdAt, isEventId } from '../../domain/events';
-import type { Route } from '../../http/router';
+import { EVENT_TYPES, firstEventIdAt, isEventId } from '../../events/domain/events';
+import type { Route } from '../http/router';
 import { limitParam, validateQuery } from '../query';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';

@@ -1,4 +1,4 @@
-import type { Route } from '../../http/router';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 
 export function healthRoutes(): Route<RouteContext>[] {

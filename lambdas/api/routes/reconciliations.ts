@@ -1,9 +1,9 @@
 import * as z from 'zod';
-import { requestReconciliation } from '../../domain/subscriptions/reconciliation';
-import { isRunId } from '../../domain/subscriptions/schedule';
-import { HttpProblem, problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+import { requestReconciliation } from '../../billing/domain/reconciliation';
+import { isRunId } from '../../billing/domain/schedule';
+import { HttpProblem, problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';
 

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
-import { MAX_AS_OF_AHEAD_MS, runView, triggerRun } from '../../domain/subscriptions/runs';
-import { isRunId } from '../../domain/subscriptions/schedule';
-import { HttpProblem, problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+import { MAX_AS_OF_AHEAD_MS, runView, triggerRun } from '../../billing/domain/runs';
+import { isRunId } from '../../billing/domain/schedule';
+import { HttpProblem, problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';
 

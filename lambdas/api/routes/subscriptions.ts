@@ -1,19 +1,19 @@
 import { ulid } from 'ulid';
-import { newEventId } from '../../domain/events';
-import { requestFingerprint } from '../../domain/idempotency';
-import { cancelSubscription } from '../../domain/subscriptions/cancel';
-import type { ChargeRecord } from '../../domain/subscriptions/charges';
+import { cancelSubscription } from '../../billing/domain/cancel';
+import type { ChargeRecord } from '../../billing/domain/charges';
 import {
   newSubscription,
   type Subscription,
   type SubscriptionInput,
   subscriptionInput,
   subscriptionView,
-} from '../../domain/subscriptions/subscription';
-import type { ApiResponse } from '../../http/api-types';
-import { HttpProblem, problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+} from '../../billing/domain/subscription';
+import { newEventId } from '../../events/domain/events';
+import { requestFingerprint } from '../domain/idempotency';
+import type { ApiResponse } from '../http/api-types';
+import { HttpProblem, problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import { type ApiServices, storeScope } from '../services';
 

@@ -1,15 +1,15 @@
-import { newEventId } from '../../domain/events';
-import { requestFingerprint } from '../../domain/idempotency';
+import { newEventId } from '../../events/domain/events';
 import {
   type AcceptOutcome,
   acceptTransaction,
   type TransactionInput,
   transactionInput,
-} from '../../domain/transactions';
-import type { ApiResponse } from '../../http/api-types';
-import { problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+} from '../../events/domain/transactions';
+import { requestFingerprint } from '../domain/idempotency';
+import type { ApiResponse } from '../http/api-types';
+import { problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import { type ApiServices, storeScope } from '../services';
 

@@ -1,17 +1,17 @@
 import { ulid } from 'ulid';
 import * as z from 'zod';
-import { EVENT_TYPES, type EventType, firstEventIdAt } from '../../domain/events';
-import { generateWebhookSecret } from '../../domain/webhook-signature';
-import { checkWebhookTarget } from '../../domain/webhook-target';
+import { EVENT_TYPES, type EventType, firstEventIdAt } from '../../events/domain/events';
 import {
   type Endpoint,
   type EndpointSecret,
   publicEndpoint,
   SECRET_ROTATION_OVERLAP_MS,
-} from '../../domain/webhooks/endpoints';
-import { HttpProblem, problems } from '../../http/problem';
-import { readJsonBody, validateBody } from '../../http/request-body';
-import type { Route } from '../../http/router';
+} from '../../webhooks/domain/endpoints';
+import { generateWebhookSecret } from '../../webhooks/domain/signature';
+import { checkWebhookTarget } from '../../webhooks/domain/target';
+import { HttpProblem, problems } from '../http/problem';
+import { readJsonBody, validateBody } from '../http/request-body';
+import type { Route } from '../http/router';
 import { limitParam, validateQuery } from '../query';
 import type { RouteContext } from '../route-context';
 import { type ApiServices, storeScope } from '../services';

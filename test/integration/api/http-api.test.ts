@@ -1,8 +1,8 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoIdempotencyStore } from '../../../lambdas/adapters/dynamo-idempotency-store';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import { hashApiKey } from '../../../lambdas/domain/api-keys';
-import { runIdempotently } from '../../../lambdas/domain/idempotency';
+import { DynamoIdempotencyStore } from '../../../lambdas/api/adapters/dynamo-idempotency-store';
+import { runIdempotently } from '../../../lambdas/api/domain/idempotency';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
+import { hashApiKey } from '../../../lambdas/stores/domain/api-keys';
 import { localClientConfig } from '../../../local/aws-clients';
 import { synthesizePipelineTemplate } from '../../../local/template';
 import { startTestStack, type TestStack } from '../support/test-stack';

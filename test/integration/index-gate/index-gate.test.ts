@@ -13,9 +13,9 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import { createIndexGate, gatedIndexQuery } from '../../../lambdas/adapters/gated-index-query';
-import { IndexNotReadyError } from '../../../lambdas/domain/index-gate';
+import { createIndexGate, gatedIndexQuery } from '../../../lambdas/index-gate/adapters/gated-index-query';
+import { IndexNotReadyError } from '../../../lambdas/index-gate/domain/index-gate';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { localClientConfig } from '../../../local/aws-clients';
 import { startDynamoDbLocal } from '../../../local/emulators/dynamodb-local';
 import type { RunningEmulator } from '../../../local/emulators/managed-child';

@@ -16,23 +16,29 @@ import {
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { SMTPServer } from 'smtp-server';
-import { DynamoNotificationLog, notificationKey } from '../../../lambdas/adapters/dynamo-notification-log';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import { createMailTransport, NodemailerEmailSender } from '../../../lambdas/adapters/email-sender';
-import { SqsNotificationQueue } from '../../../lambdas/adapters/sqs-notification-queue';
-import { newEventId, type PipelineEvent } from '../../../lambdas/domain/events';
-import { notificationOf } from '../../../lambdas/domain/notifications/notification';
+import { newEventId, type PipelineEvent } from '../../../lambdas/events/domain/events';
+import {
+  DynamoNotificationLog,
+  notificationKey,
+} from '../../../lambdas/notifications/adapters/dynamo-notification-log';
+import {
+  createMailTransport,
+  NodemailerEmailSender,
+} from '../../../lambdas/notifications/adapters/email-sender';
+import { SqsNotificationQueue } from '../../../lambdas/notifications/adapters/sqs-notification-queue';
+import { notificationOf } from '../../../lambdas/notifications/domain/notification';
 import {
   type NotificationMessage,
   notificationMessage,
   notificationMessageFor,
-} from '../../../lambdas/domain/notifications/notification-message';
+} from '../../../lambdas/notifications/domain/notification-message';
 import {
   NOTIFICATION_RECORD_RETENTION_SECONDS,
   Notifier,
   type NotifyResult,
-} from '../../../lambdas/domain/notifications/notifier';
-import { EVENT_ID_HEADER } from '../../../lambdas/domain/notifications/render-email';
+} from '../../../lambdas/notifications/domain/notifier';
+import { EVENT_ID_HEADER } from '../../../lambdas/notifications/domain/render-email';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { LOCAL_REGION, localClientConfig, QUIET_SDK_ENVIRONMENT } from '../../../local/aws-clients';
 import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
@@ -375,7 +381,7 @@ describe('the notify handler on the emulators', () => {
     try {
       let handler: ((event: SQSEvent, context: Context) => Promise<unknown>) | undefined;
       jest.isolateModules(() => {
-        handler = require('../../../lambdas/handlers/notify').handler;
+        handler = require('../../../lambdas/notifications/handlers/notify').handler;
       });
       if (!handler) throw new Error('handler not loaded');
       const event = chargedEvent();

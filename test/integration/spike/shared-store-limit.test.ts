@@ -5,15 +5,15 @@ import {
   ProvisionedThroughputExceededException,
 } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import {
   DynamoStoreWindowCounters,
   rateLimitKey,
-} from '../../../lambdas/adapters/dynamo-store-window-counters';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
+} from '../../../lambdas/stores/adapters/dynamo-store-window-counters';
 import {
   SharedStoreThrottle,
   type SharedStoreThrottleOptions,
-} from '../../../lambdas/domain/shared-store-throttle';
+} from '../../../lambdas/stores/domain/shared-store-throttle';
 import { localClientConfig } from '../../../local/aws-clients';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
 

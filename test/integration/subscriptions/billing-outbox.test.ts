@@ -5,16 +5,16 @@ import {
   GetItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repository';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import type { ChargeRecord } from '../../../lambdas/domain/subscriptions/charges';
+import { DynamoRunsRepository } from '../../../lambdas/billing/adapters/dynamo-runs-repository';
+import type { ChargeRecord } from '../../../lambdas/billing/domain/charges';
 import {
   type OutboxRecord,
   processOutboxBatch,
   type RunCounters,
   streamPosition,
-} from '../../../lambdas/domain/subscriptions/outbox';
-import type { Run } from '../../../lambdas/domain/subscriptions/runs';
+} from '../../../lambdas/billing/domain/outbox';
+import type { Run } from '../../../lambdas/billing/domain/runs';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { localClientConfig } from '../../../local/aws-clients';
 import { InMemoryEventsRepository } from '../../unit/support/webhook-fakes';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';

@@ -7,25 +7,19 @@ import {
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
-import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repository';
-import { DynamoSubscriptionsRepository } from '../../../lambdas/adapters/dynamo-subscriptions-repository';
-import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
-import { StripePaymentGateway } from '../../../lambdas/adapters/stripe-payment-gateway';
-import { type EventsRepository, eventIdFor, type PipelineEvent } from '../../../lambdas/domain/events';
-import type { IndexGate } from '../../../lambdas/domain/index-gate';
-import { cancelSubscription } from '../../../lambdas/domain/subscriptions/cancel';
-import {
-  type ChargeRetryQueue,
-  consumeChargeMessage,
-} from '../../../lambdas/domain/subscriptions/charge-consumer';
+import { DynamoChargesRepository } from '../../../lambdas/billing/adapters/dynamo-charges-repository';
+import { DynamoRunsRepository } from '../../../lambdas/billing/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../../../lambdas/billing/adapters/dynamo-subscriptions-repository';
+import { StripePaymentGateway } from '../../../lambdas/billing/adapters/stripe-payment-gateway';
+import { cancelSubscription } from '../../../lambdas/billing/domain/cancel';
+import { type ChargeRetryQueue, consumeChargeMessage } from '../../../lambdas/billing/domain/charge-consumer';
 import {
   type ChargeRecord,
   chargeKeyOf,
   chargeRefToString,
   type PaymentGateway as GatewayPort,
-} from '../../../lambdas/domain/subscriptions/charges';
-import { processOutboxBatch } from '../../../lambdas/domain/subscriptions/outbox';
+} from '../../../lambdas/billing/domain/charges';
+import { processOutboxBatch } from '../../../lambdas/billing/domain/outbox';
 import {
   consumeRunMessage,
   type DatafeedStore,
@@ -37,14 +31,17 @@ import {
   type RunSettings,
   type RunWorkDeps,
   triggerRun,
-} from '../../../lambdas/domain/subscriptions/runs';
-import { runIdOf } from '../../../lambdas/domain/subscriptions/schedule';
+} from '../../../lambdas/billing/domain/runs';
+import { runIdOf } from '../../../lambdas/billing/domain/schedule';
 import {
   type DunningPolicy,
   dueShardOf,
   newSubscription,
   type Subscription,
-} from '../../../lambdas/domain/subscriptions/subscription';
+} from '../../../lambdas/billing/domain/subscription';
+import { type EventsRepository, eventIdFor, type PipelineEvent } from '../../../lambdas/events/domain/events';
+import { createIndexGate } from '../../../lambdas/index-gate/adapters/gated-index-query';
+import type { IndexGate } from '../../../lambdas/index-gate/domain/index-gate';
 import type { GatewayFault, PaymentGateway } from '../../../local/payment-gateway/payment-gateway';
 
 /**

@@ -1,7 +1,7 @@
-import type { ChargeRecord } from '../../../lambdas/domain/subscriptions/charges';
-import { chargeRefToString, idempotencyKeyOf } from '../../../lambdas/domain/subscriptions/charges';
-import { runView } from '../../../lambdas/domain/subscriptions/runs';
-import { dueShardOf, type Subscription } from '../../../lambdas/domain/subscriptions/subscription';
+import type { ChargeRecord } from '../../../lambdas/billing/domain/charges';
+import { chargeRefToString, idempotencyKeyOf } from '../../../lambdas/billing/domain/charges';
+import { runView } from '../../../lambdas/billing/domain/runs';
+import { dueShardOf, type Subscription } from '../../../lambdas/billing/domain/subscription';
 import {
   AS_OF,
   type ChaosWorld,

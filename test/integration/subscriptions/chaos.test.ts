@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { localClientConfig } from '../../../local/aws-clients';
 import { PaymentGateway } from '../../../local/payment-gateway/payment-gateway';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';

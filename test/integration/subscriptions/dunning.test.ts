@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chargeTimeAt } from '../../../lambdas/domain/subscriptions/schedule';
+import { chargeTimeAt } from '../../../lambdas/billing/domain/schedule';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
 import { waitFor } from '../support/wait-for';
 import { parseDatafeed } from './datafeed-xml';

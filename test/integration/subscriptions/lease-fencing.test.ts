@@ -1,16 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoChargesRepository } from '../../../lambdas/adapters/dynamo-charges-repository';
-import { DynamoRunsRepository } from '../../../lambdas/adapters/dynamo-runs-repository';
-import { DynamoSubscriptionsRepository } from '../../../lambdas/adapters/dynamo-subscriptions-repository';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import { createIndexGate } from '../../../lambdas/adapters/gated-index-query';
+import { DynamoChargesRepository } from '../../../lambdas/billing/adapters/dynamo-charges-repository';
+import { DynamoRunsRepository } from '../../../lambdas/billing/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../../../lambdas/billing/adapters/dynamo-subscriptions-repository';
 import {
   type ChargeRef,
   chargeRefFromString,
   claimFor,
   processCharge,
   refOf,
-} from '../../../lambdas/domain/subscriptions/charges';
+} from '../../../lambdas/billing/domain/charges';
 import {
   type ChargeMessage,
   type RunMessage,
@@ -18,8 +16,10 @@ import {
   type RunWorkDeps,
   triggerRun,
   workOnRun,
-} from '../../../lambdas/domain/subscriptions/runs';
-import { dueShardOf, type Subscription } from '../../../lambdas/domain/subscriptions/subscription';
+} from '../../../lambdas/billing/domain/runs';
+import { dueShardOf, type Subscription } from '../../../lambdas/billing/domain/subscription';
+import { createIndexGate } from '../../../lambdas/index-gate/adapters/gated-index-query';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { localClientConfig } from '../../../local/aws-clients';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
 import {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
 import {
   type ChargeRecord,
   type ChargeRef,
@@ -9,7 +8,8 @@ import {
   chargeRefToString,
   idempotencyKeyOf,
   subscriptionKeyOf,
-} from '../../../lambdas/domain/subscriptions/charges';
+} from '../../../lambdas/billing/domain/charges';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { runCli } from '../support/cli';
 import { waitFor } from '../support/wait-for';
 import {

@@ -193,7 +193,7 @@ export function ledgerOf(billing: BillingTestStack, subscriptionId: string): Led
   return billing.gateway.ledger.filter((entry) => entry.metadata.subscription_id === subscriptionId);
 }
 
-/** The Idempotency-Key of a charge (lambdas/domain/subscriptions/charges.ts: one per subscription, period, attempt). */
+/** The Idempotency-Key of a charge (lambdas/billing/domain/charges.ts: one per subscription, period, attempt). */
 export function chargeKey(storeId: string, subscriptionId: string, period: string, attempt: number): string {
   return `charge:${storeId}:${subscriptionId}:${period}:${attempt}`;
 }

@@ -2,32 +2,32 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ulid } from 'ulid';
-import { dnsResolver } from '../../../lambdas/adapters/dns-resolver';
-import { DynamoAttemptsRepository } from '../../../lambdas/adapters/dynamo-attempts-repository';
-import { DynamoEndpointsRepository } from '../../../lambdas/adapters/dynamo-endpoints-repository';
-import { DynamoEventsRepository } from '../../../lambdas/adapters/dynamo-events-repository';
-import { createDocumentClient } from '../../../lambdas/adapters/dynamodb';
-import { delaySeconds } from '../../../lambdas/adapters/sqs-delivery-queue';
-import { WebhookHttpClient } from '../../../lambdas/adapters/webhook-http-client';
-import type { EventType, PipelineEvent } from '../../../lambdas/domain/events';
+import { DynamoEventsRepository } from '../../../lambdas/events/adapters/dynamo-events-repository';
+import type { EventType, PipelineEvent } from '../../../lambdas/events/domain/events';
+import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
+import { dnsResolver } from '../../../lambdas/webhooks/adapters/dns-resolver';
+import { DynamoAttemptsRepository } from '../../../lambdas/webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../../../lambdas/webhooks/adapters/dynamo-endpoints-repository';
+import { delaySeconds } from '../../../lambdas/webhooks/adapters/sqs-delivery-queue';
+import { WebhookHttpClient } from '../../../lambdas/webhooks/adapters/webhook-http-client';
 import {
   Delivery,
   type DeliveryEventMetric,
   deliverBatch,
   type WebhookSender,
-} from '../../../lambdas/domain/webhooks/delivery';
-import { type Endpoint, endpointWants } from '../../../lambdas/domain/webhooks/endpoints';
+} from '../../../lambdas/webhooks/domain/delivery';
+import { type Endpoint, endpointWants } from '../../../lambdas/webhooks/domain/endpoints';
 import {
   CachedEndpoints,
   fanOutBatch,
   type StreamRecordInput,
-} from '../../../lambdas/domain/webhooks/fanout';
+} from '../../../lambdas/webhooks/domain/fanout';
 import {
   type DeliveryMessage,
   type DeliveryQueue,
   parseDeliveryRecord,
-} from '../../../lambdas/domain/webhooks/messages';
-import { runReplay } from '../../../lambdas/domain/webhooks/replay';
+} from '../../../lambdas/webhooks/domain/messages';
+import { runReplay } from '../../../lambdas/webhooks/domain/replay';
 import { localClientConfig } from '../../../local/aws-clients';
 
 /**

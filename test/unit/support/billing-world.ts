@@ -2,27 +2,27 @@ import {
   type ChargeMessage,
   type ChargeRetryQueue,
   consumeChargeMessage,
-} from '../../../lambdas/domain/subscriptions/charge-consumer';
+} from '../../../lambdas/billing/domain/charge-consumer';
 import {
   type AskedKey,
   type ChargeRecord,
   type ChargeRef,
   type ChargeResolution,
   chargeRefToString,
-} from '../../../lambdas/domain/subscriptions/charges';
-import { chargeChangeEffects, emptyEffects } from '../../../lambdas/domain/subscriptions/outbox';
+} from '../../../lambdas/billing/domain/charges';
+import { chargeChangeEffects, emptyEffects } from '../../../lambdas/billing/domain/outbox';
 import {
   type RunSettings,
   type RunStepPoint,
   type RunWorkDeps,
   triggerRun,
   workOnRun,
-} from '../../../lambdas/domain/subscriptions/runs';
+} from '../../../lambdas/billing/domain/runs';
 import {
   newSubscription,
   type SubscriptionInput,
   subscriptionInput,
-} from '../../../lambdas/domain/subscriptions/subscription';
+} from '../../../lambdas/billing/domain/subscription';
 import { ManualClock } from '../../../local/payment-gateway/stripe-simulator';
 import { billingPorts, InMemoryCharges, type InMemoryRuns } from './in-memory-billing';
 import { SimulatedGateway } from './simulated-gateway';

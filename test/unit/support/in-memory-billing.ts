@@ -4,18 +4,14 @@ import type {
   ChargeRef,
   ChargeResolution,
   ChargesRepository,
-} from '../../../lambdas/domain/subscriptions/charges';
-import {
-  chargeKeyOf,
-  idempotencyKeyOf,
-  subscriptionKeyOf,
-} from '../../../lambdas/domain/subscriptions/charges';
+} from '../../../lambdas/billing/domain/charges';
+import { chargeKeyOf, idempotencyKeyOf, subscriptionKeyOf } from '../../../lambdas/billing/domain/charges';
 import type {
   CounterAddResult,
   CounterDelta,
   CounterSource,
   RunCounters,
-} from '../../../lambdas/domain/subscriptions/outbox';
+} from '../../../lambdas/billing/domain/outbox';
 import type {
   ChargeMessage,
   ChargeQueue,
@@ -27,13 +23,13 @@ import type {
   RunProgressPatch,
   RunQueue,
   RunsRepository,
-} from '../../../lambdas/domain/subscriptions/runs';
+} from '../../../lambdas/billing/domain/runs';
 import {
   dueShardOf,
   type Subscription,
   type SubscriptionChange,
-} from '../../../lambdas/domain/subscriptions/subscription';
-import type { SubscriptionsRepository } from '../../../lambdas/domain/subscriptions/subscriptions-repository';
+} from '../../../lambdas/billing/domain/subscription';
+import type { SubscriptionsRepository } from '../../../lambdas/billing/domain/subscriptions-repository';
 
 /**
  * In-memory billing ports with the conditions of their DynamoDB adapters (conditional puts, fenced updates, the

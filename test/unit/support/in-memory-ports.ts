@@ -2,8 +2,12 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
   StoredResponse,
-} from '../../../lambdas/domain/idempotency';
-import { type Store, StoreAlreadyExistsError, type StoresRepository } from '../../../lambdas/domain/stores';
+} from '../../../lambdas/api/domain/idempotency';
+import {
+  type Store,
+  StoreAlreadyExistsError,
+  type StoresRepository,
+} from '../../../lambdas/stores/domain/stores';
 
 /** In-memory stand-ins for the domain's ports, with the same conditional semantics as the DynamoDB adapters. */
 export class InMemoryStoresRepository implements StoresRepository {

@@ -1,10 +1,13 @@
 import { ulid } from 'ulid';
 import { createApi } from '../../../lambdas/api/create-api';
 import type { ApiDependencies } from '../../../lambdas/api/services';
-import { hashApiKey } from '../../../lambdas/domain/api-keys';
-import type { AcceptedTransaction, TransactionsRepository } from '../../../lambdas/domain/transactions';
-import type { HostResolver } from '../../../lambdas/domain/webhook-target';
-import type { ReplayJob, ReplayQueue } from '../../../lambdas/domain/webhooks/messages';
+import type {
+  AcceptedTransaction,
+  TransactionsRepository,
+} from '../../../lambdas/events/domain/transactions';
+import { hashApiKey } from '../../../lambdas/stores/domain/api-keys';
+import type { ReplayJob, ReplayQueue } from '../../../lambdas/webhooks/domain/messages';
+import type { HostResolver } from '../../../lambdas/webhooks/domain/target';
 import { callerFor } from './api-events';
 import {
   InMemoryCharges,

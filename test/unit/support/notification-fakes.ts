@@ -1,25 +1,25 @@
-import { newEventId, type PipelineEvent } from '../../../lambdas/domain/events';
-import type { Notification } from '../../../lambdas/domain/notifications/notification';
+import type {
+  SubscriptionCanceledData,
+  SubscriptionChargedData,
+  SubscriptionPaymentFailedData,
+  SubscriptionSummary,
+} from '../../../lambdas/billing/domain/subscription-events';
+import { newEventId, type PipelineEvent } from '../../../lambdas/events/domain/events';
+import type { Notification } from '../../../lambdas/notifications/domain/notification';
 import type {
   ClaimResult,
   NotificationClaim,
   NotificationLog,
   NotificationOutcome,
   NotificationRecord,
-} from '../../../lambdas/domain/notifications/notification-log';
+} from '../../../lambdas/notifications/domain/notification-log';
 import {
   type NotificationMessage,
   type NotificationQueue,
   notificationMessageFor,
-} from '../../../lambdas/domain/notifications/notification-message';
-import type { EmailSender, EmailSendResult } from '../../../lambdas/domain/notifications/notifier';
-import type { Email } from '../../../lambdas/domain/notifications/render-email';
-import type {
-  SubscriptionCanceledData,
-  SubscriptionChargedData,
-  SubscriptionPaymentFailedData,
-  SubscriptionSummary,
-} from '../../../lambdas/domain/subscriptions/subscription-events';
+} from '../../../lambdas/notifications/domain/notification-message';
+import type { EmailSender, EmailSendResult } from '../../../lambdas/notifications/domain/notifier';
+import type { Email } from '../../../lambdas/notifications/domain/render-email';
 
 /**
  * Stand-ins for the notification ports, with the semantics of the adapters: the log's claim is the DynamoDB

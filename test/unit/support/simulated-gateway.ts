@@ -1,11 +1,11 @@
 import Stripe from 'stripe';
-import { classify, outcomeOf, viewOf } from '../../../lambdas/adapters/stripe-payment-gateway';
+import { classify, outcomeOf, viewOf } from '../../../lambdas/billing/adapters/stripe-payment-gateway';
 import type {
   ChargeMetadata,
   GatewayOutcome,
   GatewayPaymentIntent,
   PaymentGateway,
-} from '../../../lambdas/domain/subscriptions/charges';
+} from '../../../lambdas/billing/domain/charges';
 import {
   type Delivered,
   type GatewayFault,

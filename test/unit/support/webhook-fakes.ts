@@ -5,21 +5,21 @@ import {
   eventIdTime,
   firstEventIdAt,
   type PipelineEvent,
-} from '../../../lambdas/domain/events';
+} from '../../../lambdas/events/domain/events';
 import type {
   AttemptsRepository,
   ClaimResult,
   DeliveryAttempt,
   DeliveryRef,
   SendingLease,
-} from '../../../lambdas/domain/webhooks/attempts';
-import type { AttemptResult, WebhookSender } from '../../../lambdas/domain/webhooks/delivery';
+} from '../../../lambdas/webhooks/domain/attempts';
+import type { AttemptResult, WebhookSender } from '../../../lambdas/webhooks/domain/delivery';
 import type {
   DisabledReason,
   Endpoint,
   EndpointsRepository,
-} from '../../../lambdas/domain/webhooks/endpoints';
-import type { DeliveryMessage, DeliveryQueue } from '../../../lambdas/domain/webhooks/messages';
+} from '../../../lambdas/webhooks/domain/endpoints';
+import type { DeliveryMessage, DeliveryQueue } from '../../../lambdas/webhooks/domain/messages';
 
 /**
  * In-memory stand-ins for the webhook ports, shared by the API and delivery tests, with the semantics of the

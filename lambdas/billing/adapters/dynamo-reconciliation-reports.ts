@@ -1,0 +1,42 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { ReconciliationReport, ReconciliationReports } from '../domain/reconciliation';
+
+/** The sort key of a run's reconciliation report, beside its run item (`run`) and manifest pages (`page#…`). */
+const RECONCILIATION_SK = 'reconciliation';
+
+/**
+ * Reconciliation reports in the runs table (pk `runId` = the run's date, sk `reconciliation`): one item per run,
+ * replaced by each reconciliation, so it needs no table of its own and is found from the run's id. The manifest
+ * query (`begins_with(sk, 'page#')`) and the run item's reads never meet it.
+ */
+export class DynamoReconciliationReports implements ReconciliationReports {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+
+  constructor(props: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.client = props.client;
+    this.tableName = props.tableName;
+  }
+
+  async put(report: ReconciliationReport): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...report, runId: report.date, sk: RECONCILIATION_SK },
+      }),
+    );
+  }
+
+  async get(date: string): Promise<ReconciliationReport | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { runId: date, sk: RECONCILIATION_SK },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const { runId: _runId, sk: _sk, ...report } = Item;
+    return report as ReconciliationReport;
+  }
+}

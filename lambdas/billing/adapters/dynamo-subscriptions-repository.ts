@@ -1,0 +1,178 @@
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { gatedIndexQuery } from '../../index-gate/adapters/gated-index-query';
+import type { IndexGate } from '../../index-gate/domain/index-gate';
+import { isConditionalCheckFailure } from '../../platform/dynamodb';
+import type { DueSubscriptions } from '../domain/runs';
+import { dueShardOf, type Subscription, type SubscriptionChange } from '../domain/subscription';
+import type { SubscriptionsRepository } from '../domain/subscriptions-repository';
+
+/** The due index of the subscriptions table (lib/pipeline-stack.ts declares it). */
+export const DUE_INDEX_NAME = 'due';
+
+/** Statuses in which a subscription is still billed. */
+const BILLED = ['active', 'past_due'];
+
+/**
+ * The subscriptions table (pk `storeId`, sk `subscriptionId`) and its sparse, sharded due index (pk `dueShard`,
+ * sk `dueAt`): only billed subscriptions carry `dueShard`, and one day's subscriptions spread over all shards.
+ */
+export class DynamoSubscriptionsRepository implements SubscriptionsRepository, DueSubscriptions {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly tableName: string;
+  private readonly gate?: IndexGate;
+
+  constructor(props: { client: DynamoDBDocumentClient; tableName: string; gate?: IndexGate }) {
+    this.client = props.client;
+    this.tableName = props.tableName;
+    this.gate = props.gate;
+  }
+
+  async create(
+    subscription: Subscription,
+  ): Promise<{ created: true } | { created: false; existing: Subscription }> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: subscription,
+          ConditionExpression: 'attribute_not_exists(subscriptionId)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { created: true };
+    } catch (error) {
+      if (!isConditionalCheckFailure(error) || !error.Item) throw error;
+      return { created: false, existing: unmarshall(error.Item as never) as Subscription };
+    }
+  }
+
+  async get(storeId: string, subscriptionId: string): Promise<Subscription | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { storeId, subscriptionId }, ConsistentRead: true }),
+    );
+    return Item as Subscription | undefined;
+  }
+
+  async cancel(
+    storeId: string,
+    subscriptionId: string,
+    input: { readonly canceledAt: string; readonly eventId: string },
+  ): ReturnType<SubscriptionsRepository['cancel']> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { storeId, subscriptionId },
+          UpdateExpression:
+            'SET #status = :canceled, canceledAt = :at, cancelReason = :reason, canceledEventId = :eventId REMOVE dueShard, dueAt, dunning',
+          // Billed or unpaid (as in Stripe, an unpaid subscription can still be canceled); not canceled twice.
+          ConditionExpression: '#status IN (:active, :pastDue, :unpaid)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':unpaid': 'unpaid',
+            ':canceled': 'canceled',
+            ':at': input.canceledAt,
+            ':reason': 'requested',
+            ':eventId': input.eventId,
+            ':active': BILLED[0],
+            ':pastDue': BILLED[1],
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { outcome: 'canceled', subscription: Attributes as Subscription };
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      return error.Item
+        ? { outcome: 'ended', subscription: unmarshall(error.Item as never) as Subscription }
+        : { outcome: 'missing' };
+    }
+  }
+
+  async applyChange(
+    storeId: string,
+    subscriptionId: string,
+    at: { readonly cycle: number; readonly attempt: number },
+    change: SubscriptionChange,
+  ): Promise<boolean> {
+    // `cycle` is a DynamoDB reserved word: every name goes through a placeholder.
+    const set = ['#status = :status', '#cycle = :cycle', '#attempt = :attempt', 'nextChargeAt = :next'];
+    const remove: string[] = [];
+    const values: Record<string, unknown> = {
+      ':status': change.status,
+      ':cycle': change.cycle,
+      ':attempt': change.attempt,
+      ':next': change.nextChargeAt,
+      ':atCycle': at.cycle,
+      ':atAttempt': at.attempt,
+      ':active': BILLED[0],
+      ':pastDue': BILLED[1],
+    };
+    if (change.dueAt) {
+      set.push('dueAt = :dueAt', 'dueShard = :shard');
+      values[':dueAt'] = change.dueAt;
+      values[':shard'] = dueShardOf(storeId, subscriptionId);
+    } else {
+      remove.push('dueAt', 'dueShard');
+    }
+    if (change.dunning) {
+      set.push('dunning = :dunning');
+      values[':dunning'] = change.dunning;
+    } else {
+      remove.push('dunning');
+    }
+    if (change.canceledAt) {
+      set.push('canceledAt = :canceledAt', 'cancelReason = :reason');
+      values[':canceledAt'] = change.canceledAt;
+      values[':reason'] = 'payment_failed';
+    }
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { storeId, subscriptionId },
+          UpdateExpression: `SET ${set.join(', ')}${remove.length > 0 ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          // The fence: only the charge of the subscription's current cycle and attempt moves it on, once.
+          ConditionExpression:
+            '#cycle = :atCycle AND #attempt = :atAttempt AND #status IN (:active, :pastDue)',
+          ExpressionAttributeNames: { '#status': 'status', '#cycle': 'cycle', '#attempt': 'attempt' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  async page(
+    shard: string,
+    asOf: string,
+    after: Readonly<Record<string, unknown>> | undefined,
+    limit: number,
+  ): Promise<{ subscriptions: Subscription[]; next?: Readonly<Record<string, unknown>> }> {
+    if (!this.gate)
+      throw new Error('DynamoSubscriptionsRepository: reading the due index needs an index gate.');
+    return gatedIndexQuery(
+      this.gate,
+      this.client,
+      DUE_INDEX_NAME,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'dueShard = :shard AND dueAt <= :asOf',
+        ExpressionAttributeValues: { ':shard': shard, ':asOf': asOf },
+        ...(after ? { ExclusiveStartKey: after as Record<string, unknown> } : {}),
+        Limit: limit,
+      },
+      // A run's step fails and its message comes back later: the run waits for the index, it never skips.
+      { kind: 'fail' },
+      (output) => ({
+        subscriptions: (output.Items ?? []) as Subscription[],
+        ...(output.LastEvaluatedKey ? { next: output.LastEvaluatedKey } : {}),
+      }),
+    );
+  }
+}

@@ -1,0 +1,174 @@
+import * as z from 'zod';
+import { parseDuration, parseDurationList } from '../duration';
+
+/**
+ * Every environment variable the pipeline reads, named once, each with the zod schema that parses it. The functions
+ * read theirs through `readConfig` (read-config.ts) at cold start; the CDK app (`lib/`) checks every value it sets
+ * against the same schema at synth time, so a value that a function would refuse never reaches a deployment.
+ *
+ * Three groups:
+ * - SETTINGS: the public configuration (docs/api.md, "Configuration"), with the defaults users see;
+ * - TUNING: deployment knobs that PipelineStack's props set (not part of the public contract), with defaults;
+ * - RESOURCES: names and addresses the CDK app wires in (tables, queues, bucket, secret ARNs): always required.
+ */
+
+const optionalString = z.string().trim().min(1, 'must not be empty when set').optional();
+
+const positiveInteger = (defaultValue: number, unit: string, max = 2_147_483_647) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number of ${unit}`)
+    .transform(Number)
+    .pipe(
+      z.number().int().positive(`must be greater than 0 ${unit}`).max(max, `must be at most ${max} ${unit}`),
+    )
+    .default(defaultValue);
+
+/** A number of at least `min` (fractions allowed), e.g. a rate per second. */
+const numberAtLeast = (defaultValue: number, min: number, unit: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `must be a number of ${unit}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min} ${unit}`))
+    .default(defaultValue);
+
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
+
+/** A text variable turned into a value by `parse`, whose thrown message becomes the variable's problem. */
+const parsedWith =
+  <T>(parse: (text: string) => T) =>
+  (defaultValue: string) =>
+    z
+      .string()
+      .default(defaultValue)
+      .transform((value, ctx) => {
+        try {
+          return parse(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      });
+
+const duration = parsedWith(parseDuration);
+const durationList = parsedWith(parseDurationList);
+
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), 'must be true or false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** A resource the deployment wires in: unset is a deployment bug. */
+const resource = (what: string) =>
+  z
+    .string({ message: `is not set: the deployment must give the ${what}` })
+    .trim()
+    .min(1);
+
+/** The public configuration: what users set for `npm start` and in PipelineStack's `settings`. */
+export const SETTINGS = {
+  PORT: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a port number')
+    .transform(Number)
+    .pipe(z.number().int().min(0, 'must be 0-65535').max(65_535, 'must be 0-65535'))
+    .default(3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  ADMIN_API_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  DEMO_STORE_API_KEY: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  PAYMENT_GATEWAY_URL: url(['http:', 'https:']).optional(),
+  PAYMENT_GATEWAY_API_KEY: z.string().trim().min(1, 'must not be empty').default('sk_test_local'),
+  PAYMENT_GATEWAY_TIMEOUT_MS: positiveInteger(10_000, 'milliseconds'),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  EMAIL_FROM: z.string().trim().email('must be an email address').default('billing@example.com'),
+  WEBHOOK_RETRY_SCHEDULE: durationList('0s,5s,5m,30m,2h,5h,10h,10h'),
+  WEBHOOK_TIMEOUT_MS: positiveInteger(15_000, 'milliseconds'),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: booleanFlag.optional(),
+  WEBHOOK_DISABLE_AFTER: duration('5d'),
+  DUNNING_SCHEDULE: durationList('1d,3d,5d,7d'),
+  DUNNING_FINAL_ACTION: z
+    .enum(['cancel', 'unpaid'], { message: 'must be "cancel" or "unpaid"' })
+    .default('cancel'),
+  PAYMENT_PROCESSING_POLL: duration('15m'),
+  RECONCILE_AFTER: duration('1h'),
+  /** How long a function keeps a secret's value before it reads Secrets Manager again. middy reads a cache
+   * expiry above one day as a point in time, not a duration, so longer caches are refused. */
+  SECRETS_CACHE_SECONDS: positiveInteger(300, 'seconds', 86_400),
+} as const;
+
+/** Variables that hold secrets: never put in a deployed function's environment (Secrets Manager holds them). */
+export const SECRET_SETTINGS = ['ADMIN_API_KEY', 'DEMO_STORE_API_KEY', 'PAYMENT_GATEWAY_API_KEY'] as const;
+
+/** Deployment tuning: PipelineStack's props set these; each default matches the prop's default. */
+export const TUNING = {
+  /** Each store's requests per second through the API, across environments; 0 switches the limit off. */
+  STORE_RATE_LIMIT: numberAtLeast(0, 0, 'requests per second'),
+  STORE_BURST_LIMIT: numberAtLeast(0, 0, 'requests'),
+  /** First delay of a charge's retry after an answer that cannot be trusted; it doubles per retry. */
+  CHARGE_RETRY_BASE_SECONDS: numberAtLeast(5, 0, 'seconds'),
+  RUN_LEASE_SECONDS: numberAtLeast(60, 1, 'seconds'),
+  RUN_DEADLINE_MINUTES: numberAtLeast(360, 1, 'minutes'),
+  RUN_PAGE_SIZE: numberAtLeast(100, 1, 'subscriptions'),
+  RUN_STALL_SWEEP_SECONDS: numberAtLeast(300, 1, 'seconds'),
+  RUN_SWEEP_INTERVAL_SECONDS: numberAtLeast(30, 0, 'seconds'),
+  RUN_POLL_SECONDS: numberAtLeast(5, 0, 'seconds'),
+  RUN_STEP_MARGIN_MS: numberAtLeast(10_000, 0, 'milliseconds'),
+} as const;
+
+/** What the CDK app wires in. */
+export const RESOURCES = {
+  STORES_TABLE_NAME: resource('stores table name'),
+  IDEMPOTENCY_TABLE_NAME: resource('idempotency table name'),
+  TRANSACTIONS_TABLE_NAME: resource('transactions table name'),
+  EVENTS_TABLE_NAME: resource('events table name'),
+  WEBHOOKS_TABLE_NAME: resource('webhook endpoints table name'),
+  ATTEMPTS_TABLE_NAME: resource('delivery attempts table name'),
+  SUBSCRIPTIONS_TABLE_NAME: resource('subscriptions table name'),
+  CHARGES_TABLE_NAME: resource('charges table name'),
+  RUNS_TABLE_NAME: resource('runs table name'),
+  NOTIFICATIONS_LOG_TABLE_NAME: resource('notification log table name'),
+  DELIVERIES_QUEUE_URL: resource('deliveries queue URL'),
+  DELIVERIES_DLQ_URL: resource('deliveries dead-letter queue URL'),
+  REPLAYS_QUEUE_URL: resource('replays queue URL'),
+  NOTIFICATIONS_QUEUE_URL: resource('notifications queue URL'),
+  RUNS_QUEUE_URL: resource('runs queue URL'),
+  CHARGES_QUEUE_URL: resource('charges queue URL'),
+  CHARGES_DLQ_URL: resource('charges dead-letter queue URL'),
+  DATAFEEDS_BUCKET_NAME: resource('datafeeds bucket name'),
+  ADMIN_API_KEY_SECRET_ARN: resource('admin API key secret ARN'),
+  PAYMENT_GATEWAY_API_KEY_SECRET_ARN: resource('payment gateway API key secret ARN'),
+} as const;
+
+export const VARIABLES = { ...SETTINGS, ...TUNING, ...RESOURCES } as const;
+
+export type VariableName = keyof typeof VARIABLES;
+export type SettingName = keyof typeof SETTINGS;
+export type ResourceName = keyof typeof RESOURCES;
+
+/** The parsed value of a variable. */
+export type VariableValue<N extends VariableName> = z.output<(typeof VARIABLES)[N]>;
+
+/** Defaults that differ on the local stack: private webhook targets are a local convenience, refused in AWS. */
+export const LOCAL_DEFAULTS: Partial<Record<VariableName, string>> = {
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+};
+export const AWS_DEFAULTS: Partial<Record<VariableName, string>> = { WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' };

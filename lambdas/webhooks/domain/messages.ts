@@ -1,0 +1,120 @@
+import * as z from 'zod';
+import { EVENT_TYPES, type PipelineEvent } from '../../events/domain/events';
+
+/**
+ * Queue messages of the webhook side. Parsed with zod at the consumer: a malformed message is a bug upstream,
+ * reported as a batch item failure (it ends on the DLQ) rather than silently dropped.
+ */
+
+/** One delivery of one event to one endpoint: the message makes attempt number `attempt`. */
+export const deliveryMessage = z.object({
+  storeId: z.string().min(1),
+  endpointId: z.string().min(1),
+  eventId: z.string().min(1),
+  /** Set when a replay (refeed) asked for this delivery. */
+  replayId: z.string().min(1).optional(),
+  attempt: z.number().int().min(1),
+  /** Epoch ms before which the attempt must not be made (SQS delays stop at 15 minutes: longer ones chain). */
+  notBefore: z.number().int().optional(),
+  /**
+   * Set on the follow-up of an attempt that succeeded but whose record could not be written (docs/webhooks-design.md,
+   * "sent once"): the message only records that success, it never POSTs. `tries` counts its own re-sends.
+   */
+  recordOnly: z
+    .object({
+      responseStatus: z.number().int(),
+      durationMs: z.number().int().min(0),
+      at: z.string().min(1),
+      tries: z.number().int().min(0),
+    })
+    .optional(),
+  /** The event itself when it is small (see withEmbeddedEvent): the delivery then needs no read to send it. */
+  event: z
+    .object({
+      id: z.string(),
+      type: z.enum(EVENT_TYPES),
+      createdAt: z.string(),
+      storeId: z.string(),
+      data: z.unknown(),
+    })
+    .optional(),
+});
+export type DeliveryMessage = z.infer<typeof deliveryMessage>;
+
+/**
+ * Events up to this size travel inside their delivery messages (SQS takes 256 KiB); larger ones are read from
+ * the events table by the delivery. This spares one read per delivery on the common path.
+ */
+export const MAX_EMBEDDED_EVENT_BYTES = 64 * 1024;
+
+/** The message with its event embedded when the event is small enough. */
+export function withEmbeddedEvent(message: DeliveryMessage, event: PipelineEvent): DeliveryMessage {
+  return Buffer.byteLength(JSON.stringify(event)) <= MAX_EMBEDDED_EVENT_BYTES
+    ? { ...message, event }
+    : message;
+}
+
+/** A replay request: deliver every matching event of the window to one endpoint again. */
+export const replayJob = z.object({
+  storeId: z.string().min(1),
+  endpointId: z.string().min(1),
+  replayId: z.string().min(1),
+  /** Epoch ms, inclusive. */
+  since: z.number().int(),
+  /** Epoch ms, exclusive. */
+  until: z.number().int(),
+  types: z.array(z.enum(EVENT_TYPES)).optional(),
+});
+export type ReplayJob = z.infer<typeof replayJob>;
+
+/**
+ * A received delivery message: parsed, or why it could not be. `receiveCount` is SQS's ApproximateReceiveCount,
+ * for the logs only: nothing promises a copy SQS delivers again a count above 1, so no count proves a message alone.
+ */
+export type ReceivedDelivery = {
+  readonly messageId: string;
+  readonly receiveCount: number;
+} & ({ readonly message: DeliveryMessage } | { readonly invalid: string });
+
+/** An SQS record of the deliveries queue, as the Lambda event carries it (the fields read here). */
+export interface DeliveryRecord {
+  readonly messageId: string;
+  readonly body: string;
+  readonly attributes?: { readonly ApproximateReceiveCount?: string };
+}
+
+/** Parses one record with the message's schema (a malformed one is reported by the consumer, see above). */
+export function parseDeliveryRecord(record: DeliveryRecord): ReceivedDelivery {
+  const receiveCount = Math.max(1, Number(record.attributes?.ApproximateReceiveCount ?? '1') || 1);
+  const received = { messageId: record.messageId, receiveCount };
+  let json: unknown;
+  try {
+    json = JSON.parse(record.body);
+  } catch {
+    return { ...received, invalid: 'the body is not JSON' };
+  }
+  const parsed = deliveryMessage.safeParse(json);
+  return parsed.success
+    ? { ...received, message: parsed.data }
+    : { ...received, invalid: z.prettifyError(parsed.error) };
+}
+
+/** What an SQS or stream consumer answers with ReportBatchItemFailures (message ids, or sequence numbers). */
+export interface BatchResponse {
+  readonly batchItemFailures: { readonly itemIdentifier: string }[];
+}
+
+export { MAX_SQS_DELAY_SECONDS } from '../../platform/delayed-messages';
+
+/** Port: the deliveries queue and its DLQ. */
+export interface DeliveryQueue {
+  /** Sends in batches of up to 10; every message is delayed by min(its notBefore - now, 15 min). */
+  send(messages: readonly DeliveryMessage[]): Promise<void>;
+  /** Puts an exhausted delivery on the dead-letter queue, where `npx pipeline redrive deliveries` finds it. */
+  sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void>;
+}
+
+/** Port: the replays queue. */
+export interface ReplayQueue {
+  send(job: ReplayJob): Promise<void>;
+}
