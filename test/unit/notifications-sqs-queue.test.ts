@@ -1,5 +1,6 @@
 import type { SendMessageBatchCommand, SendMessageBatchCommandOutput, SQSClient } from '@aws-sdk/client-sqs';
-import { batchesOf, SqsNotificationQueue } from '../../lambdas/notifications/adapters/sqs-notification-queue';
+import { SqsNotificationQueue } from '../../lambdas/notifications/adapters/sqs-notification-queue';
+import { batchesOf } from '../../lambdas/platform/sqs-batch-sender';
 import { chargedData, messageOf, subscriptionEvent } from './support/notification-fakes';
 
 /**
@@ -55,14 +56,18 @@ describe('SqsNotificationQueue', () => {
   });
 });
 
-describe('batchesOf', () => {
+describe('batchesOf (the one SQS batch sender, platform/sqs-batch-sender.ts)', () => {
   it('cuts at 10 entries', () => {
-    expect(batchesOf(Array.from({ length: 23 }, () => 'x')).map((b) => b.length)).toEqual([10, 10, 3]);
+    expect(batchesOf(Array.from({ length: 23 }, () => ({ body: 'x' }))).map((b) => b.length)).toEqual([
+      10, 10, 3,
+    ]);
   });
 
   it('cuts at 256 KiB in all', () => {
     const body = 'x'.repeat(100 * 1024);
-    expect(batchesOf([body, body, body, 'y']).map((b) => b.length)).toEqual([2, 2]);
+    expect(batchesOf([body, body, body, 'y'].map((text) => ({ body: text }))).map((b) => b.length)).toEqual([
+      2, 2,
+    ]);
   });
 
   it('sends nothing for nothing', () => {

@@ -1,15 +1,7 @@
-import {
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { sendMessage, sendMessages } from '../../platform/sqs-batch-sender';
 import type { ReconcileMessage, ReconciliationQueue } from '../domain/reconciliation';
 import type { ChargeMessage, ChargeQueue, RunMessage, RunQueue } from '../domain/runs';
-
-const BATCH_SIZE = 10;
-/** SendMessageBatch reports entries it could not take (often throttling); they are tried again this many times. */
-const BATCH_RETRIES = 3;
 
 /** The charges queue: one message per charge to process, sent ten to a request. */
 export class SqsChargeQueue implements ChargeQueue {
@@ -20,35 +12,28 @@ export class SqsChargeQueue implements ChargeQueue {
     message: ChargeMessage & { readonly retries: number },
     delaySeconds: number,
   ): Promise<void> {
-    await this.props.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.props.queueUrl,
-        MessageBody: JSON.stringify(message),
-        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
-      }),
-    );
+    await sendMessage(this.props.client, this.props.queueUrl, {
+      body: JSON.stringify(message),
+      delaySeconds,
+    });
   }
 
   /** Gives up on asking for now: the message waits on the DLQ, and the run's stall sweep sends the charge again. */
   async sendToDeadLetter(message: ChargeMessage, reason: string): Promise<void> {
     if (!this.props.deadLetterQueueUrl) throw new Error('SqsChargeQueue: no dead-letter queue configured.');
-    await this.props.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.props.deadLetterQueueUrl,
-        MessageBody: JSON.stringify(message),
-        MessageAttributes: { reason: { DataType: 'String', StringValue: reason.slice(0, 1000) } },
-      }),
-    );
+    await sendMessage(this.props.client, this.props.deadLetterQueueUrl, {
+      body: JSON.stringify(message),
+      reason,
+    });
   }
 
   async send(messages: readonly ChargeMessage[]): Promise<void> {
-    for (let start = 0; start < messages.length; start += BATCH_SIZE) {
-      await sendBatch(
-        this.props.client,
-        this.props.queueUrl,
-        messages.slice(start, start + BATCH_SIZE).map((message) => JSON.stringify(message)),
-      );
-    }
+    await sendMessages(
+      this.props.client,
+      this.props.queueUrl,
+      messages.map((message) => ({ body: JSON.stringify(message) })),
+      'charge messages',
+    );
   }
 }
 
@@ -57,35 +42,10 @@ export class SqsRunQueue implements RunQueue {
   constructor(private readonly props: { client: SQSClient; queueUrl: string }) {}
 
   async send(message: RunMessage, delaySeconds = 0): Promise<void> {
-    await this.props.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.props.queueUrl,
-        MessageBody: JSON.stringify(message),
-        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
-      }),
-    );
-  }
-}
-
-async function sendBatch(client: SQSClient, queueUrl: string, bodies: readonly string[]): Promise<void> {
-  let pending: SendMessageBatchRequestEntry[] = bodies.map((body, index) => ({
-    Id: String(index),
-    MessageBody: body,
-  }));
-  for (let tries = 0; ; tries += 1) {
-    const { Failed = [] } = await client.send(
-      new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
-    );
-    if (Failed.length === 0) return;
-    const failedIds = new Set(Failed.map((failure) => failure.Id));
-    pending = pending.filter((entry) => failedIds.has(entry.Id));
-    if (tries >= BATCH_RETRIES || Failed.some((failure) => failure.SenderFault)) {
-      const first = Failed[0];
-      throw new Error(
-        `SQS refused ${Failed.length} of the messages: ${first?.Code ?? 'unknown'} ${first?.Message ?? ''}`.trim(),
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
+    await sendMessage(this.props.client, this.props.queueUrl, {
+      body: JSON.stringify(message),
+      delaySeconds,
+    });
   }
 }
 
@@ -97,12 +57,9 @@ export class SqsReconciliationQueue implements ReconciliationQueue {
   constructor(private readonly props: { client: SQSClient; queueUrl: string }) {}
 
   async send(message: ReconcileMessage, delaySeconds: number): Promise<void> {
-    await this.props.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.props.queueUrl,
-        MessageBody: JSON.stringify(message),
-        DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
-      }),
-    );
+    await sendMessage(this.props.client, this.props.queueUrl, {
+      body: JSON.stringify(message),
+      delaySeconds,
+    });
   }
 }

@@ -1,20 +1,12 @@
-import {
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { delaySecondsUntil } from '../../platform/delayed-messages';
+import { sendMessage, sendMessages } from '../../platform/sqs-batch-sender';
 import type { DeliveryMessage, DeliveryQueue } from '../domain/messages';
 
 /**
  * The deliveries queue and its dead-letter queue. A message waits until its `notBefore` as far as SQS allows
  * (15 minutes); a longer wait is finished by the consumer re-sending it (see domain/webhooks/delivery.ts).
  */
-const BATCH_SIZE = 10;
-/** SendMessageBatch reports entries it could not take (often throttling); they are tried again this many times. */
-const BATCH_RETRIES = 3;
-
 export class SqsDeliveryQueue implements DeliveryQueue {
   private readonly client: SQSClient;
   private readonly queueUrl: string;
@@ -34,44 +26,20 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   }
 
   async send(messages: readonly DeliveryMessage[]): Promise<void> {
-    for (let start = 0; start < messages.length; start += BATCH_SIZE) {
-      await this.sendBatch(messages.slice(start, start + BATCH_SIZE));
-    }
-  }
-
-  async sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void> {
-    await this.client.send(
-      new SendMessageCommand({
-        QueueUrl: this.deadLetterQueueUrl,
-        MessageBody: JSON.stringify(message),
-        MessageAttributes: { reason: { DataType: 'String', StringValue: reason } },
-      }),
+    const now = this.now();
+    await sendMessages(
+      this.client,
+      this.queueUrl,
+      messages.map((message) => ({
+        body: JSON.stringify(message),
+        delaySeconds: delaySeconds(message, now),
+      })),
+      'delivery messages',
     );
   }
 
-  private async sendBatch(messages: readonly DeliveryMessage[]): Promise<void> {
-    const now = this.now();
-    let pending: SendMessageBatchRequestEntry[] = messages.map((message, index) => ({
-      Id: String(index),
-      MessageBody: JSON.stringify(message),
-      DelaySeconds: delaySeconds(message, now),
-    }));
-    for (let tries = 0; ; tries += 1) {
-      const { Failed = [] } = await this.client.send(
-        new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending }),
-      );
-      if (Failed.length === 0) return;
-      const failedIds = new Set(Failed.map((failure) => failure.Id));
-      pending = pending.filter((entry) => failedIds.has(entry.Id));
-      // A sender fault (a malformed entry) fails the same way every time: no point trying again.
-      if (tries >= BATCH_RETRIES || Failed.some((failure) => failure.SenderFault)) {
-        const first = Failed[0];
-        throw new Error(
-          `SQS refused ${Failed.length} of the delivery messages: ${first?.Code ?? 'unknown'} ${first?.Message ?? ''}`.trim(),
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** tries));
-    }
+  async sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void> {
+    await sendMessage(this.client, this.deadLetterQueueUrl, { body: JSON.stringify(message), reason });
   }
 }
 
