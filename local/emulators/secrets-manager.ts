@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from '../runtime/listen';
 
 /**
  * The local stack's Secrets Manager: the subset of its AWS JSON 1.1 API that the functions (through
@@ -88,10 +89,7 @@ export class LocalSecretsManager {
       });
     });
     emulator = new LocalSecretsManager(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    await listen(server, options);
     return emulator;
   }
 

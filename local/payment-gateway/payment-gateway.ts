@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen } from '../runtime/listen';
 import {
   type Clock,
   type GatewayFault,
@@ -113,10 +114,7 @@ export class PaymentGateway {
     );
     if (options.faults) gateway.faults = options.faults;
     if (options.readFaults) gateway.readFaults = options.readFaults;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    await listen(server, { port: options.port });
     return gateway;
   }
 

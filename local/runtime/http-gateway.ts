@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { LOCAL_ACCOUNT_ID } from '../aws-clients';
+import { listen } from './listen';
 import type { LocalFunction } from './local-function';
 
 /** API Gateway's payload limit for an HTTP API. */
@@ -38,20 +39,15 @@ export async function listenHttpGateway(options: { host: string; port: number })
     void handleRequest(request, response, apiId, routes);
   });
   server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        error.code === 'EADDRINUSE'
-          ? new Error(
-              `The HTTP API cannot listen on ${options.host}:${options.port}: the port is in use. Choose another (PORT).`,
-            )
-          : error,
-      ),
-    );
-    server.listen(options.port, options.host, () => {
-      server.removeAllListeners('error');
-      resolve();
-    });
+  await listen(server, {
+    port: options.port,
+    host: options.host,
+    describe: (error) =>
+      error.code === 'EADDRINUSE'
+        ? new Error(
+            `The HTTP API cannot listen on ${options.host}:${options.port}: the port is in use. Choose another (PORT).`,
+          )
+        : error,
   });
   const { port } = server.address() as AddressInfo;
   const urlHost = options.host.includes(':') ? `[${options.host}]` : options.host;

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { listen } from '../runtime/listen';
 
 /**
  * The local stack's mail sink: an SMTP server on 127.0.0.1 that accepts every message and keeps it, so receipts,
@@ -60,10 +61,7 @@ export class SmtpSink {
       },
     });
     sink = new SmtpSink(server);
-    await new Promise<void>((resolve, reject) => {
-      server.on('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    await listen(server, options);
     return sink;
   }
 
