@@ -44,19 +44,21 @@ import { DynamoRunsRepository } from '../lambdas/billing/adapters/dynamo-runs-re
 import { DynamoSubscriptionsRepository } from '../lambdas/billing/adapters/dynamo-subscriptions-repository';
 import { StripePaymentGateway } from '../lambdas/billing/adapters/stripe-payment-gateway';
 import {
-  type ChargeProcessOutcome,
   type ChargeRecord,
-  type ChargeResolution,
-  ChargeStillPendingError,
-  type ChargesRepository,
   refOf as chargeRefOf,
   chargeRefToString,
   claimFor,
-  type PaymentGateway,
+} from '../lambdas/billing/domain/charges/charge';
+import type { PaymentGateway } from '../lambdas/billing/domain/charges/gateway';
+import type { ChargeResolution, ChargesRepository } from '../lambdas/billing/domain/charges/ports';
+import {
+  type ChargeProcessOutcome,
+  ChargeStillPendingError,
   processCharge,
-} from '../lambdas/billing/domain/charges';
-import { chargeChangeEffects, emptyEffects } from '../lambdas/billing/domain/outbox';
-import { type ChargeMessage, digest } from '../lambdas/billing/domain/runs';
+} from '../lambdas/billing/domain/charges/process';
+import { digest } from '../lambdas/billing/domain/event-ids';
+import type { ChargeMessage } from '../lambdas/billing/domain/messages';
+import { chargeChangeEffects, emptyEffects } from '../lambdas/billing/domain/outbox-effects';
 import { runIdOf } from '../lambdas/billing/domain/schedule';
 import {
   type DunningPolicy,

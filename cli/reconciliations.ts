@@ -6,7 +6,7 @@ import type { Answer } from './subscription-runs';
 import type { Target } from './target';
 
 /**
- * `pipeline reconcile <date>`: the reconciliation routes of the admin API (CONTRACT.md section 3). Starts the
+ * `pipeline reconcile <date>`: the reconciliation routes of the admin API (docs/api.md section 3). Starts the
  * reconciliation of a completed run with the gateway, waits for its report and prints it.
  */
 

@@ -5,7 +5,7 @@ import { ApiError, callApi } from './api-client';
 import type { Target } from './target';
 
 /**
- * The subscription-run routes of the admin API (CONTRACT.md section 3) for `pipeline run` and `pipeline runs`,
+ * The subscription-run routes of the admin API (docs/api.md section 3) for `pipeline run` and `pipeline runs`,
  * and the checks of their arguments, made before any request so that a typo never reaches the API.
  */
 

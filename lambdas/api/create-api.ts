@@ -89,7 +89,7 @@ function problemResponse(problem: HttpProblem) {
   };
 }
 
-export function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
+function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     if (value !== undefined) headers[name.toLowerCase()] = value;

@@ -15,7 +15,7 @@ import { serializeResponse } from './responses';
 const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
- * Wraps a POST in `Idempotency-Key` semantics (CONTRACT.md section 3). Call it after the body is validated:
+ * Wraps a POST in `Idempotency-Key` semantics (docs/api.md section 3). Call it after the body is validated:
  * a request that fails validation is not recorded, so the corrected request may reuse its key (as Stripe does).
  * Problems thrown by `execute` are part of the response: 4xx ones are stored and replayed, 5xx ones release the key.
  */

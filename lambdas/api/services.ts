@@ -1,6 +1,6 @@
-import type { ChargesRepository } from '../billing/domain/charges';
+import type { ChargesRepository } from '../billing/domain/charges/ports';
 import type { ReconciliationQueue, ReconciliationReports } from '../billing/domain/reconciliation';
-import type { DatafeedStore, RunQueue, RunsRepository } from '../billing/domain/runs';
+import type { DatafeedStore, RunQueue, RunsRepository } from '../billing/domain/runs/ports';
 import type { SubscriptionsRepository } from '../billing/domain/subscriptions-repository';
 import type { EventsRepository } from '../events/domain/events';
 import type { TransactionsRepository } from '../events/domain/transactions';
@@ -96,6 +96,12 @@ export interface ApiServices {
 }
 
 /** The Idempotency-Key space of one store, apart from other stores' and the admin's. */
+/** The billing dependencies the billing routes need. @throws when the API was built without them. */
+export function billingOf(services: ApiServices): BillingDependencies {
+  if (!services.deps.billing) throw new Error('The API was built without its billing dependencies.');
+  return services.deps.billing;
+}
+
 export function storeScope(storeId: string): string {
   return `store:${storeId}`;
 }

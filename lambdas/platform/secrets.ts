@@ -1,7 +1,7 @@
 import type middy from '@middy/core';
 import secretsManager from '@middy/secrets-manager';
 import type { Context } from 'aws-lambda';
-import { requireEnv } from './environment';
+import { type ResourceName, readConfig } from './config';
 
 /**
  * Secrets at run time, never in the environment: each function names the environment variable that holds a
@@ -13,14 +13,14 @@ import { requireEnv } from './environment';
  * (`local/emulators/secrets-manager.ts`) and points the SDK at it with `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
  */
 
-/** How long a function keeps a secret's value before it reads it again, in seconds. */
-export const SECRETS_CACHE_SECONDS_VARIABLE = 'SECRETS_CACHE_SECONDS';
+/** The cache's default: SECRETS_CACHE_SECONDS unset (its schema's default, 300 s). */
 export const SECRETS_CACHE_EXPIRY_MS = 5 * 60_000;
-/** middy reads a `cacheExpiry` above one day as a point in time, not a duration: longer caches are refused. */
-const MAX_SECRETS_CACHE_SECONDS = 86_400;
+
+/** A variable that holds a secret's ARN. */
+type SecretArnVariable = Extract<ResourceName, `${string}_SECRET_ARN`>;
 
 /** Maps a context property name to the environment variable holding the secret's ARN. */
-export type SecretBindings = Readonly<Record<string, string>>;
+export type SecretBindings = Readonly<Record<string, SecretArnVariable>>;
 
 export type ContextWithSecrets<Bindings extends SecretBindings> = Context & {
   [Name in keyof Bindings]: string;
@@ -29,32 +29,30 @@ export type ContextWithSecrets<Bindings extends SecretBindings> = Context & {
 /**
  * The middleware that puts the bound secrets on the context, cached for `cacheExpiryMs` (by default
  * SECRETS_CACHE_SECONDS of the environment, 300 s when unset).
- * @throws at cold start when a binding's variable is unset or SECRETS_CACHE_SECONDS does not parse.
+ * @throws ConfigError at cold start when a binding's variable is unset or SECRETS_CACHE_SECONDS does not parse.
  */
 export function loadSecrets<Bindings extends SecretBindings>(
   bindings: Bindings,
-  options: { cacheExpiryMs?: number } = {},
+  options: { cacheExpiryMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): middy.MiddlewareObj {
-  const arns = Object.fromEntries(
-    Object.entries(bindings).map(([name, variable]) => [name, requireEnv(variable)]),
-  );
+  const env = options.env ?? process.env;
+  const arns = readConfig(Object.values(bindings), env);
   return secretsManager({
-    fetchData: arns,
+    fetchData: Object.fromEntries(Object.entries(bindings).map(([name, variable]) => [name, arns[variable]])),
     setToContext: true,
     cacheKey: 'pipeline-secrets',
-    cacheExpiry: options.cacheExpiryMs ?? secretsCacheExpiryMs(process.env),
+    cacheExpiry: options.cacheExpiryMs ?? secretsCacheExpiryMs(env),
   }) as middy.MiddlewareObj;
 }
 
-/** SECRETS_CACHE_SECONDS of `env` in milliseconds: a whole number from 1 to 86400, 300 when unset or empty. */
+/**
+ * SECRETS_CACHE_SECONDS of `env` in milliseconds: a whole number from 1 to 86400, 300 when unset or blank.
+ * @throws ConfigError naming the variable and its value when it does not parse.
+ */
 export function secretsCacheExpiryMs(env: NodeJS.ProcessEnv): number {
-  const text = env[SECRETS_CACHE_SECONDS_VARIABLE]?.trim();
-  if (text === undefined || text === '') return SECRETS_CACHE_EXPIRY_MS;
-  const seconds = Number(text);
-  if (!/^\d+$/.test(text) || seconds < 1 || seconds > MAX_SECRETS_CACHE_SECONDS) {
-    throw new Error(
-      `${SECRETS_CACHE_SECONDS_VARIABLE} must be a whole number of seconds from 1 to ${MAX_SECRETS_CACHE_SECONDS}, got "${text}".`,
-    );
-  }
-  return seconds * 1000;
+  // A blank value counts as unset, like an empty one.
+  const { SECRETS_CACHE_SECONDS } = readConfig(['SECRETS_CACHE_SECONDS'], {
+    SECRETS_CACHE_SECONDS: env.SECRETS_CACHE_SECONDS?.trim() === '' ? undefined : env.SECRETS_CACHE_SECONDS,
+  });
+  return SECRETS_CACHE_SECONDS * 1000;
 }

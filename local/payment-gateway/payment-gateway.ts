@@ -16,7 +16,7 @@ import {
 
 /**
  * The bundled payment gateway of the local stack: the subset of Stripe's API the pipeline charges through
- * (CONTRACT.md section 5), served over HTTP to the official `stripe` SDK. All state and every rule live in
+ * (docs/api.md section 5), served over HTTP to the official `stripe` SDK. All state and every rule live in
  * `stripe-simulator.ts` (why it is hand-written is said there); this file is transport: it parses the request,
  * asks the test's fault function what the network does to it, and writes (or withholds) the answer.
  *

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * The state and the rules of the bundled payment gateway (CONTRACT.md section 5), free of HTTP so that unit tests
+ * The state and the rules of the bundled payment gateway (docs/api.md section 5), free of HTTP so that unit tests
  * can drive it with a clock they move: hours of idempotency-key life, bank debits settling, search catching up,
  * all in microseconds. `payment-gateway.ts` is the thin HTTP server over it that the pipeline's `stripe` SDK talks
  * to.
@@ -222,7 +222,7 @@ function cardError(code: string, declineCode: string, message: string, param?: s
 }
 
 /**
- * The test payment methods (CONTRACT.md section 5, after docs.stripe.com/testing#declined-payments). An expired
+ * The test payment methods (docs/api.md section 5, after docs.stripe.com/testing#declined-payments). An expired
  * card's `code` is `expired_card` (not card_declined), as Stripe answers it; its `decline_code` says the same.
  */
 const DECLINES: Readonly<Record<string, PaymentError>> = {
@@ -244,7 +244,7 @@ const DECLINES: Readonly<Record<string, PaymentError>> = {
 
 /**
  * A failed bank debit. Real ACH/SEPA failures carry the bank's return reason in `code` and often no
- * `decline_code`; here it is shaped as a generic card decline because CONTRACT.md section 5 has the pipeline read
+ * `decline_code`; here it is shaped as a generic card decline because docs/api.md section 5 has the pipeline read
  * `last_payment_error.decline_code`, and generic_decline is the one code every dunning schedule treats as soft.
  */
 const BANK_DEBIT_FAILURE = cardError('card_declined', 'generic_decline', 'The bank debit failed.');

@@ -1,5 +1,6 @@
 import type { EventType } from '../../lambdas/events/domain/events';
-import { acme, eventIdAt, other, webhookApi } from './support/in-memory-webhooks';
+import { acme, other, webhookApi } from './support/in-memory-api';
+import { eventIdAt } from './support/webhook-fakes';
 
 async function withEvents(count: number, type: (i: number) => EventType = () => 'transaction.created') {
   const setup = await webhookApi();

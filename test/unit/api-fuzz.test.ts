@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { EVENT_TYPES } from '../../lambdas/events/domain/events';
 import { apiEvent } from './support/api-events';
-import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-webhooks';
+import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-api';
 
 /**
  * Whatever a client sends to any route, the answer is never a 5xx and always a JSON (or empty) body: client

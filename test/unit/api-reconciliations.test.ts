@@ -1,17 +1,17 @@
 import { createApi } from '../../lambdas/api/create-api';
 import type { ApiDependencies } from '../../lambdas/api/services';
+import type { ReconcileMessage } from '../../lambdas/billing/domain/messages';
+import type { ReconciliationReports } from '../../lambdas/billing/domain/reconciliation';
 import {
   buildReconciliation,
-  type ReconcileMessage,
   type ReconciliationReport,
-  type ReconciliationReports,
-} from '../../lambdas/billing/domain/reconciliation';
-import type { Run } from '../../lambdas/billing/domain/runs';
+} from '../../lambdas/billing/domain/reconciliation-report';
+import type { Run } from '../../lambdas/billing/domain/runs/run';
 import { hashApiKey } from '../../lambdas/stores/domain/api-keys';
 import { callerFor } from './support/api-events';
+import { ADMIN_KEY, acme, json, STORE_KEY, webhookDependencies } from './support/in-memory-api';
 import type { InMemoryRuns } from './support/in-memory-billing';
-import { silentLogger } from './support/in-memory-ports';
-import { ADMIN_KEY, acme, json, STORE_KEY, webhookDependencies } from './support/in-memory-webhooks';
+import { silentLogger } from './support/logger';
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 const NOW = '2024-06-02T12:00:00.000Z';

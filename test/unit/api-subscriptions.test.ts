@@ -1,5 +1,5 @@
+import { ADMIN_KEY, acme, json, other, webhookApi } from './support/in-memory-api';
 import type { InMemoryDatafeeds, InMemoryRuns } from './support/in-memory-billing';
-import { ADMIN_KEY, acme, json, other, webhookApi } from './support/in-memory-webhooks';
 
 const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 const body = {

@@ -1,4 +1,4 @@
-import { ADMIN_KEY, acme, json, other, webhookApi } from './support/in-memory-webhooks';
+import { ADMIN_KEY, acme, json, other, webhookApi } from './support/in-memory-api';
 
 const transaction = {
   id: 'order-1001',

@@ -1,5 +1,6 @@
 import { signingSecrets } from '../../lambdas/webhooks/domain/endpoints';
-import { ADMIN_KEY, acme, eventIdAt, json, other, webhookApi } from './support/in-memory-webhooks';
+import { ADMIN_KEY, acme, json, other, webhookApi } from './support/in-memory-api';
+import { eventIdAt } from './support/webhook-fakes';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -3,8 +3,9 @@ import { Authenticator } from '../../lambdas/api/authenticator';
 import { createApi } from '../../lambdas/api/create-api';
 import { hashApiKey } from '../../lambdas/stores/domain/api-keys';
 import { apiEvent, callerFor } from './support/api-events';
-import { InMemoryIdempotencyStore, InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
-import { webhookDependencies } from './support/in-memory-webhooks';
+import { webhookDependencies } from './support/in-memory-api';
+import { InMemoryIdempotencyStore, InMemoryStoresRepository } from './support/in-memory-ports';
+import { silentLogger } from './support/logger';
 
 const ADMIN_KEY = 'admin-key-for-tests-0123456789';
 const secrets = { adminApiKey: ADMIN_KEY };

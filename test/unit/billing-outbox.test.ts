@@ -1,16 +1,20 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
-import type { ChargeRecord } from '../../lambdas/billing/domain/charges';
+import type {
+  OutboxStreamEvent,
+  OutboxStreamResponse,
+} from '../../lambdas/billing/adapters/billing-outbox-function';
+import type { ChargeRecord } from '../../lambdas/billing/domain/charges/charge';
 import {
   type CounterAddResult,
-  type CounterDelta,
   type CounterSource,
   type OutboxRecord,
   processOutboxBatch,
   type RunCounters,
   streamPosition,
 } from '../../lambdas/billing/domain/outbox';
-import type { OutboxStreamEvent, OutboxStreamResponse } from '../../lambdas/billing/handlers/billing-outbox';
+import type { CounterDelta } from '../../lambdas/billing/domain/outbox-effects';
+import { fakeLambdaContext } from './support/lambda-context';
 import { InMemoryEventsRepository } from './support/webhook-fakes';
 
 /**
@@ -353,11 +357,7 @@ describe('billing outbox handler', () => {
     RUNS_TABLE_NAME: 'Runs',
     AWS_REGION: 'eu-west-1',
   };
-  const context = {
-    functionName: 'test',
-    awsRequestId: 'req-1',
-    getRemainingTimeInMillis: () => 60_000,
-  } as unknown as Context;
+  const context = fakeLambdaContext({ remainingTimeMs: 60_000 });
   const streamArn = (table: string) =>
     `arn:aws:dynamodb:eu-west-1:123456789012:table/${table}/stream/2026-01-01T00:00:00.000`;
 

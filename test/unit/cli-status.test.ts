@@ -1,14 +1,9 @@
 import type { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import {
-  alignColumns,
-  cloudWatchAges,
-  formatAge,
-  formatStatus,
-  isPastDeadline,
-  type PipelineStatus,
-  progressBar,
-  queueNameOf,
-} from '../../cli/status';
+import { alignColumns, formatAge, formatStatus, progressBar } from '../../cli/status/format';
+import type { PipelineStatus } from '../../cli/status/read-status';
+import { cloudWatchAges } from '../../cli/status/sources/cloudwatch';
+import { queueNameOf } from '../../cli/status/sources/sqs';
+import { isPastDeadline } from '../../cli/status/sources/subscription-run';
 import type { SubscriptionRun } from '../../cli/subscription-runs';
 
 const RUN: SubscriptionRun = {

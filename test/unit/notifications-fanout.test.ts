@@ -2,6 +2,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { newEventId } from '../../lambdas/events/domain/events';
 import { CachedEndpoints, Fanout, fanoutWorkFor } from '../../lambdas/webhooks/domain/fanout';
+import { FakeClock } from './support/clock';
+import { fakeLambdaContext } from './support/lambda-context';
 import {
   canceledData,
   chargedData,
@@ -10,7 +12,6 @@ import {
 } from './support/notification-fakes';
 import {
   endpointFixture,
-  FakeClock,
   FakeDeliveryQueue,
   InMemoryEndpointsRepository,
   InMemoryEventsRepository,
@@ -112,11 +113,7 @@ describe('Fanout: notifications', () => {
 });
 
 describe('fanout handler: NOTIFICATIONS_QUEUE_URL', () => {
-  const context = {
-    functionName: 'test',
-    awsRequestId: 'req-1',
-    getRemainingTimeInMillis: () => 30_000,
-  } as unknown as Context;
+  const context = fakeLambdaContext();
   const env = {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     TRANSACTIONS_TABLE_NAME: 'Transactions',

@@ -1,4 +1,5 @@
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { fakeLambdaContext } from './support/lambda-context';
 import {
   canceledData,
   chargedData,
@@ -9,11 +10,7 @@ import {
 } from './support/notification-fakes';
 
 /** The notify handler's wiring, with the adapters replaced: what SQS gets back (partial batch responses). */
-const context = {
-  functionName: 'test',
-  awsRequestId: 'req-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const context = fakeLambdaContext();
 
 const env = {
   POWERTOOLS_LOG_LEVEL: 'SILENT',

@@ -6,9 +6,9 @@ import {
   NotificationLeasedError,
   Notifier,
 } from '../../lambdas/notifications/domain/notifier';
+import { FakeClock } from './support/clock';
 import {
   chargedData,
-  FakeClock,
   InMemoryNotificationLog,
   messageOf,
   ScriptedEmailSender,

@@ -9,8 +9,8 @@ import {
 } from '../../lambdas/stores/domain/shared-store-throttle';
 import { StoreThrottle } from '../../lambdas/stores/domain/store-throttle';
 import { apiEvent } from './support/api-events';
-import { silentLogger } from './support/in-memory-ports';
-import { acme, other, webhookApi } from './support/in-memory-webhooks';
+import { acme, other, webhookApi } from './support/in-memory-api';
+import { silentLogger } from './support/logger';
 
 /**
  * The shared record, with every sync held until the test releases it: a sync is applied and answered at release,

@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { createApi } from '../../lambdas/api/create-api';
 import { StoreThrottle } from '../../lambdas/stores/domain/store-throttle';
 import { apiEvent } from './support/api-events';
-import { InMemoryStoresRepository, silentLogger } from './support/in-memory-ports';
-import { acme, json, other, webhookApi } from './support/in-memory-webhooks';
+import { acme, json, other, webhookApi } from './support/in-memory-api';
+import { InMemoryStoresRepository } from './support/in-memory-ports';
+import { silentLogger } from './support/logger';
 
 describe('StoreThrottle', () => {
   it('lets a burst through, then the rate, and tells how long to wait', () => {

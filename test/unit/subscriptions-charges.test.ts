@@ -1,19 +1,18 @@
 import { outcomeOf } from '../../lambdas/billing/adapters/stripe-payment-gateway';
 import { cancelSubscription } from '../../lambdas/billing/domain/cancel';
-import { consumeChargeMessage } from '../../lambdas/billing/domain/charge-consumer';
 import {
   chargeRefFromString,
   chargeRefToString,
   claimFor,
-  DEFAULT_CHARGE_SETTINGS,
-  processCharge,
-} from '../../lambdas/billing/domain/charges';
+} from '../../lambdas/billing/domain/charges/charge';
+import { consumeChargeMessage } from '../../lambdas/billing/domain/charges/consumer';
+import { DEFAULT_CHARGE_SETTINGS, processCharge } from '../../lambdas/billing/domain/charges/process';
 import { buildDatafeed } from '../../lambdas/billing/domain/datafeed';
 import {
   chargeChangeEffects,
   emptyEffects,
   subscriptionChangeEffects,
-} from '../../lambdas/billing/domain/outbox';
+} from '../../lambdas/billing/domain/outbox-effects';
 import { billingWorld, T0 } from './support/billing-world';
 
 const runId = '2026-03-10';

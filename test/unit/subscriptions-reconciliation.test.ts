@@ -3,27 +3,30 @@ import {
   type ChargeRecord,
   type ChargeRef,
   chargeRefToString,
-  type GatewayPaymentIntent,
-  type PaymentIntentLedger,
-} from '../../lambdas/billing/domain/charges';
+} from '../../lambdas/billing/domain/charges/charge';
+import type { GatewayPaymentIntent, PaymentIntentLedger } from '../../lambdas/billing/domain/charges/gateway';
+import {
+  type ReconcileMessage,
+  reconcileMessage as reconcileMessageSchema,
+} from '../../lambdas/billing/domain/messages';
+import {
+  processReconcileMessage,
+  type ReconcileDeps,
+  type ReconciliationReports,
+  reconcile,
+  requestReconciliation,
+  scheduleReconciliation,
+} from '../../lambdas/billing/domain/reconciliation';
 import {
   buildReconciliation,
   forStorage,
   MAX_LISTED_FINDINGS,
-  processReconcileMessage,
   RECONCILIATION_WINDOW_MARGIN_MS,
-  type ReconcileDeps,
   type ReconciledCharge,
   type ReconciledPaymentIntent,
-  type ReconcileMessage,
   type ReconciliationReport,
-  type ReconciliationReports,
-  reconcile,
-  reconcileMessageSchema,
-  requestReconciliation,
-  scheduleReconciliation,
-} from '../../lambdas/billing/domain/reconciliation';
-import type { Run } from '../../lambdas/billing/domain/runs';
+} from '../../lambdas/billing/domain/reconciliation-report';
+import type { Run } from '../../lambdas/billing/domain/runs/run';
 import { ConfigError, loadConfig } from '../../lambdas/platform/config';
 
 const DATE = '2024-06-01';

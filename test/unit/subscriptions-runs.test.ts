@@ -1,5 +1,10 @@
-import { claimFor } from '../../lambdas/billing/domain/charges';
-import { runView, workOnRun } from '../../lambdas/billing/domain/runs';
+import { runFunctionSettings } from '../../lambdas/billing/adapters/run-settings';
+import { claimFor } from '../../lambdas/billing/domain/charges/charge';
+import { DEFAULT_RUN_SETTINGS } from '../../lambdas/billing/domain/runs/settings';
+import { workOnRun } from '../../lambdas/billing/domain/runs/step';
+import { runView } from '../../lambdas/billing/domain/runs/view';
+import { RUN_FUNCTION_VARIABLES } from '../../lambdas/billing/function-variables';
+import { ConfigError, readConfig } from '../../lambdas/platform/config';
 import { billingWorld, T0 } from './support/billing-world';
 
 const runId = new Date(T0).toISOString().slice(0, 10);
@@ -362,5 +367,56 @@ describe('run progress', () => {
     expect(view).toMatchObject({ pending: 60, ratePerMinute: 10, etaSeconds: 360 });
     const stalled = runView({ ...base, samples: [{ at: now - 20 * 60_000, done: 40 }] }, now);
     expect(stalled).toMatchObject({ ratePerMinute: 0, etaSeconds: null });
+  });
+});
+
+describe('the run function settings', () => {
+  const resources = {
+    RUNS_TABLE_NAME: 'Runs',
+    SUBSCRIPTIONS_TABLE_NAME: 'Subscriptions',
+    CHARGES_TABLE_NAME: 'Charges',
+    EVENTS_TABLE_NAME: 'Events',
+    RUNS_QUEUE_URL: 'https://sqs.example/runs',
+    CHARGES_QUEUE_URL: 'https://sqs.example/charges',
+    DATAFEEDS_BUCKET_NAME: 'datafeeds',
+    PAYMENT_GATEWAY_API_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:gateway',
+  };
+
+  it('defaults to the domain defaults when no tuning variable is set', () => {
+    expect(runFunctionSettings(readConfig(RUN_FUNCTION_VARIABLES, resources))).toEqual({
+      run: DEFAULT_RUN_SETTINGS,
+      pollSeconds: 5,
+      stepMarginMs: 10_000,
+    });
+  });
+
+  it('reads each tuning variable in its unit, and refuses one that does not parse, naming it', () => {
+    const config = readConfig(RUN_FUNCTION_VARIABLES, {
+      ...resources,
+      RUN_LEASE_SECONDS: '10',
+      RUN_DEADLINE_MINUTES: '90',
+      RUN_PAGE_SIZE: '25',
+      RUN_STALL_SWEEP_SECONDS: '120',
+      RUN_SWEEP_INTERVAL_SECONDS: '0',
+      RUN_POLL_SECONDS: '1',
+      RUN_STEP_MARGIN_MS: '2000',
+    });
+    expect(runFunctionSettings(config)).toEqual({
+      run: {
+        leaseMs: 10_000,
+        deadlineMs: 90 * 60_000,
+        pageSize: 25,
+        stallSweepMs: 120_000,
+        sweepIntervalMs: 0,
+      },
+      pollSeconds: 1,
+      stepMarginMs: 2_000,
+    });
+    expect(() => readConfig(RUN_FUNCTION_VARIABLES, { ...resources, RUN_LEASE_SECONDS: '0' })).toThrow(
+      ConfigError,
+    );
+    expect(() => readConfig(RUN_FUNCTION_VARIABLES, { ...resources, RUN_PAGE_SIZE: 'many' })).toThrow(
+      /RUN_PAGE_SIZE/,
+    );
   });
 });

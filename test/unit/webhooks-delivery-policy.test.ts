@@ -8,7 +8,7 @@ import {
   MIN_RETRY_AFTER_MS,
   retryAfterDelay,
   startsCoolDown,
-} from '../../lambdas/webhooks/domain/delivery';
+} from '../../lambdas/webhooks/domain/delivery-policy';
 
 const schedule = [0, 5_000, 300_000, 1_800_000];
 const now = Date.parse('2024-06-01T12:00:00.000Z');

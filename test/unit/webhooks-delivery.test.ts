@@ -2,22 +2,22 @@ import { Webhook } from 'standardwebhooks';
 import { newEventId } from '../../lambdas/events/domain/events';
 import { delaySeconds } from '../../lambdas/webhooks/adapters/sqs-delivery-queue';
 import {
-  type AttemptResult,
-  CoolDowns,
   Delivery,
   type DeliveryDependencies,
-  deliverBatch,
   LEASE_GRACE_MS,
   MAX_INVOCATION_MS,
-  MAX_RECORD_FOLLOW_UPS,
 } from '../../lambdas/webhooks/domain/delivery';
+import { deliverBatch } from '../../lambdas/webhooks/domain/delivery-batch';
+import { type AttemptResult, CoolDowns } from '../../lambdas/webhooks/domain/delivery-policy';
+import { MAX_RECORD_FOLLOW_UPS } from '../../lambdas/webhooks/domain/delivery-records';
 import type { Endpoint } from '../../lambdas/webhooks/domain/endpoints';
 import { CachedEndpoints, ENDPOINT_CACHE_TTL_MS } from '../../lambdas/webhooks/domain/fanout';
 import { type DeliveryMessage, parseDeliveryRecord } from '../../lambdas/webhooks/domain/messages';
+import { FakeClock } from './support/clock';
+import { silentLogger } from './support/logger';
 import {
   endpointFixture,
   eventFixture,
-  FakeClock,
   FakeDeliveryQueue,
   InMemoryAttemptsRepository,
   InMemoryEndpointsRepository,
@@ -25,7 +25,6 @@ import {
   Io,
   RecordingMetrics,
   ScriptedSender,
-  silentWebhookLogger,
   TEST_SECRET,
 } from './support/webhook-fakes';
 
@@ -54,7 +53,7 @@ function setUp(script: ConstructorParameters<typeof ScriptedSender>[0], endpoint
     queue,
     sender,
     metrics,
-    logger: silentWebhookLogger,
+    logger: silentLogger,
     retryScheduleMs: SCHEDULE,
     disableAfterMs: 5 * DAY,
     now: clock.now,

@@ -1,4 +1,5 @@
 import { newEventId } from '../../lambdas/events/domain/events';
+import { streamTableNamed } from '../../lambdas/webhooks/adapters/stream-records';
 import {
   CachedEndpoints,
   deliveryMessagesFor,
@@ -8,14 +9,14 @@ import {
   streamTableOf,
 } from '../../lambdas/webhooks/domain/fanout';
 import type { DeliveryMessage } from '../../lambdas/webhooks/domain/messages';
+import { FakeClock } from './support/clock';
+import { silentLogger } from './support/logger';
 import {
   endpointFixture,
-  FakeClock,
   FakeDeliveryQueue,
   InMemoryEndpointsRepository,
   InMemoryEventsRepository,
   Io,
-  silentWebhookLogger,
 } from './support/webhook-fakes';
 
 const NOW = Date.parse('2024-06-01T12:00:00.000Z');
@@ -68,13 +69,15 @@ function setUp() {
 
 describe('streamTableOf', () => {
   it('tells the streams apart by the table in the ARN', () => {
-    expect(streamTableOf(arn(tables.transactions), tables, directItem)).toBe('transactions');
-    expect(streamTableOf(arn(tables.events), tables, transactionItem)).toBe('events');
+    expect(streamTableOf(streamTableNamed(arn(tables.transactions), tables), directItem)).toBe(
+      'transactions',
+    );
+    expect(streamTableOf(streamTableNamed(arn(tables.events), tables), transactionItem)).toBe('events');
   });
 
   it('falls back to the item’s shape for an ARN naming neither table', () => {
-    expect(streamTableOf(undefined, tables, transactionItem)).toBe('transactions');
-    expect(streamTableOf(arn('Other'), tables, directItem)).toBe('events');
+    expect(streamTableOf(streamTableNamed(undefined, tables), transactionItem)).toBe('transactions');
+    expect(streamTableOf(streamTableNamed(arn('Other'), tables), directItem)).toBe('events');
   });
 });
 
@@ -181,7 +184,7 @@ describe('fanOutBatch', () => {
   const record = (sequenceNumber: string, newImage?: Record<string, unknown>, eventName = 'INSERT') => ({
     sequenceNumber,
     eventName,
-    eventSourceArn: arn(tables.transactions),
+    table: 'transactions' as const,
     ...(newImage ? { newImage } : {}),
   });
   const transaction = (txnId: string) => ({ ...transactionItem, txnId, eventId: newEventId(NOW) });
@@ -200,9 +203,8 @@ describe('fanOutBatch', () => {
       endpoints: t.endpoints,
       queue,
       retryScheduleMs: [0],
-      tables,
       now: t.clock.now,
-      logger: { ...silentWebhookLogger, error: (_: string, extra: unknown) => errors.push(extra) },
+      logger: { ...silentLogger, error: (_: string, extra: unknown) => errors.push(extra) },
     };
     return { ...t, queue, deps, errors };
   }

@@ -2,6 +2,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { newEventId } from '../../lambdas/events/domain/events';
 import type { AttemptResult } from '../../lambdas/webhooks/domain/delivery';
+import { fakeLambdaContext } from './support/lambda-context';
 import {
   endpointFixture,
   eventFixture,
@@ -16,14 +17,7 @@ import {
  * The handlers' wiring, with the adapters replaced by the in-memory fakes: what the event source gets back
  * (partial batch responses) and that a delivery batch runs its items concurrently.
  */
-const context = {
-  functionName: 'test',
-  functionVersion: '$LATEST',
-  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:test',
-  memoryLimitInMB: '256',
-  awsRequestId: 'req-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const context = fakeLambdaContext();
 
 const env = {
   POWERTOOLS_LOG_LEVEL: 'SILENT',

@@ -32,7 +32,7 @@ export function validateBody<Schema extends z.ZodType>(schema: Schema, body: unk
   throw problems.validation(toFieldErrors(result.error));
 }
 
-export function toFieldErrors(error: z.ZodError): FieldError[] {
+function toFieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => ({
     field: issue.path.length > 0 ? issue.path.map(String).join('.') : '(body)',
     message: issue.message,

@@ -16,7 +16,7 @@ const requestBody = z.strictObject({
 });
 
 /**
- * The admin's reconciliations of runs with the gateway (domain/subscriptions/reconciliation.ts): started here or
+ * The admin's reconciliations of runs with the gateway (billing/domain/reconciliation.ts): started here or
  * by the run's completion, worked by RunFunction, read here.
  */
 export function reconciliationRoutes(services: ApiServices): Route<RouteContext>[] {

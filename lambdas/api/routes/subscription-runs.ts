@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
-import { MAX_AS_OF_AHEAD_MS, runView, triggerRun } from '../../billing/domain/runs';
+import { MAX_AS_OF_AHEAD_MS, triggerRun } from '../../billing/domain/runs/trigger';
+import { runView } from '../../billing/domain/runs/view';
 import { isRunId } from '../../billing/domain/schedule';
 import { HttpProblem, problems } from '../http/problem';
 import { readJsonBody, validateBody } from '../http/request-body';
 import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
-import type { ApiServices } from '../services';
+import { type ApiServices, billingOf } from '../services';
 
 const PATH = '/v1/admin/subscription-runs';
 
@@ -14,12 +15,9 @@ const triggerBody = z.strictObject({
   asOf: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional(),
 });
 
-/** The admin's run trigger and progress: the same code path as the schedules (domain/subscriptions/runs.ts). */
+/** The admin's run trigger and progress: the same code path as the schedules (billing/domain/runs/). */
 export function subscriptionRunRoutes(services: ApiServices): Route<RouteContext>[] {
-  const billing = () => {
-    if (!services.deps.billing) throw new Error('The API was built without its billing dependencies.');
-    return services.deps.billing;
-  };
+  const billing = () => billingOf(services);
   return [
     {
       method: 'POST',

@@ -1,6 +1,6 @@
 import { ulid } from 'ulid';
 import { cancelSubscription } from '../../billing/domain/cancel';
-import type { ChargeRecord } from '../../billing/domain/charges';
+import type { ChargeRecord } from '../../billing/domain/charges/charge';
 import {
   newSubscription,
   type Subscription,
@@ -15,7 +15,7 @@ import { HttpProblem, problems } from '../http/problem';
 import { readJsonBody, validateBody } from '../http/request-body';
 import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
-import { type ApiServices, storeScope } from '../services';
+import { type ApiServices, billingOf, storeScope } from '../services';
 
 const PATH = '/v1/subscriptions';
 
@@ -25,10 +25,7 @@ const PATH = '/v1/subscriptions';
  * Idempotency-Key header makes a retry safe.
  */
 export function subscriptionRoutes(services: ApiServices): Route<RouteContext>[] {
-  const billing = () => {
-    if (!services.deps.billing) throw new Error('The API was built without its billing dependencies.');
-    return services.deps.billing;
-  };
+  const billing = () => billingOf(services);
   return [
     {
       method: 'POST',
@@ -89,8 +86,7 @@ async function createSubscription(
   storeId: string,
   body: SubscriptionInput,
 ): Promise<ApiResponse> {
-  const billing = services.deps.billing;
-  if (!billing) throw new Error('The API was built without its billing dependencies.');
+  const billing = billingOf(services);
   const now = services.now();
   const subscriptionId = body.id ?? `sub_${ulid(now)}`;
   const fingerprint = requestFingerprint('POST', PATH, { ...body, id: subscriptionId });
@@ -123,7 +119,7 @@ function notFound(id: string | undefined): HttpProblem {
 }
 
 /** One entry per period: its latest attempt's outcome, with the number of attempts it took. */
-export function chargesView(charges: readonly ChargeRecord[]) {
+function chargesView(charges: readonly ChargeRecord[]) {
   const byPeriod = new Map<string, ChargeRecord[]>();
   for (const charge of charges) byPeriod.set(charge.period, [...(byPeriod.get(charge.period) ?? []), charge]);
   return [...byPeriod.entries()]

@@ -218,11 +218,7 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
  * The secrets after a rotation, newest first: the new one, the one it replaces (signing beside it for 24 h), and
  * any earlier rotated-out secret still within its own 24 h. Expired ones are dropped.
  */
-export function rotatedSecrets(
-  current: readonly EndpointSecret[],
-  secret: string,
-  now: number,
-): EndpointSecret[] {
+function rotatedSecrets(current: readonly EndpointSecret[], secret: string, now: number): EndpointSecret[] {
   const expiresAt = new Date(now + SECRET_ROTATION_OVERLAP_MS).toISOString();
   const live = current.filter((s) => s.expiresAt === undefined || Date.parse(s.expiresAt) > now);
   return [{ secret }, ...live.map((s) => (s.expiresAt === undefined ? { secret: s.secret, expiresAt } : s))];

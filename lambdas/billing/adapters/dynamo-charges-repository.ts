@@ -3,22 +3,20 @@ import {
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
-  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { isConditionalCheckFailure } from '../../platform/dynamodb';
 import {
-  type AskedKey,
   type ChargeRecord,
   type ChargeRef,
-  type ChargeResolution,
-  type ChargesRepository,
   chargeKeyOf,
   idempotencyKeyOf,
   subscriptionKeyOf,
-} from '../domain/charges';
+} from '../domain/charges/charge';
+import type { AskedKey, ChargeResolution, ChargesRepository } from '../domain/charges/ports';
+import { putIfAbsent } from './put-if-absent';
 
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_GET_SIZE = 100;
@@ -39,20 +37,8 @@ export class DynamoChargesRepository implements ChargesRepository {
   }
 
   async claim(charge: ChargeRecord): Promise<{ claimed: true } | { claimed: false; existing: ChargeRecord }> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: charge,
-          ConditionExpression: 'attribute_not_exists(chargeKey)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return { claimed: true };
-    } catch (error) {
-      if (!isConditionalCheckFailure(error) || !error.Item) throw error;
-      return { claimed: false, existing: unmarshall(error.Item as never) as ChargeRecord };
-    }
+    const put = await putIfAbsent<ChargeRecord>(this.client, this.tableName, charge, 'chargeKey');
+    return put.created ? { claimed: true } : { claimed: false, existing: put.existing };
   }
 
   async withdraw(ref: ChargeRef, runId: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { ReconciliationReport, ReconciliationReports } from '../domain/reconciliation';
+import type { ReconciliationReports } from '../domain/reconciliation';
+import type { ReconciliationReport } from '../domain/reconciliation-report';
 
 /** The sort key of a run's reconciliation report, beside its run item (`run`) and manifest pages (`page#…`). */
 const RECONCILIATION_SK = 'reconciliation';

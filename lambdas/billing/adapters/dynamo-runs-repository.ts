@@ -1,14 +1,11 @@
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { isConditionalCheckFailure } from '../../platform/dynamodb';
-import type { CounterAddResult, CounterDelta, CounterSource, RunCounters } from '../domain/outbox';
-import type { Run, RunFence, RunProgressPatch, RunsRepository } from '../domain/runs';
+import type { CounterAddResult, CounterSource, RunCounters } from '../domain/outbox';
+import type { CounterDelta } from '../domain/outbox-effects';
+import type { RunCompletion, RunsRepository } from '../domain/runs/ports';
+import type { Run, RunFence, RunProgressPatch } from '../domain/runs/run';
+import { putIfAbsent } from './put-if-absent';
 
 /** The sort key of a run's own item; its manifest pages sort after it under `page#`. */
 const RUN_SK = 'run';
@@ -28,20 +25,8 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
   }
 
   async create(run: Run): Promise<{ created: true } | { created: false; existing: Run }> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...run, sk: RUN_SK },
-          ConditionExpression: 'attribute_not_exists(runId)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return { created: true };
-    } catch (error) {
-      if (!isConditionalCheckFailure(error) || !error.Item) throw error;
-      return { created: false, existing: toRun(unmarshall(error.Item as never)) };
-    }
+    const put = await putIfAbsent(this.client, this.tableName, { ...run, sk: RUN_SK }, 'runId');
+    return put.created ? put : { created: false, existing: toRun(put.existing) };
   }
 
   async get(runId: string): Promise<Run | undefined> {
@@ -116,18 +101,7 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
     return this.fenced(fence, expression, values, names);
   }
 
-  async complete(
-    fence: RunFence,
-    result: {
-      readonly total: number;
-      readonly succeeded: number;
-      readonly failed: number;
-      readonly processing: number;
-      readonly completedAt: string;
-      readonly stores: readonly string[];
-      readonly datafeedVersion?: number;
-    },
-  ): Promise<Run | undefined> {
+  async complete(fence: RunFence, result: RunCompletion): Promise<Run | undefined> {
     const version = result.datafeedVersion === undefined ? '' : ', datafeedVersion = :datafeedVersion';
     return this.fenced(
       fence,

@@ -1,11 +1,12 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { gatedIndexQuery } from '../../index-gate/adapters/gated-index-query';
 import type { IndexGate } from '../../index-gate/domain/index-gate';
 import { isConditionalCheckFailure } from '../../platform/dynamodb';
-import type { DueSubscriptions } from '../domain/runs';
+import type { DueSubscriptions } from '../domain/runs/ports';
 import { dueShardOf, type Subscription, type SubscriptionChange } from '../domain/subscription';
 import type { SubscriptionsRepository } from '../domain/subscriptions-repository';
+import { putIfAbsent } from './put-if-absent';
 
 /** The due index of the subscriptions table (lib/pipeline-stack.ts declares it). */
 export const DUE_INDEX_NAME = 'due';
@@ -31,20 +32,7 @@ export class DynamoSubscriptionsRepository implements SubscriptionsRepository, D
   async create(
     subscription: Subscription,
   ): Promise<{ created: true } | { created: false; existing: Subscription }> {
-    try {
-      await this.client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: subscription,
-          ConditionExpression: 'attribute_not_exists(subscriptionId)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return { created: true };
-    } catch (error) {
-      if (!isConditionalCheckFailure(error) || !error.Item) throw error;
-      return { created: false, existing: unmarshall(error.Item as never) as Subscription };
-    }
+    return putIfAbsent<Subscription>(this.client, this.tableName, subscription, 'subscriptionId');
   }
 
   async get(storeId: string, subscriptionId: string): Promise<Subscription | undefined> {

@@ -1,9 +1,18 @@
-import { DEFAULT_RUN_SETTINGS, type RunSettings } from '../domain/runs';
+import type { ConfigOf } from '../../platform/config';
+import type { RunSettings } from '../domain/runs/settings';
 
-/**
- * The run's tuning, from the deployment's environment (PipelineStack props; not part of the public contract).
- * A value that does not parse is a deployment bug: fail at cold start, naming it.
- */
+/** The run function's tuning variables (PipelineStack props; not part of the public contract), parsed. */
+export type RunTuning = ConfigOf<
+  | 'RUN_LEASE_SECONDS'
+  | 'RUN_DEADLINE_MINUTES'
+  | 'RUN_PAGE_SIZE'
+  | 'RUN_STALL_SWEEP_SECONDS'
+  | 'RUN_SWEEP_INTERVAL_SECONDS'
+  | 'RUN_POLL_SECONDS'
+  | 'RUN_STEP_MARGIN_MS'
+>;
+
+/** The run's tuning, in the units the domain uses. */
 export interface RunFunctionSettings {
   readonly run: RunSettings;
   /** Delay of a run's continuation while it waits for its charges. */
@@ -12,26 +21,16 @@ export interface RunFunctionSettings {
   readonly stepMarginMs: number;
 }
 
-export function runSettingsFromEnv(env: NodeJS.ProcessEnv): RunFunctionSettings {
-  const number = (name: string, fallback: number, min: number): number => {
-    const text = env[name];
-    if (text === undefined || text === '') return fallback;
-    const value = Number(text);
-    if (!Number.isFinite(value) || value < min) {
-      throw new Error(`${name} must be a number of at least ${min}, got "${text}".`);
-    }
-    return value;
-  };
+export function runFunctionSettings(config: RunTuning): RunFunctionSettings {
   return {
     run: {
-      leaseMs: number('RUN_LEASE_SECONDS', DEFAULT_RUN_SETTINGS.leaseMs / 1000, 1) * 1000,
-      deadlineMs: number('RUN_DEADLINE_MINUTES', DEFAULT_RUN_SETTINGS.deadlineMs / 60_000, 1) * 60_000,
-      pageSize: number('RUN_PAGE_SIZE', DEFAULT_RUN_SETTINGS.pageSize, 1),
-      stallSweepMs: number('RUN_STALL_SWEEP_SECONDS', DEFAULT_RUN_SETTINGS.stallSweepMs / 1000, 1) * 1000,
-      sweepIntervalMs:
-        number('RUN_SWEEP_INTERVAL_SECONDS', DEFAULT_RUN_SETTINGS.sweepIntervalMs / 1000, 0) * 1000,
+      leaseMs: config.RUN_LEASE_SECONDS * 1000,
+      deadlineMs: config.RUN_DEADLINE_MINUTES * 60_000,
+      pageSize: config.RUN_PAGE_SIZE,
+      stallSweepMs: config.RUN_STALL_SWEEP_SECONDS * 1000,
+      sweepIntervalMs: config.RUN_SWEEP_INTERVAL_SECONDS * 1000,
     },
-    pollSeconds: number('RUN_POLL_SECONDS', 5, 0),
-    stepMarginMs: number('RUN_STEP_MARGIN_MS', 10_000, 0),
+    pollSeconds: config.RUN_POLL_SECONDS,
+    stepMarginMs: config.RUN_STEP_MARGIN_MS,
   };
 }

@@ -1,6 +1,6 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DATAFEED_CONTENT_TYPE } from '../domain/datafeed';
-import type { DatafeedStore } from '../domain/runs';
+import type { DatafeedStore } from '../domain/runs/ports';
 
 /**
  * Datafeeds in the datafeeds bucket, at `subscriptions/<runId>/<version>/<storeId>.xml`: one object per lease
@@ -39,4 +39,12 @@ function keyOf(runId: string, storeId: string, version: number | undefined): str
   return version === undefined
     ? `subscriptions/${runId}/${store}`
     : `subscriptions/${runId}/${version}/${store}`;
+}
+
+/**
+ * A client for the datafeeds bucket: path-style addressing for the local S3 emulator (the SDK's own
+ * AWS_ENDPOINT_URL_S3 points it there), virtual-hosted (the default) in AWS.
+ */
+export function datafeedsS3Client(): S3Client {
+  return new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined });
 }

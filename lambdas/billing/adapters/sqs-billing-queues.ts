@@ -1,17 +1,15 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { sendMessage, sendMessages } from '../../platform/sqs-batch-sender';
-import type { ReconcileMessage, ReconciliationQueue } from '../domain/reconciliation';
-import type { ChargeMessage, ChargeQueue, RunMessage, RunQueue } from '../domain/runs';
+import type { ChargeMessage, ReconcileMessage, RunMessage } from '../domain/messages';
+import type { ReconciliationQueue } from '../domain/reconciliation';
+import type { ChargeQueue, RunQueue } from '../domain/runs/ports';
 
 /** The charges queue: one message per charge to process, sent ten to a request. */
 export class SqsChargeQueue implements ChargeQueue {
   constructor(private readonly props: { client: SQSClient; queueUrl: string; deadLetterQueueUrl?: string }) {}
 
   /** The same charge again after `delaySeconds` (at most 15 minutes): its gateway answer is still unknown. */
-  async retryLater(
-    message: ChargeMessage & { readonly retries: number },
-    delaySeconds: number,
-  ): Promise<void> {
+  async retryLater(message: ChargeMessage, delaySeconds: number): Promise<void> {
     await sendMessage(this.props.client, this.props.queueUrl, {
       body: JSON.stringify(message),
       delaySeconds,

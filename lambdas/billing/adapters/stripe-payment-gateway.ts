@@ -5,10 +5,10 @@ import type {
   GatewayPaymentIntent,
   PaymentGateway,
   PaymentIntentLedger,
-} from '../domain/charges';
+} from '../domain/charges/gateway';
 
 /**
- * The payment gateway through the official `stripe` SDK, pointed at PAYMENT_GATEWAY_URL (CONTRACT.md section 5).
+ * The payment gateway through the official `stripe` SDK, pointed at PAYMENT_GATEWAY_URL (docs/api.md section 5).
  * The SDK sends the claim's Idempotency-Key on the request and on its own retry. Anything that is not a definite
  * answer is `unknown`, with a fixed `cause` for the metric: the charge stays pending. What Stripe documents and the
  * pipeline must assume: a key's first answer is stored and replayed, 5xx included (`Idempotent-Replayed: true`), so

@@ -1,4 +1,5 @@
-import type { ChargesRepository } from './charges';
+import type { ChargesRepository } from './charges/ports';
+import { periodOf } from './schedule';
 import type { SubscriptionsRepository } from './subscriptions-repository';
 
 /**
@@ -23,7 +24,7 @@ export async function cancelSubscription(
     await deps.charges.release({
       storeId,
       subscriptionId,
-      period: result.subscription.nextChargeAt.slice(0, 10),
+      period: periodOf(result.subscription.nextChargeAt),
       attempt: result.subscription.attempt,
     });
   }

@@ -1,7 +1,7 @@
-import type { ChargeRecord } from './charges';
+import type { ChargeRecord } from './charges/charge';
 
 /**
- * The subscription datafeed (CONTRACT.md `GET /v1/datafeeds/subscriptions/{runId}`): one XML document per store
+ * The subscription datafeed (docs/api.md `GET /v1/datafeeds/subscriptions/{runId}`): one XML document per store
  * per run, built from the run's charges once the run has completed. Written by hand rather than with an XML
  * library: the format is two fixed elements with attributes, and escaping the five XML specials (plus refusing
  * the characters XML 1.0 cannot carry) is all that well-formedness needs here.

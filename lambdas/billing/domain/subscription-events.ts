@@ -1,5 +1,5 @@
 /**
- * The `data` of the subscription events (CONTRACT.md section 4): what webhooks carry and what the emails are
+ * The `data` of the subscription events (docs/api.md section 4): what webhooks carry and what the emails are
  * written from. Every event names the subscription and its customer, so a receiver (or the email sender) needs
  * nothing else to act on it.
  */

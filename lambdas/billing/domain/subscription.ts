@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import {
-  chargeTimeAt,
-  INTERVALS,
-  type Interval,
-  MAX_INTERVAL_COUNT,
-  nextCycleAfter,
-  periodOf,
-} from './schedule';
+import { chargeTimeAt, INTERVALS, type Interval, MAX_INTERVAL_COUNT, nextCycleAfter } from './schedule';
 import type { SubscriptionSummary } from './subscription-events';
 
 /**
- * Subscriptions (CONTRACT.md `POST/GET/DELETE /v1/subscriptions`). A subscription is due when its `dueAt` has
+ * Subscriptions (docs/api.md `POST/GET/DELETE /v1/subscriptions`). A subscription is due when its `dueAt` has
  * come: the charge time of its current cycle, or the next dunning retry. Only active and past-due subscriptions
  * carry a due shard, so the due index holds exactly what a run may have to charge.
  */
@@ -170,11 +163,6 @@ export function newSubscription(input: {
     fingerprint: input.fingerprint,
     createdEventId: input.createdEventId,
   };
-}
-
-/** The current cycle's period (its UTC date). */
-export function currentPeriod(subscription: Subscription): string {
-  return periodOf(subscription.nextChargeAt);
 }
 
 export function summarize(subscription: Subscription): SubscriptionSummary {

@@ -1,4 +1,4 @@
-import type { SubscriptionStateRepository } from './charges';
+import type { SubscriptionStateRepository } from './charges/ports';
 import type { Subscription } from './subscription';
 
 /** Port: the subscriptions table as the API uses it. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeTime, encodeTime, isValid, monotonicFactory } from 'ulid';
 
 /**
- * Events: what webhooks carry (CONTRACT.md section 4). Ids are `evt_` + a ULID, so they sort by creation time:
+ * Events: what webhooks carry (docs/api.md section 4). Ids are `evt_` + a ULID, so they sort by creation time:
  * the events table lists a store's events oldest first by key alone, and a time window is a key range.
  */
 export const EVENT_TYPES = [

@@ -1,13 +1,13 @@
 import * as z from 'zod';
 
 /**
- * Transactions a storefront hands over (CONTRACT.md `POST /v1/transactions`). Accepting one is a single
+ * Transactions a storefront hands over (docs/api.md `POST /v1/transactions`). Accepting one is a single
  * conditional write of the record below; the transactions table's stream is the outbox that turns it into a
  * `transaction.created` event, so the storefront never waits on (or is failed by) the webhook side.
  */
 
 /** Transaction ids come from the storefront and become sort keys and webhook payloads: keep them plain. */
-export const TRANSACTION_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+const TRANSACTION_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /** Amounts are integers in minor units (cents), so no float ever rounds money. */
 const minorUnits = z

@@ -12,9 +12,9 @@ import type { Email } from '../domain/render-email';
 
 /**
  * Bounds of one SMTP send, so that a hung server fails the send well within the function's timeout and the
- * notification's lease (domain/notifications/notifier.ts), and the message is retried.
+ * notification's lease (domain/notifier.ts), and the message is retried.
  */
-export const SMTP_TIMEOUTS_MS = {
+const SMTP_TIMEOUTS_MS = {
   connectionTimeout: 5_000,
   greetingTimeout: 5_000,
   socketTimeout: 15_000,

@@ -1,6 +1,6 @@
 /**
  * Amounts in emails. The API's amounts are integers in the currency's minor units as the payment gateway (Stripe's
- * API, CONTRACT.md section 5) counts them, so the exponent comes from Stripe's lists, not from Intl: Intl's digits
+ * API, docs/api.md section 5) counts them, so the exponent comes from Stripe's lists, not from Intl: Intl's digits
  * are CLDR's display digits, which differ for some currencies (HUF has 2 minor units at the gateway, 0 display
  * digits in CLDR): reading 1999 HUF with Intl's digits would write a hundred times the amount charged.
  */

@@ -2,13 +2,13 @@ import * as z from 'zod';
 import { EVENT_TYPES, type EventType, type PipelineEvent } from '../../events/domain/events';
 
 /**
- * The notifications queue's messages (CONTRACT.md section 6): one per subscription event that sends the subscriber
+ * The notifications queue's messages (docs/api.md section 6): one per subscription event that sends the subscriber
  * an email. The event travels inside its message, so the sender makes no read to write the email; the event id is
  * the notification's identity, by which the sender sends it once however often the message arrives.
  */
 
 /** The events that send an email: receipts, payment-failed notices (each dunning step) and cancellation notices. */
-export const NOTIFIABLE_EVENT_TYPES = [
+const NOTIFIABLE_EVENT_TYPES = [
   'subscription.charged',
   'subscription.payment_failed',
   'subscription.canceled',

@@ -3,7 +3,7 @@ import type { NotificationLog, NotificationOutcome } from './notification-log';
 import { type Email, renderEmail } from './render-email';
 
 /**
- * Sends each notification once (CONTRACT.md section 6). The queue delivers at least once, and the fan-out may send
+ * Sends each notification once (docs/api.md section 6). The queue delivers at least once, and the fan-out may send
  * a message twice; the event id is the notification's identity:
  *
  * 1. claim it: a conditional write of `sending` with a lease. Already `sent` or `rejected`: nothing is sent (a

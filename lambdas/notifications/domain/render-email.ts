@@ -3,14 +3,14 @@ import { EMAIL_LOCALE, formatMoney } from './money';
 import type { Notification } from './notification';
 
 /**
- * The emails of CONTRACT.md section 6, written from a notification alone: a receipt (`subscription.charged`), a
+ * The emails of docs/api.md section 6, written from a notification alone: a receipt (`subscription.charged`), a
  * payment-failed notice (`subscription.payment_failed`, one per dunning step) and a cancellation notice
  * (`subscription.canceled`). Plain text and a simple HTML alternative carry the same content.
  */
 
 export type NotificationKind = 'receipt' | 'payment-failed' | 'cancellation';
 
-export const NOTIFICATION_KINDS: Readonly<Record<Notification['type'], NotificationKind>> = {
+const NOTIFICATION_KINDS: Readonly<Record<Notification['type'], NotificationKind>> = {
   'subscription.charged': 'receipt',
   'subscription.payment_failed': 'payment-failed',
   'subscription.canceled': 'cancellation',

@@ -9,7 +9,8 @@ import { parseDuration, parseDurationList } from '../duration';
  * Three groups:
  * - SETTINGS: the public configuration (docs/api.md, "Configuration"), with the defaults users see;
  * - TUNING: deployment knobs that PipelineStack's props set (not part of the public contract), with defaults;
- * - RESOURCES: names and addresses the CDK app wires in (tables, queues, bucket, secret ARNs): always required.
+ * - RESOURCES: names and addresses the CDK app wires in (tables, queues, bucket, secret ARNs): required, but for
+ *   NOTIFICATIONS_QUEUE_URL.
  */
 
 const optionalString = z.string().trim().min(1, 'must not be empty when set').optional();
@@ -149,7 +150,8 @@ export const RESOURCES = {
   DELIVERIES_QUEUE_URL: resource('deliveries queue URL'),
   DELIVERIES_DLQ_URL: resource('deliveries dead-letter queue URL'),
   REPLAYS_QUEUE_URL: resource('replays queue URL'),
-  NOTIFICATIONS_QUEUE_URL: resource('notifications queue URL'),
+  /** Optional: a deployment without the notifications queue sends no emails (fan-out queues none). */
+  NOTIFICATIONS_QUEUE_URL: resource('notifications queue URL').optional(),
   RUNS_QUEUE_URL: resource('runs queue URL'),
   CHARGES_QUEUE_URL: resource('charges queue URL'),
   CHARGES_DLQ_URL: resource('charges dead-letter queue URL'),

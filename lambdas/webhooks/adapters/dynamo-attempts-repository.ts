@@ -16,7 +16,7 @@ import type {
 } from '../domain/attempts';
 
 /** Attempts are evidence for support and the merchant, not a ledger: TTL removes them after 30 days. */
-export const ATTEMPT_RETENTION_SECONDS = 30 * 86_400;
+const ATTEMPT_RETENTION_SECONDS = 30 * 86_400;
 
 /** The page size `list` reads with, at least: leases in flight are skipped, and a page should still fill. */
 const MIN_LIST_PAGE = 25;

@@ -4,19 +4,21 @@ import { sendMessage, sendMessages } from '../../platform/sqs-batch-sender';
 import type { DeliveryMessage, DeliveryQueue } from '../domain/messages';
 
 /**
- * The deliveries queue and its dead-letter queue. A message waits until its `notBefore` as far as SQS allows
- * (15 minutes); a longer wait is finished by the consumer re-sending it (see domain/webhooks/delivery.ts).
+ * The deliveries queue and, for delivery, its dead-letter queue (fan-out and replay only send first attempts). A
+ * message waits until its `notBefore` as far as SQS allows (15 minutes); a longer wait is finished by the consumer
+ * re-sending it (see domain/delivery.ts).
  */
 export class SqsDeliveryQueue implements DeliveryQueue {
   private readonly client: SQSClient;
   private readonly queueUrl: string;
-  private readonly deadLetterQueueUrl: string;
+  private readonly deadLetterQueueUrl: string | undefined;
   private readonly now: () => number;
 
   constructor(props: {
     client: SQSClient;
     queueUrl: string;
-    deadLetterQueueUrl: string;
+    /** Only a sender of retries (delivery) needs it. */
+    deadLetterQueueUrl?: string;
     now?: () => number;
   }) {
     this.client = props.client;
@@ -39,6 +41,11 @@ export class SqsDeliveryQueue implements DeliveryQueue {
   }
 
   async sendToDeadLetter(message: DeliveryMessage, reason: string): Promise<void> {
+    if (this.deadLetterQueueUrl === undefined) {
+      throw new Error(
+        'This deliveries queue was built without its dead-letter queue: only delivery sends there.',
+      );
+    }
     await sendMessage(this.client, this.deadLetterQueueUrl, { body: JSON.stringify(message), reason });
   }
 }

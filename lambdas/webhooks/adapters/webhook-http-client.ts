@@ -3,8 +3,8 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { AttemptResult, WebhookSender } from '../domain/delivery';
-import { describeStatus } from '../domain/delivery';
+import type { WebhookSender } from '../domain/delivery';
+import { type AttemptResult, describeStatus } from '../domain/delivery-policy';
 import { checkWebhookTarget, type HostResolver, isPublicAddress } from '../domain/target';
 
 /**

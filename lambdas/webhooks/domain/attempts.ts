@@ -1,4 +1,4 @@
-/** The attempt log: one item per delivery attempt (CONTRACT.md `GET /v1/webhooks/{id}/attempts`). */
+/** The attempt log: one item per delivery attempt (docs/api.md `GET /v1/webhooks/{id}/attempts`). */
 export interface DeliveryAttempt {
   readonly endpointId: string;
   readonly eventId: string;
@@ -20,6 +20,15 @@ export interface DeliveryRef {
   readonly endpointId: string;
   readonly eventId: string;
   readonly replayId?: string;
+}
+
+/** Just the delivery's identity, out of a message or an attempt (for keys and logs). */
+export function deliveryRef(of: DeliveryRef): DeliveryRef {
+  return {
+    endpointId: of.endpointId,
+    eventId: of.eventId,
+    ...(of.replayId !== undefined ? { replayId: of.replayId } : {}),
+  };
 }
 
 /**

@@ -11,7 +11,13 @@ import {
 } from '../../notifications/domain/notification-message';
 import type { WebhookLogger } from './delivery';
 import { type Endpoint, type EndpointsRepository, endpointWants } from './endpoints';
-import { type BatchResponse, type DeliveryMessage, type DeliveryQueue, withEmbeddedEvent } from './messages';
+import {
+  type BatchResponse,
+  type DeliveryMessage,
+  type DeliveryQueue,
+  settleBatch,
+  withEmbeddedEvent,
+} from './messages';
 
 /**
  * Fan-out: from a stream record of the transactions table or the events table to one delivery message per
@@ -53,18 +59,14 @@ export type FanoutWork =
   | { readonly kind: 'skip'; readonly reason: string };
 
 /**
- * Which table a stream record comes from: the table name in its ARN (`arn:...:table/<name>/stream/<label>`), or,
- * for an ARN naming neither table, the item's shape (only transactions have `txnId`).
+ * Which table a stream record comes from: the table its stream belongs to when the adapter could tell (from the
+ * record's source ARN), or else the item's shape (only transactions have `txnId`).
  */
 export function streamTableOf(
-  eventSourceArn: string | undefined,
-  tables: { readonly transactions: string; readonly events: string },
+  known: StreamTable | undefined,
   item: Readonly<Record<string, unknown>>,
 ): StreamTable {
-  const name = /:table\/([^/]+)\/stream\//.exec(eventSourceArn ?? '')?.[1];
-  if (name === tables.transactions) return 'transactions';
-  if (name === tables.events) return 'events';
-  return 'txnId' in item ? 'transactions' : 'events';
+  return known ?? ('txnId' in item ? 'transactions' : 'events');
 }
 
 /** @throws Error (with zod's issues) when the item is not what the table holds. */
@@ -232,12 +234,13 @@ export class Fanout {
   }
 }
 
-/** One record of the transactions or events stream, its images already unmarshalled (the handler's job). */
+/** One record of the transactions or events stream, read by the adapter (adapters/stream-records.ts). */
 export interface StreamRecordInput {
   /** What a partial batch response names: the stream retries from the lowest one reported. */
   readonly sequenceNumber: string;
   readonly eventName?: string;
-  readonly eventSourceArn?: string;
+  /** The table whose stream the record comes from; absent when its source names neither table. */
+  readonly table?: StreamTable;
   readonly keys?: Readonly<Record<string, unknown>>;
   /** Absent when the stream does not carry new images, or the image could not be read. */
   readonly newImage?: Readonly<Record<string, unknown>>;
@@ -245,8 +248,6 @@ export interface StreamRecordInput {
 
 export interface FanoutBatchDependencies extends Omit<FanoutDependencies, 'endpoints'> {
   readonly endpoints: Pick<EndpointsRepository, 'list' | 'get'>;
-  /** The two tables' names, to tell their streams apart. */
-  readonly tables: { readonly transactions: string; readonly events: string };
   readonly logger: WebhookLogger;
 }
 
@@ -271,31 +272,25 @@ export async function fanOutBatch(
       ...(deps.now ? { now: deps.now } : {}),
     }),
   });
-  const outcomes = await Promise.allSettled(
-    records.map(async (record) => {
+  return settleBatch(
+    records,
+    async (record) => {
       // Items are immutable once written: only their insertion means anything here.
       if (record.eventName !== 'INSERT') return;
       if (!record.newImage) {
         throw new Error('The record has no NEW_IMAGE: the stream view type must include new images.');
       }
-      const work = fanoutWorkFor(
-        streamTableOf(record.eventSourceArn, deps.tables, record.newImage),
-        record.newImage,
-      );
+      const work = fanoutWorkFor(streamTableOf(record.table, record.newImage), record.newImage);
       const sent = await fanout.run(work);
       deps.logger.debug?.('fanned out', { keys: record.keys, kind: work.kind, sent });
-    }),
+    },
+    (record, error) => {
+      deps.logger.error('fan-out failed; the stream retries the record', {
+        keys: record.keys,
+        sequenceNumber: record.sequenceNumber,
+        error,
+      });
+      return record.sequenceNumber;
+    },
   );
-  const batchItemFailures: { itemIdentifier: string }[] = [];
-  outcomes.forEach((outcome, index) => {
-    const record = records[index];
-    if (outcome.status === 'fulfilled' || !record) return;
-    deps.logger.error('fan-out failed; the stream retries the record', {
-      keys: record.keys,
-      sequenceNumber: record.sequenceNumber,
-      error: outcome.reason,
-    });
-    batchItemFailures.push({ itemIdentifier: record.sequenceNumber });
-  });
-  return { batchItemFailures };
 }

@@ -7,7 +7,7 @@ import { EVENT_TYPES, type PipelineEvent } from '../../events/domain/events';
  */
 
 /** One delivery of one event to one endpoint: the message makes attempt number `attempt`. */
-export const deliveryMessage = z.object({
+const deliveryMessage = z.object({
   storeId: z.string().min(1),
   endpointId: z.string().min(1),
   eventId: z.string().min(1),
@@ -45,7 +45,7 @@ export type DeliveryMessage = z.infer<typeof deliveryMessage>;
  * Events up to this size travel inside their delivery messages (SQS takes 256 KiB); larger ones are read from
  * the events table by the delivery. This spares one read per delivery on the common path.
  */
-export const MAX_EMBEDDED_EVENT_BYTES = 64 * 1024;
+const MAX_EMBEDDED_EVENT_BYTES = 64 * 1024;
 
 /** The message with its event embedded when the event is small enough. */
 export function withEmbeddedEvent(message: DeliveryMessage, event: PipelineEvent): DeliveryMessage {
@@ -104,7 +104,25 @@ export interface BatchResponse {
   readonly batchItemFailures: { readonly itemIdentifier: string }[];
 }
 
-export { MAX_SQS_DELAY_SECONDS } from '../../platform/delayed-messages';
+/**
+ * Runs every item of a batch concurrently, so a slow one holds up no other, and reports each that threw: `failed`
+ * logs it and names its item identifier.
+ */
+export async function settleBatch<T>(
+  items: readonly T[],
+  run: (item: T) => Promise<void>,
+  failed: (item: T, error: unknown) => string,
+): Promise<BatchResponse> {
+  const outcomes = await Promise.allSettled(items.map((item) => run(item)));
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  outcomes.forEach((outcome, index) => {
+    const item = items[index];
+    if (outcome.status === 'rejected' && item !== undefined) {
+      batchItemFailures.push({ itemIdentifier: failed(item, outcome.reason) });
+    }
+  });
+  return { batchItemFailures };
+}
 
 /** Port: the deliveries queue and its DLQ. */
 export interface DeliveryQueue {

@@ -1,5 +1,12 @@
 import { type EventsRepository, firstEventIdAt } from '../../events/domain/events';
-import { type DeliveryMessage, type DeliveryQueue, type ReplayJob, withEmbeddedEvent } from './messages';
+import type { WebhookLogger } from './delivery';
+import {
+  type DeliveryMessage,
+  type DeliveryQueue,
+  type ReplayJob,
+  replayJob,
+  withEmbeddedEvent,
+} from './messages';
 
 /**
  * Replay (refeed): every event of a time window, optionally of some types, delivered again to one endpoint, even
@@ -9,7 +16,7 @@ import { type DeliveryMessage, type DeliveryQueue, type ReplayJob, withEmbeddedE
  *
  * The endpoint's own event filter is applied at delivery (an endpoint is sent only the types it wants).
  */
-export const REPLAY_PAGE_SIZE = 100;
+const REPLAY_PAGE_SIZE = 100;
 
 /** The number of delivery messages sent. */
 export async function runReplay(
@@ -43,4 +50,24 @@ export async function runReplay(
     afterId = page.next;
   }
   return sent;
+}
+
+/**
+ * One replays queue message: its job parsed and run, and what it queued logged.
+ * @throws when the body is not a replay job, or the job fails: the message is then reported and retried whole.
+ */
+export async function replayMessage(
+  body: string,
+  deps: Parameters<typeof runReplay>[1] & { readonly logger: Pick<WebhookLogger, 'info'> },
+): Promise<void> {
+  const job = replayJob.parse(JSON.parse(body));
+  const sent = await runReplay(job, deps);
+  deps.logger.info('replay queued', {
+    storeId: job.storeId,
+    endpointId: job.endpointId,
+    replayId: job.replayId,
+    since: new Date(job.since).toISOString(),
+    until: new Date(job.until).toISOString(),
+    deliveries: sent,
+  });
 }

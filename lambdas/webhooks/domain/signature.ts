@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 
 /**
- * Standard Webhooks signing (CONTRACT.md section 4), through the reference `standardwebhooks` library so that any
+ * Standard Webhooks signing (docs/api.md section 4), through the reference `standardwebhooks` library so that any
  * Standard Webhooks verifier accepts what we send. During a secret rotation every live secret signs, and the
  * signatures go space-separated in one `webhook-signature` header.
  */

@@ -7,7 +7,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { LocalStackFile } from '../../../cli/local-stack-file';
-import { queueNameOf } from '../../../cli/status';
+import { queueNameOf } from '../../../cli/status/sources/sqs';
 import { runCli } from '../support/cli';
 import { pipelineClient } from '../support/pipeline-client';
 import { startWebhookTestStack, type TestStack } from '../support/test-stack';

@@ -41,6 +41,7 @@ import { EVENT_ID_HEADER } from '../../../lambdas/notifications/domain/render-em
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { LOCAL_REGION, localClientConfig, QUIET_SDK_ENVIRONMENT } from '../../../local/aws-clients';
 import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
+import { fakeLambdaContext } from '../../unit/support/lambda-context';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
 import { waitFor } from '../support/wait-for';
 
@@ -356,11 +357,7 @@ it('records a recipient the server refuses for good, and does not retry it', asy
 });
 
 describe('the notify handler on the emulators', () => {
-  const context = {
-    functionName: 'notify',
-    awsRequestId: 'req-1',
-    getRemainingTimeInMillis: () => 30_000,
-  } as unknown as Context;
+  const context = fakeLambdaContext({ functionName: 'notify' });
 
   it('sends from SQS records through its own wiring, and fails a malformed message for the DLQ', async () => {
     const sink = await startSink();

@@ -8,7 +8,7 @@ import { localClientConfig } from '../../../local/aws-clients';
 import { LocalSecretsManager } from '../../../local/emulators/secrets-manager';
 import { synthesizePipelineTemplate } from '../../../local/template';
 import { startTestStack, type TestStack } from '../support/test-stack';
-import { waitFor } from '../support/wait-for';
+import { sleep, waitFor } from '../support/wait-for';
 
 // A pipeline start-up, and cache expiries waited out: more than jest's default 5 s per test or hook.
 jest.setTimeout(60_000);
@@ -217,7 +217,3 @@ describe('the local Secrets Manager', () => {
     expect(() => emulator.put('nope', 'x')).toThrow('The local Secrets Manager has no secret nope.');
   });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}

@@ -6,14 +6,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { DynamoRunsRepository } from '../../../lambdas/billing/adapters/dynamo-runs-repository';
-import type { ChargeRecord } from '../../../lambdas/billing/domain/charges';
+import type { ChargeRecord } from '../../../lambdas/billing/domain/charges/charge';
 import {
   type OutboxRecord,
   processOutboxBatch,
   type RunCounters,
   streamPosition,
 } from '../../../lambdas/billing/domain/outbox';
-import type { Run } from '../../../lambdas/billing/domain/runs';
+import type { Run } from '../../../lambdas/billing/domain/runs/run';
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { localClientConfig } from '../../../local/aws-clients';
 import { InMemoryEventsRepository } from '../../unit/support/webhook-fakes';

@@ -12,26 +12,31 @@ import { DynamoRunsRepository } from '../../../lambdas/billing/adapters/dynamo-r
 import { DynamoSubscriptionsRepository } from '../../../lambdas/billing/adapters/dynamo-subscriptions-repository';
 import { StripePaymentGateway } from '../../../lambdas/billing/adapters/stripe-payment-gateway';
 import { cancelSubscription } from '../../../lambdas/billing/domain/cancel';
-import { type ChargeRetryQueue, consumeChargeMessage } from '../../../lambdas/billing/domain/charge-consumer';
 import {
   type ChargeRecord,
   chargeKeyOf,
   chargeRefToString,
-  type PaymentGateway as GatewayPort,
-} from '../../../lambdas/billing/domain/charges';
-import { processOutboxBatch } from '../../../lambdas/billing/domain/outbox';
+} from '../../../lambdas/billing/domain/charges/charge';
 import {
-  consumeRunMessage,
-  type DatafeedStore,
-  type ChargeMessage as DomainChargeMessage,
-  type DueSubscriptions,
-  digest,
-  type Run,
-  type RunMessage,
-  type RunSettings,
-  type RunWorkDeps,
-  triggerRun,
-} from '../../../lambdas/billing/domain/runs';
+  type ChargeRetryQueue,
+  consumeChargeMessage,
+} from '../../../lambdas/billing/domain/charges/consumer';
+import type { PaymentGateway as GatewayPort } from '../../../lambdas/billing/domain/charges/gateway';
+import { digest } from '../../../lambdas/billing/domain/event-ids';
+import type {
+  ChargeMessage as DomainChargeMessage,
+  RunMessage,
+} from '../../../lambdas/billing/domain/messages';
+import { processOutboxBatch } from '../../../lambdas/billing/domain/outbox';
+import type {
+  DatafeedStore,
+  DueSubscriptions,
+  RunWorkDeps,
+} from '../../../lambdas/billing/domain/runs/ports';
+import type { Run } from '../../../lambdas/billing/domain/runs/run';
+import type { RunSettings } from '../../../lambdas/billing/domain/runs/settings';
+import { consumeRunMessage } from '../../../lambdas/billing/domain/runs/step';
+import { triggerRun } from '../../../lambdas/billing/domain/runs/trigger';
 import { runIdOf } from '../../../lambdas/billing/domain/schedule';
 import {
   type DunningPolicy,

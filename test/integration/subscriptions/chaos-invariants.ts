@@ -1,6 +1,6 @@
-import type { ChargeRecord } from '../../../lambdas/billing/domain/charges';
-import { chargeRefToString, idempotencyKeyOf } from '../../../lambdas/billing/domain/charges';
-import { runView } from '../../../lambdas/billing/domain/runs';
+import type { ChargeRecord } from '../../../lambdas/billing/domain/charges/charge';
+import { chargeRefToString, idempotencyKeyOf } from '../../../lambdas/billing/domain/charges/charge';
+import { runView } from '../../../lambdas/billing/domain/runs/view';
 import { dueShardOf, type Subscription } from '../../../lambdas/billing/domain/subscription';
 import {
   AS_OF,

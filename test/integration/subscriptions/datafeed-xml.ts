@@ -1,5 +1,5 @@
 /**
- * A strict reader of the subscription datafeed (CONTRACT.md `GET /v1/datafeeds/subscriptions/{runId}`) for tests.
+ * A strict reader of the subscription datafeed (docs/api.md `GET /v1/datafeeds/subscriptions/{runId}`) for tests.
  * No XML parser is installed (the AWS SDK's internal one forgives unescaped `&` and `<`), so this checks
  * well-formedness itself for what the feed may contain: an XML declaration, elements with double- or single-quoted
  * attributes, whitespace between them, and nothing else. Any other construct (text, comments, CDATA, a DOCTYPE), a

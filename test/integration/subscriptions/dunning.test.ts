@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chargeTimeAt } from '../../../lambdas/billing/domain/schedule';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
-import { waitFor } from '../support/wait-for';
+import { sleep, waitFor } from '../support/wait-for';
 import { parseDatafeed } from './datafeed-xml';
 import {
   type BillingTestStack,
@@ -15,7 +15,6 @@ import {
   newStore,
   type RunProgress,
   runBilling,
-  sleep,
   startBillingTestStack,
   subscriptionBody,
   type TestStore,

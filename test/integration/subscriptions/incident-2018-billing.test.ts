@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
-import { waitFor } from '../support/wait-for';
+import { sleep, waitFor } from '../support/wait-for';
 import { parseDatafeed } from './datafeed-xml';
 import {
   type BillingTestStack,
@@ -11,7 +11,6 @@ import {
   invokeScheduledRun,
   newStore,
   type RunProgress,
-  sleep,
   slowGateway,
   startBillingTestStack,
   subscriptionBody,

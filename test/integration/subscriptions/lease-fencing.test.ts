@@ -6,17 +6,13 @@ import {
   type ChargeRef,
   chargeRefFromString,
   claimFor,
-  processCharge,
   refOf,
-} from '../../../lambdas/billing/domain/charges';
-import {
-  type ChargeMessage,
-  type RunMessage,
-  type RunStepResult,
-  type RunWorkDeps,
-  triggerRun,
-  workOnRun,
-} from '../../../lambdas/billing/domain/runs';
+} from '../../../lambdas/billing/domain/charges/charge';
+import { processCharge } from '../../../lambdas/billing/domain/charges/process';
+import type { ChargeMessage, RunMessage } from '../../../lambdas/billing/domain/messages';
+import type { RunWorkDeps } from '../../../lambdas/billing/domain/runs/ports';
+import { type RunStepResult, workOnRun } from '../../../lambdas/billing/domain/runs/step';
+import { triggerRun } from '../../../lambdas/billing/domain/runs/trigger';
 import { dueShardOf, type Subscription } from '../../../lambdas/billing/domain/subscription';
 import { createIndexGate } from '../../../lambdas/index-gate/adapters/gated-index-query';
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';

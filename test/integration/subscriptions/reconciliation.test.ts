@@ -4,11 +4,11 @@ import {
   type ChargeRecord,
   type ChargeRef,
   chargeKeyOf,
-  chargeMetadataOf,
   chargeRefToString,
   idempotencyKeyOf,
   subscriptionKeyOf,
-} from '../../../lambdas/billing/domain/charges';
+} from '../../../lambdas/billing/domain/charges/charge';
+import { chargeMetadataOf } from '../../../lambdas/billing/domain/charges/gateway';
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { runCli } from '../support/cli';
 import { waitFor } from '../support/wait-for';

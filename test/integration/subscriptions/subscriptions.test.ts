@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
 import type { ApiAnswer } from '../support/pipeline-client';
-import { waitFor } from '../support/wait-for';
+import { sleep, waitFor } from '../support/wait-for';
 import { WebhookReceiver } from '../support/webhook-receiver';
 import { parseDatafeed } from './datafeed-xml';
 import {
@@ -16,7 +16,6 @@ import {
   type RunProgress,
   runBilling,
   scanTable,
-  sleep,
   startBillingTestStack,
   subscriptionBody,
   waitForRun,

@@ -11,7 +11,7 @@ import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
 import { synthesizePipelineTemplate } from '../../../local/template';
 import { pipelineClient } from '../support/pipeline-client';
 import { startTestStack, type TestStack } from '../support/test-stack';
-import { waitFor } from '../support/wait-for';
+import { sleep, waitFor } from '../support/wait-for';
 
 /** The pipeline with its own gateway and SMTP sink, set up for subscription tests: quick run steps and retries. */
 export interface BillingTestStack {
@@ -193,7 +193,7 @@ export function ledgerOf(billing: BillingTestStack, subscriptionId: string): Led
   return billing.gateway.ledger.filter((entry) => entry.metadata.subscription_id === subscriptionId);
 }
 
-/** The Idempotency-Key of a charge (lambdas/billing/domain/charges.ts: one per subscription, period, attempt). */
+/** The Idempotency-Key of a charge (lambdas/billing/domain/charges/charge.ts: one per subscription, period, attempt). */
 export function chargeKey(storeId: string, subscriptionId: string, period: string, attempt: number): string {
   return `charge:${storeId}:${subscriptionId}:${period}:${attempt}`;
 }
@@ -235,8 +235,4 @@ export function mailsTo(billing: BillingTestStack, address: string) {
 export async function clearOfMidnight(marginMs = 90_000): Promise<void> {
   const msToMidnight = 86_400_000 - (Date.now() % 86_400_000);
   if (msToMidnight < marginMs) await sleep(msToMidnight + 1_000);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

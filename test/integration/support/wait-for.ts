@@ -17,3 +17,8 @@ export async function waitFor<T>(
   }
   return value;
 }
+
+/** Resolves after `ms` milliseconds (0 for a negative wait). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}

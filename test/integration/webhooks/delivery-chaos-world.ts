@@ -13,9 +13,9 @@ import { WebhookHttpClient } from '../../../lambdas/webhooks/adapters/webhook-ht
 import {
   Delivery,
   type DeliveryEventMetric,
-  deliverBatch,
   type WebhookSender,
 } from '../../../lambdas/webhooks/domain/delivery';
+import { deliverBatch } from '../../../lambdas/webhooks/domain/delivery-batch';
 import { type Endpoint, endpointWants } from '../../../lambdas/webhooks/domain/endpoints';
 import {
   CachedEndpoints,
@@ -29,6 +29,7 @@ import {
 } from '../../../lambdas/webhooks/domain/messages';
 import { runReplay } from '../../../lambdas/webhooks/domain/replay';
 import { localClientConfig } from '../../../local/aws-clients';
+import { silentLogger } from '../../unit/support/logger';
 
 /**
  * The world one schedule of the delivery chaos test runs in (delivery-chaos.test.ts).
@@ -373,7 +374,7 @@ class Environment {
         attempted: () => undefined,
         count: (name: DeliveryEventMetric) => world.count(name),
       },
-      logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+      logger: silentLogger,
       retryScheduleMs: RETRY_SCHEDULE_MS,
       disableAfterMs: 86_400_000,
       now: () => world.now,
@@ -663,7 +664,7 @@ export class DeliveryChaosWorld {
         this.streams.transactions.records.push({
           sequenceNumber,
           eventName: 'INSERT',
-          eventSourceArn: streamArn(tables.transactions),
+          table: 'transactions',
           keys: { storeId: this.storeId, txnId },
           newImage: {
             storeId: this.storeId,
@@ -688,7 +689,7 @@ export class DeliveryChaosWorld {
         this.streams.events.records.push({
           sequenceNumber,
           eventName: 'INSERT',
-          eventSourceArn: streamArn(tables.events),
+          table: 'events',
           keys: { storeId: this.storeId, eventId },
           newImage: {
             storeId: this.storeId,
@@ -800,13 +801,12 @@ export class DeliveryChaosWorld {
     const invocation = env.invocation;
     const response = await fanOutBatch(
       {
-        tables: this.lane.tables,
         events: new DynamoEventsRepository({ client: env.docs, tableName: this.lane.tables.events }),
         endpoints: env.endpoints(),
         queue: env.queue(this),
         retryScheduleMs: RETRY_SCHEDULE_MS,
         now: () => this.now,
-        logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+        logger: silentLogger,
       },
       records,
     );
@@ -1057,8 +1057,4 @@ export class DeliveryChaosWorld {
     this.count('dead letters', this.queue.deadLetters.length);
     return { problems };
   }
-}
-
-function streamArn(table: string): string {
-  return `arn:aws:dynamodb:eu-west-1:123456789012:table/${table}/stream/2024-06-01T00:00:00.000`;
 }

@@ -1,23 +1,19 @@
 import {
-  type ChargeMessage,
-  type ChargeRetryQueue,
-  consumeChargeMessage,
-} from '../../../lambdas/billing/domain/charge-consumer';
-import {
-  type AskedKey,
   type ChargeRecord,
   type ChargeRef,
-  type ChargeResolution,
   chargeRefToString,
-} from '../../../lambdas/billing/domain/charges';
-import { chargeChangeEffects, emptyEffects } from '../../../lambdas/billing/domain/outbox';
+} from '../../../lambdas/billing/domain/charges/charge';
 import {
-  type RunSettings,
-  type RunStepPoint,
-  type RunWorkDeps,
-  triggerRun,
-  workOnRun,
-} from '../../../lambdas/billing/domain/runs';
+  type ChargeRetryQueue,
+  consumeChargeMessage,
+} from '../../../lambdas/billing/domain/charges/consumer';
+import type { AskedKey, ChargeResolution } from '../../../lambdas/billing/domain/charges/ports';
+import type { ChargeMessage } from '../../../lambdas/billing/domain/messages';
+import { chargeChangeEffects, emptyEffects } from '../../../lambdas/billing/domain/outbox-effects';
+import type { RunStepPoint, RunWorkDeps } from '../../../lambdas/billing/domain/runs/ports';
+import type { RunSettings } from '../../../lambdas/billing/domain/runs/settings';
+import { workOnRun } from '../../../lambdas/billing/domain/runs/step';
+import { triggerRun } from '../../../lambdas/billing/domain/runs/trigger';
 import {
   newSubscription,
   type SubscriptionInput,

@@ -1,29 +1,25 @@
+import type { ChargeRecord, ChargeRef } from '../../../lambdas/billing/domain/charges/charge';
+import {
+  chargeKeyOf,
+  idempotencyKeyOf,
+  subscriptionKeyOf,
+} from '../../../lambdas/billing/domain/charges/charge';
 import type {
   AskedKey,
-  ChargeRecord,
-  ChargeRef,
   ChargeResolution,
   ChargesRepository,
-} from '../../../lambdas/billing/domain/charges';
-import { chargeKeyOf, idempotencyKeyOf, subscriptionKeyOf } from '../../../lambdas/billing/domain/charges';
+} from '../../../lambdas/billing/domain/charges/ports';
+import type { ChargeMessage, RunMessage } from '../../../lambdas/billing/domain/messages';
+import type { CounterAddResult, CounterSource, RunCounters } from '../../../lambdas/billing/domain/outbox';
+import type { CounterDelta } from '../../../lambdas/billing/domain/outbox-effects';
 import type {
-  CounterAddResult,
-  CounterDelta,
-  CounterSource,
-  RunCounters,
-} from '../../../lambdas/billing/domain/outbox';
-import type {
-  ChargeMessage,
   ChargeQueue,
   DatafeedStore,
   DueSubscriptions,
-  Run,
-  RunFence,
-  RunMessage,
-  RunProgressPatch,
   RunQueue,
   RunsRepository,
-} from '../../../lambdas/billing/domain/runs';
+} from '../../../lambdas/billing/domain/runs/ports';
+import type { Run, RunFence, RunProgressPatch } from '../../../lambdas/billing/domain/runs/run';
 import {
   dueShardOf,
   type Subscription,

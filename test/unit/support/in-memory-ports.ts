@@ -57,5 +57,3 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
     if (this.records.get(key)?.status === 'in_progress') this.records.delete(key);
   }
 }
-
-export const silentLogger = { info: () => {}, warn: () => {}, error: () => {} };

@@ -89,14 +89,6 @@ export class FakeNotificationQueue implements NotificationQueue {
   }
 }
 
-export class FakeClock {
-  constructor(public time: number) {}
-  readonly now = (): number => this.time;
-  advance(ms: number): void {
-    this.time += ms;
-  }
-}
-
 export function subscriptionFixture(overrides: Partial<SubscriptionSummary> = {}): SubscriptionSummary {
   return {
     id: 'sub_1',
@@ -119,16 +111,19 @@ export function chargedData(
   const summary = subscriptionFixture(subscription);
   return {
     subscription: summary,
-    charge: {
-      period: '2024-06-01',
-      attempt: 0,
-      amount: summary.amount,
-      currency: summary.currency,
-      runId: '2024-06-01',
-      at: '2024-06-01T00:00:05.000Z',
-      paymentIntentId: 'pi_123',
-      ...charge,
-    },
+    charge: { ...chargeOf(summary), paymentIntentId: 'pi_123', ...charge },
+  };
+}
+
+/** The first attempt of the 2024-06-01 charge of `summary`, in the run of that day. */
+function chargeOf(summary: SubscriptionSummary) {
+  return {
+    period: '2024-06-01',
+    attempt: 0,
+    amount: summary.amount,
+    currency: summary.currency,
+    runId: '2024-06-01',
+    at: '2024-06-01T00:00:05.000Z',
   };
 }
 
@@ -139,12 +134,7 @@ export function paymentFailedData(
   return {
     subscription: summary,
     charge: {
-      period: '2024-06-01',
-      attempt: 0,
-      amount: summary.amount,
-      currency: summary.currency,
-      runId: '2024-06-01',
-      at: '2024-06-01T00:00:05.000Z',
+      ...chargeOf(summary),
       declineCode: 'insufficient_funds',
       message: 'Your card has insufficient funds.',
     },

@@ -5,7 +5,7 @@ import type {
   GatewayOutcome,
   GatewayPaymentIntent,
   PaymentGateway,
-} from '../../../lambdas/billing/domain/charges';
+} from '../../../lambdas/billing/domain/charges/gateway';
 import {
   type Delivered,
   type GatewayFault,

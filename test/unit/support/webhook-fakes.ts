@@ -1,3 +1,4 @@
+import { ulid } from 'ulid';
 import {
   type EventOrigin,
   type EventsQuery,
@@ -19,12 +20,20 @@ import type {
   Endpoint,
   EndpointsRepository,
 } from '../../../lambdas/webhooks/domain/endpoints';
-import type { DeliveryMessage, DeliveryQueue } from '../../../lambdas/webhooks/domain/messages';
+import type {
+  DeliveryMessage,
+  DeliveryQueue,
+  ReplayJob,
+  ReplayQueue,
+} from '../../../lambdas/webhooks/domain/messages';
+import type { HostResolver } from '../../../lambdas/webhooks/domain/target';
+
+// In-memory stand-ins for the events and webhook ports (and fixtures to feed them), shared by the API, fan-out
+// and delivery tests, with the semantics of the DynamoDB adapters (conditional writes, key bounds, sort orders).
 
 /**
- * In-memory stand-ins for the webhook ports, shared by the API and delivery tests, with the semantics of the
- * DynamoDB adapters (conditional writes, key bounds, sort orders). They count the reads and writes a table would
- * see, in one shared `Io`, so a test can assert what a delivery costs.
+ * The reads and writes a table would see, shared by the repositories given the same `Io`, so that a test can
+ * assert what a delivery costs.
  */
 export class Io {
   reads = 0;
@@ -237,6 +246,14 @@ export class FakeDeliveryQueue implements DeliveryQueue {
   }
 }
 
+export class InMemoryReplayQueue implements ReplayQueue {
+  readonly jobs: ReplayJob[] = [];
+
+  async send(job: ReplayJob): Promise<void> {
+    this.jobs.push(job);
+  }
+}
+
 /** Answers each POST with the next scripted result (the last one repeats), recording what was sent. */
 export class ScriptedSender implements WebhookSender {
   readonly requests: { url: string; body: string; headers: Readonly<Record<string, string>> }[] = [];
@@ -251,13 +268,23 @@ export class ScriptedSender implements WebhookSender {
   }
 }
 
-export class FakeClock {
-  constructor(public time: number) {}
-  readonly now = (): number => this.time;
-  advance(ms: number): void {
-    this.time += ms;
-  }
+/** A resolver over a fixed table: unknown names do not resolve, as with ENOTFOUND. */
+export function tableResolver(table: Readonly<Record<string, readonly string[]>>): HostResolver {
+  return {
+    resolve: async (host) => {
+      const found = table[host];
+      if (!found) throw new Error(`ENOTFOUND ${host}`);
+      return found;
+    },
+  };
 }
+
+export const TEST_DNS = {
+  'hooks.example.com': ['93.184.216.34'],
+  'other.example.com': ['93.184.216.35'],
+  'internal.example.com': ['10.0.0.5'],
+  'rebind.example.com': ['93.184.216.34', '127.0.0.1'],
+} as const;
 
 export const TEST_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -286,7 +313,13 @@ export function eventFixture(id: string, overrides: Partial<PipelineEvent> = {})
   };
 }
 
-export const silentWebhookLogger = { info: () => {}, warn: () => {}, error: () => {} };
+/**
+ * An event id created at `time`. newEventId is monotonic per process (a later call never sorts before an earlier
+ * one), so tests that place events at chosen past times build their ids here.
+ */
+export function eventIdAt(time: number | string): string {
+  return `evt_${ulid(typeof time === 'string' ? Date.parse(time) : time)}`;
+}
 
 /** Delivery metrics that keep what they were told. */
 export class RecordingMetrics {

@@ -1,6 +1,7 @@
-import * as z from 'zod';
-import { arrivedEarly, delaySecondsUntil, MAX_SQS_DELAY_SECONDS } from '../../platform/delayed-messages';
-import { type ChargeDeps, type ChargeProcessOutcome, chargeRefToString, processCharge } from './charges';
+import { arrivedEarly, delaySecondsUntil, MAX_SQS_DELAY_SECONDS } from '../../../platform/delayed-messages';
+import { type ChargeMessage, chargeMessage } from '../messages';
+import { chargeRefToString } from './charge';
+import { type ChargeDeps, type ChargeProcessOutcome, processCharge } from './process';
 
 /**
  * The charge consumer (ChargesQueue): what the charge function does with one message, with its real retry,
@@ -8,27 +9,12 @@ import { type ChargeDeps, type ChargeProcessOutcome, chargeRefToString, processC
  * this same function, so what is tested is what runs.
  */
 
-/** One charge to process; the producer (runs) and the consumer share this schema. */
-export const chargeMessage = z.object({
-  runId: z.string().min(1),
-  storeId: z.string().min(1),
-  subscriptionId: z.string().min(1),
-  period: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-  attempt: z.number().int().min(0),
-  /** How many times this charge was asked again after an unknown answer. */
-  retries: z.number().int().min(0).default(0),
-  /** Epoch ms before which it is not looked at: a poll later than SQS's 15-minute delay is chained. */
-  notBefore: z.number().int().optional(),
-});
-export type ChargeMessage = z.input<typeof chargeMessage>;
-type ParsedChargeMessage = z.output<typeof chargeMessage>;
-
 /** Port: the charges queue, as the consumer uses it. */
 export interface ChargeRetryQueue {
   /** The same charge again after `delaySeconds` (at most 15 minutes). */
-  retryLater(message: ParsedChargeMessage, delaySeconds: number): Promise<void>;
+  retryLater(message: ChargeMessage, delaySeconds: number): Promise<void>;
   /** Gives up on asking for now: the message waits on the DLQ, and the run's stall sweep sends the charge again. */
-  sendToDeadLetter(message: ParsedChargeMessage, reason: string): Promise<void>;
+  sendToDeadLetter(message: ChargeMessage, reason: string): Promise<void>;
 }
 
 export interface ChargeConsumerSettings {
@@ -53,15 +39,18 @@ export type ChargeConsumerResult =
 
 export type NextStep = 'none' | 'retry' | 'poll' | 'dead-letter';
 
+export interface ChargeConsumerDeps extends ChargeDeps {
+  readonly queue: ChargeRetryQueue;
+  readonly consumer?: Partial<ChargeConsumerSettings>;
+}
+
 export async function consumeChargeMessage(
-  deps: ChargeDeps & {
-    readonly queue: ChargeRetryQueue;
-    readonly consumer?: Partial<ChargeConsumerSettings>;
-  },
+  deps: ChargeConsumerDeps,
   input: ChargeMessage,
 ): Promise<ChargeConsumerResult> {
   const settings = { ...DEFAULT_CHARGE_CONSUMER_SETTINGS, ...deps.consumer };
-  const message = chargeMessage.parse(input);
+  const parsed = chargeMessage.parse(input);
+  const message = { ...parsed, retries: parsed.retries ?? 0 };
   const now = deps.now();
   if (arrivedEarly(message.notBefore, now)) {
     await deps.queue.retryLater(message, delaySecondsUntil(message.notBefore, now));

@@ -1,4 +1,3 @@
-import { ulid } from 'ulid';
 import { createApi } from '../../../lambdas/api/create-api';
 import type { ApiDependencies } from '../../../lambdas/api/services';
 import type {
@@ -6,8 +5,6 @@ import type {
   TransactionsRepository,
 } from '../../../lambdas/events/domain/transactions';
 import { hashApiKey } from '../../../lambdas/stores/domain/api-keys';
-import type { ReplayJob, ReplayQueue } from '../../../lambdas/webhooks/domain/messages';
-import type { HostResolver } from '../../../lambdas/webhooks/domain/target';
 import { callerFor } from './api-events';
 import {
   InMemoryCharges,
@@ -16,14 +13,21 @@ import {
   InMemoryRuns,
   InMemorySubscriptions,
 } from './in-memory-billing';
-import { InMemoryIdempotencyStore, InMemoryStoresRepository, silentLogger } from './in-memory-ports';
+import { InMemoryIdempotencyStore, InMemoryStoresRepository } from './in-memory-ports';
+import { silentLogger } from './logger';
 import {
   checkKey,
   InMemoryAttemptsRepository,
   InMemoryEndpointsRepository,
   InMemoryEventsRepository,
+  InMemoryReplayQueue,
+  TEST_DNS,
+  tableResolver,
 } from './webhook-fakes';
 
+// The HTTP API over in-memory stand-ins for every port it has: the world of the API tests.
+
+/** Accepts a transaction once per store and id, as the adapter's conditional put does. */
 export class InMemoryTransactionsRepository implements TransactionsRepository {
   readonly items = new Map<string, AcceptedTransaction>();
   writes = 0;
@@ -42,40 +46,6 @@ export class InMemoryTransactionsRepository implements TransactionsRepository {
     return { accepted: true as const };
   }
 }
-
-export class InMemoryReplayQueue implements ReplayQueue {
-  readonly jobs: ReplayJob[] = [];
-
-  async send(job: ReplayJob): Promise<void> {
-    this.jobs.push(job);
-  }
-}
-
-/**
- * An event id created at `time`. newEventId is monotonic per process (a later call never sorts before an earlier
- * one), so tests that place events at chosen past times build their ids here.
- */
-export function eventIdAt(time: number | string): string {
-  return `evt_${ulid(typeof time === 'string' ? Date.parse(time) : time)}`;
-}
-
-/** A resolver over a fixed table: unknown names do not resolve, as with ENOTFOUND. */
-export function tableResolver(table: Readonly<Record<string, readonly string[]>>): HostResolver {
-  return {
-    resolve: async (host) => {
-      const found = table[host];
-      if (!found) throw new Error(`ENOTFOUND ${host}`);
-      return found;
-    },
-  };
-}
-
-export const TEST_DNS = {
-  'hooks.example.com': ['93.184.216.34'],
-  'other.example.com': ['93.184.216.35'],
-  'internal.example.com': ['10.0.0.5'],
-  'rebind.example.com': ['93.184.216.34', '127.0.0.1'],
-} as const;
 
 export const ADMIN_KEY = 'admin-key-for-tests-0123456789';
 export const STORE_KEY = 'sk_store_acme_for_tests';

@@ -1,0 +1,81 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoChargesRepository } from '../billing/adapters/dynamo-charges-repository';
+import { DynamoReconciliationReports } from '../billing/adapters/dynamo-reconciliation-reports';
+import { DynamoRunsRepository } from '../billing/adapters/dynamo-runs-repository';
+import { DynamoSubscriptionsRepository } from '../billing/adapters/dynamo-subscriptions-repository';
+import { datafeedsS3Client, S3DatafeedStore } from '../billing/adapters/s3-datafeed-store';
+import { SqsReconciliationQueue, SqsRunQueue } from '../billing/adapters/sqs-billing-queues';
+import { DynamoEventsRepository } from '../events/adapters/dynamo-events-repository';
+import { DynamoTransactionsRepository } from '../events/adapters/dynamo-transactions-repository';
+import { createDocumentClient } from '../platform/dynamodb';
+import { publishCount } from '../platform/metrics';
+import { DynamoStoreWindowCounters } from '../stores/adapters/dynamo-store-window-counters';
+import { DynamoStoresRepository } from '../stores/adapters/dynamo-stores-repository';
+import { dnsResolver } from '../webhooks/adapters/dns-resolver';
+import { DynamoAttemptsRepository } from '../webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointsRepository } from '../webhooks/adapters/dynamo-endpoints-repository';
+import { SqsReplayQueue } from '../webhooks/adapters/sqs-replay-queue';
+import { DynamoIdempotencyStore } from './adapters/dynamo-idempotency-store';
+import type { ApiConfig } from './function-variables';
+import type { ApiDependencies } from './services';
+
+/** The API function's adapters, built once per execution environment from its configuration. */
+export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependencies {
+  const sqs = new SQSClient({});
+  // The request path sheds load instead of hanging: two SDK retries, and a DynamoDB call that takes longer than
+  // 3 s is given up (the answer is 503 with Retry-After; nothing was acknowledged).
+  const dynamodb = createDocumentClient(
+    new DynamoDBClient({
+      maxAttempts: 3,
+      requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 },
+    }),
+  );
+  const table = (tableName: string) => ({ client: dynamodb, tableName });
+  const storeThrottle = { rateLimit: config.STORE_RATE_LIMIT, burstLimit: config.STORE_BURST_LIMIT };
+  // The per-store limit's counts, shared by every environment through the idempotency table (pk + TTL). Best
+  // effort: one attempt, given up after 500 ms, and a failure falls back to this environment's bucket (never a 429
+  // or 5xx).
+  const storeCounters = new DynamoStoreWindowCounters({
+    client: createDocumentClient(
+      new DynamoDBClient({ maxAttempts: 1, requestHandler: { connectionTimeout: 500, requestTimeout: 500 } }),
+    ),
+    tableName: config.IDEMPOTENCY_TABLE_NAME,
+  });
+  const allowPrivate = config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? false;
+  return {
+    stores: new DynamoStoresRepository(table(config.STORES_TABLE_NAME)),
+    idempotency: new DynamoIdempotencyStore(table(config.IDEMPOTENCY_TABLE_NAME)),
+    transactions: new DynamoTransactionsRepository(table(config.TRANSACTIONS_TABLE_NAME)),
+    events: new DynamoEventsRepository(table(config.EVENTS_TABLE_NAME)),
+    endpoints: new DynamoEndpointsRepository(table(config.WEBHOOKS_TABLE_NAME)),
+    attempts: new DynamoAttemptsRepository(table(config.ATTEMPTS_TABLE_NAME)),
+    replays: new SqsReplayQueue({ client: sqs, queueUrl: config.REPLAYS_QUEUE_URL }),
+    billing: {
+      subscriptions: new DynamoSubscriptionsRepository(table(config.SUBSCRIPTIONS_TABLE_NAME)),
+      charges: new DynamoChargesRepository(table(config.CHARGES_TABLE_NAME)),
+      runs: new DynamoRunsRepository(table(config.RUNS_TABLE_NAME)),
+      runQueue: new SqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
+      datafeeds: new S3DatafeedStore({ client: datafeedsS3Client(), bucket: config.DATAFEEDS_BUCKET_NAME }),
+      // Reports live beside their runs; the reconcile message goes to RunFunction on the runs queue.
+      reconciliations: {
+        reports: new DynamoReconciliationReports(table(config.RUNS_TABLE_NAME)),
+        queue: new SqsReconciliationQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
+      },
+    },
+    ...(storeThrottle.rateLimit > 0 ? { storeThrottle, storeCounters } : {}),
+    onStoreCountersFailure: (storeId, error) => {
+      logger.warn('store limit sync failed: this environment limits the store alone', {
+        storeId,
+        error: (error as { name?: string } | undefined)?.name ?? String(error),
+      });
+      publishCount('StoreLimitSyncFailures');
+    },
+    resolver: dnsResolver,
+    // Plain http is for local receivers only: wherever private targets are refused (AWS), https is required.
+    webhookPolicy: { allowPrivate, requireHttps: !allowPrivate },
+    // Published at once (one EMF line), so requests that accept nothing publish no empty metric set.
+    onTransactionAccepted: () => publishCount('TransactionsAccepted'),
+  };
+}
