@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import * as z from 'zod';
+import { deployedPath } from './constructs/stack-level-ids';
 
 /**
  * The committed record of the GSIs each table has in AWS: { "<stack name>/<table path in the stack>": [index
@@ -62,17 +63,12 @@ export function formatDeployedIndexRecord(record: DeployedIndexRecord): string {
 }
 
 /**
- * A table's key in the record: its stack's name and its construct path inside the stack, which is what
- * identifies the deployed table (the same app deployed under two stack names has two sets of tables).
+ * A table's key in the record: its stack's name and the construct path inside the stack that its logical ID is
+ * made from (`deployedPath`: a table kept at its stack-level logical ID inside a feature construct keeps its key),
+ * which is what identifies the deployed table (the same app deployed under two stack names has two sets of tables).
  */
 export function deployedIndexesKey(table: IConstruct): string {
-  const stack = Stack.of(table);
-  const scopes = table.node.scopes;
-  const pathInStack = scopes
-    .slice(scopes.indexOf(stack) + 1)
-    .map((scope) => scope.node.id)
-    .join('/');
-  return `${stack.stackName}/${pathInStack}`;
+  return `${Stack.of(table).stackName}/${deployedPath(table).join('/')}`;
 }
 
 function parseJson(text: string, source: string): unknown {

@@ -1,9 +1,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { PipelineFunction } from './pipeline-function';
+import { deployedUniqueId } from './stack-level-ids';
 
 /**
  * AWS's advice for Lambda consumers: a visibility timeout of at least six times the function timeout,
@@ -28,25 +29,10 @@ export interface DurableQueueProps {
    */
   readonly maxReceiveCount?: number;
   /**
-   * How long the queue keeps a message that nobody consumed.
-   * @default Duration.days(4)
-   */
-  readonly retentionPeriod?: Duration;
-  /**
-   * How long the dead-letter queue keeps a message: long enough to investigate and redrive.
-   * @default Duration.days(14)
-   */
-  readonly deadLetterRetentionPeriod?: Duration;
-  /**
    * Age of the oldest message above which the queue counts as stalled.
    * @default Duration.minutes(15)
    */
   readonly oldestMessageAgeAlarmThreshold?: Duration;
-  /**
-   * Whether both queues are FIFO queues.
-   * @default false
-   */
-  readonly fifo?: boolean;
 }
 
 export interface DurableQueueConsumerOptions {
@@ -60,11 +46,6 @@ export interface DurableQueueConsumerOptions {
    * @default 5
    */
   readonly maxConcurrency?: number;
-  /**
-   * How long to gather messages before invoking (standard queues only).
-   * @default - no batching window
-   */
-  readonly maxBatchingWindow?: Duration;
 }
 
 /**
@@ -96,19 +77,19 @@ export class DurableQueue extends Construct {
       Duration.seconds(consumerTimeout.toSeconds() * VISIBILITY_TO_CONSUMER_TIMEOUT_RATIO);
     assertVisibilityCovers(this.visibilityTimeout, consumerTimeout, `DurableQueue ${this.node.path}`);
 
-    // A FIFO queue needs a FIFO dead-letter queue.
     const required = {
       enforceSSL: true,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
-      fifo: props.fifo,
     } satisfies sqs.QueueProps;
 
+    // Long enough to investigate a dead letter and redrive it.
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      retentionPeriod: props.deadLetterRetentionPeriod ?? Duration.days(14),
+      retentionPeriod: Duration.days(14),
       ...required,
     });
     this.queue = new sqs.Queue(this, 'Queue', {
-      retentionPeriod: props.retentionPeriod ?? Duration.days(4),
+      // SQS's default: a message nobody consumed for 4 days is gone (the age alarm fires long before).
+      retentionPeriod: Duration.days(4),
       visibilityTimeout: this.visibilityTimeout,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
       ...required,
@@ -145,20 +126,25 @@ export class DurableQueue extends Construct {
    * bounded concurrency, and the permission to receive and delete messages.
    * Throws if the queue's visibility timeout is shorter than 6x the consumer's timeout.
    */
-  public addConsumer(consumer: PipelineFunction, options: DurableQueueConsumerOptions = {}): SqsEventSource {
+  public addConsumer(
+    consumer: PipelineFunction,
+    options: DurableQueueConsumerOptions = {},
+  ): lambda.EventSourceMapping {
     assertVisibilityCovers(
       this.visibilityTimeout,
       consumer.timeout,
       `DurableQueue ${this.node.path} consumer ${consumer.node.path}`,
     );
-    const source = new SqsEventSource(this.queue, {
+    // What `SqsEventSource` does, under the id it would give the mapping had the queue not moved into a feature
+    // construct (it names the mapping after the queue's unique id): the deployed mapping is kept, not replaced.
+    const mapping = consumer.fn.addEventSourceMapping(`SqsEventSource:${deployedUniqueId(this.queue)}`, {
+      eventSourceArn: this.queue.queueArn,
       batchSize: options.batchSize ?? 10,
       maxConcurrency: options.maxConcurrency ?? 5,
-      maxBatchingWindow: options.maxBatchingWindow,
       reportBatchItemFailures: true,
     });
-    consumer.fn.addEventSource(source);
-    return source;
+    this.queue.grantConsumeMessages(consumer.fn);
+    return mapping;
   }
 }
 

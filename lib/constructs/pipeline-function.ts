@@ -50,7 +50,8 @@ export interface PipelineFunctionProps {
    */
   readonly memorySize?: number;
   /**
-   * Additional environment variables. Never secret values: pass a Secrets Manager ARN instead.
+   * The handler's variables, from its variable list (`functionEnvironment` in function-environment.ts builds and
+   * checks them). Never secret values: pass a Secrets Manager ARN instead.
    * @default - only the variables every pipeline function gets
    */
   readonly environment?: Record<string, string>;
@@ -71,6 +72,9 @@ export interface PipelineFunctionProps {
   readonly serviceName?: string;
 }
 
+/** Which package.json entry points the bundler prefers: the local runtime bundles the same way. */
+export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
+
 /**
  * A Node.js Lambda function as every pipeline handler runs: arm64, newest Node runtime, bundled with
  * esbuild (AWS SDK included), X-Ray tracing, its own log group, Powertools settings and an error alarm.
@@ -78,9 +82,6 @@ export interface PipelineFunctionProps {
  * It grants nothing beyond writing its own logs and traces: callers grant access with `fn.grant*`
  * or `resource.grant*(fn)`.
  */
-/** Which package.json entry points the bundler prefers: the local runtime bundles the same way. */
-export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
-
 export class PipelineFunction extends Construct {
   public readonly fn: nodejs.NodejsFunction;
   public readonly logGroup: logs.LogGroup;

@@ -39,9 +39,6 @@ export interface PipelineIndexProps {
   readonly warmThroughput?: dynamodb.WarmThroughput;
 }
 
-/** How the table and its indexes are billed for capacity. */
-export type PipelineTableBilling = 'on-demand' | 'provisioned';
-
 export interface PipelineTableProps {
   /** Partition key of the table. */
   readonly partitionKey: dynamodb.Attribute;
@@ -82,30 +79,6 @@ export interface PipelineTableProps {
    * @default - DynamoDB's initial throughput for a new table
    */
   readonly warmThroughput?: dynamodb.WarmThroughput;
-  /**
-   * On-demand has no capacity to run out of while autoscaling lags. Provisioned needs `minCapacity` and
-   * `maxCapacity`, and autoscales the table and every index.
-   * @default 'on-demand'
-   */
-  readonly billing?: PipelineTableBilling;
-  /**
-   * Provisioned mode only (and required there): the least read and write capacity of the table and of each
-   * index. A new index is built with it, and autoscaling does not act during the build: size it for the
-   * backfill, or prefer on-demand.
-   * @default - none; on-demand
-   */
-  readonly minCapacity?: number;
-  /**
-   * Provisioned mode only (and required there): the most read and write capacity autoscaling gives the table
-   * and each index.
-   * @default - none; on-demand
-   */
-  readonly maxCapacity?: number;
-  /**
-   * Provisioned mode only: the consumed share of capacity autoscaling keeps the table and each index at.
-   * @default 70
-   */
-  readonly targetUtilizationPercent?: number;
 }
 
 /** What a reader of the indexes needs; DescribeTable lets the run-time gate check that an index is ready. */
@@ -120,7 +93,7 @@ const INDEX_READ_ACTIONS = [
 
 /**
  * A DynamoDB table as the pipeline keeps its records: on-demand (no capacity to run out of while
- * autoscaling lags) unless chosen otherwise, point-in-time recovery, AWS-managed encryption, and an alarm on
+ * autoscaling lags; in 2018 a new index configured to scale did not while it was built), point-in-time recovery, AWS-managed encryption, and an alarm on
  * throttling. Its global secondary indexes are declared here, each with its alarms, and are never read before
  * they are ready (see `grantIndexRead`).
  *
@@ -142,14 +115,11 @@ export class PipelineTable extends Construct {
    * Undefined when the table has no global secondary index.
    */
   public readonly indexesReady: IDependable | undefined;
-  /** The table's key in the record of deployed indexes (`lib/deployed-indexes.json`). */
-  public readonly deployedIndexesKey: string;
 
   constructor(scope: Construct, id: string, props: PipelineTableProps) {
     super(scope, id);
 
     const indexes = props.globalSecondaryIndexes ?? [];
-    const capacity = provisionedCapacity(this.node.path, props);
     assertIndexesValid(this.node.path, indexes);
 
     this.table = new dynamodb.Table(this, 'Table', {
@@ -160,13 +130,7 @@ export class PipelineTable extends Construct {
       deletionProtection: props.deletionProtection ?? true,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       warmThroughput: props.warmThroughput,
-      ...(capacity
-        ? {
-            billingMode: dynamodb.BillingMode.PROVISIONED,
-            readCapacity: capacity.minCapacity,
-            writeCapacity: capacity.minCapacity,
-          }
-        : { billingMode: dynamodb.BillingMode.PAY_PER_REQUEST }),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
     });
@@ -178,27 +142,9 @@ export class PipelineTable extends Construct {
         projectionType: index.projection,
         nonKeyAttributes: index.nonKeyAttributes ? [...index.nonKeyAttributes] : undefined,
         warmThroughput: index.warmThroughput,
-        ...(capacity ? { readCapacity: capacity.minCapacity, writeCapacity: capacity.minCapacity } : {}),
       });
     }
     this.indexNames = indexes.map((index) => index.indexName);
-
-    if (capacity) {
-      // Every index as well as the table. Autoscaling does not act while an index is built (in 2018 the new
-      // index was configured to scale and did not), so a new index is built with minCapacity.
-      const scaling = { minCapacity: capacity.minCapacity, maxCapacity: capacity.maxCapacity };
-      const utilization = { targetUtilizationPercent: capacity.targetUtilizationPercent };
-      this.table.autoScaleReadCapacity(scaling).scaleOnUtilization(utilization);
-      this.table.autoScaleWriteCapacity(scaling).scaleOnUtilization(utilization);
-      for (const indexName of this.indexNames) {
-        this.table
-          .autoScaleGlobalSecondaryIndexReadCapacity(indexName, scaling)
-          .scaleOnUtilization(utilization);
-        this.table
-          .autoScaleGlobalSecondaryIndexWriteCapacity(indexName, scaling)
-          .scaleOnUtilization(utilization);
-      }
-    }
 
     const metric = (metricName: string) =>
       this.table.metric(metricName, { period: Duration.minutes(1), statistic: cloudwatch.Stats.SUM });
@@ -235,8 +181,15 @@ export class PipelineTable extends Construct {
       this.indexesReady = readiness.resource;
     }
 
-    this.deployedIndexesKey = deployedIndexesKey(this);
     this.node.addValidation({ validate: () => this.validateIndexChanges() });
+  }
+
+  /**
+   * The table's key in the record of deployed indexes (`lib/deployed-indexes.json`). Read when needed, not at
+   * construction: a feature construct may keep the table's stack-level logical ID (and key) after creating it.
+   */
+  public get deployedIndexesKey(): string {
+    return deployedIndexesKey(this);
   }
 
   /**
@@ -286,34 +239,6 @@ export class PipelineTable extends Construct {
     });
     return refusal ? [refusal] : [];
   }
-}
-
-interface ProvisionedCapacity {
-  readonly minCapacity: number;
-  readonly maxCapacity: number;
-  readonly targetUtilizationPercent: number;
-}
-
-/** The capacity settings in provisioned mode, undefined on-demand; throws on settings that contradict. */
-function provisionedCapacity(path: string, props: PipelineTableProps): ProvisionedCapacity | undefined {
-  const { minCapacity, maxCapacity, targetUtilizationPercent } = props;
-  if ((props.billing ?? 'on-demand') === 'on-demand') {
-    if (minCapacity !== undefined || maxCapacity !== undefined || targetUtilizationPercent !== undefined) {
-      throw new Error(
-        `PipelineTable ${path}: minCapacity, maxCapacity and targetUtilizationPercent apply to billing 'provisioned' only.`,
-      );
-    }
-    return undefined;
-  }
-  if (minCapacity === undefined || maxCapacity === undefined) {
-    throw new Error(`PipelineTable ${path}: billing 'provisioned' needs minCapacity and maxCapacity.`);
-  }
-  if (!Number.isInteger(minCapacity) || minCapacity < 1 || maxCapacity < minCapacity) {
-    throw new Error(
-      `PipelineTable ${path}: need 1 <= minCapacity <= maxCapacity, got minCapacity ${minCapacity}, maxCapacity ${maxCapacity}.`,
-    );
-  }
-  return { minCapacity, maxCapacity, targetUtilizationPercent: targetUtilizationPercent ?? 70 };
 }
 
 function assertIndexesValid(path: string, indexes: readonly PipelineIndexProps[]): void {

@@ -133,9 +133,3 @@ test('refuses a maximum concurrency below the AWS minimum of 2', () => {
     /maxConcurrency must be between 2 and 1000/,
   );
 });
-
-test('a FIFO queue has a FIFO dead-letter queue', () => {
-  const scope = newStack();
-  new DurableQueue(scope, 'Ordered', { fifo: true });
-  Template.fromStack(scope).allResourcesProperties('AWS::SQS::Queue', { FifoQueue: true });
-});

@@ -2,6 +2,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { PipelineTable } from '../../lib/constructs/pipeline-table';
+import { keepStackLevelLogicalIds } from '../../lib/constructs/stack-level-ids';
 import {
   DEPLOYED_INDEXES_CONTEXT_KEY,
   type DeployedIndexRecord,
@@ -38,6 +39,12 @@ describe('at most one GSI created or deleted per table and deployment', () => {
     expect(synthesize([], {}, (stack) => new Construct(stack, 'Billing')).table.deployedIndexesKey).toBe(
       'Pipeline/Billing/SubscriptionsTable',
     );
+  });
+
+  test('a table that keeps its stack-level logical ID in a feature construct keeps its stack-level key', () => {
+    const { table } = synthesize([], {}, (stack) => new Construct(stack, 'Billing'));
+    keepStackLevelLogicalIds(table);
+    expect(table.deployedIndexesKey).toBe('Pipeline/SubscriptionsTable');
   });
 
   test('adding one index to the deployed [indexA] synthesizes', () => {

@@ -3,7 +3,7 @@ import { DynamoIndexDescriber } from '../../lambdas/index-gate/adapters/gated-in
 import {
   createIndexReadinessHandlers,
   type IndexReadinessEvent,
-} from '../../lambdas/index-gate/handlers/index-readiness';
+} from '../../lambdas/index-gate/adapters/index-readiness-resource';
 
 // The handlers run against a stand-in for the DynamoDB client that answers DescribeTable with canned
 // descriptions. A fake client is acceptable here only because there is no AWS account to run against; the

@@ -62,17 +62,13 @@ function indexReaders(stack: Stack, table: PipelineTable) {
   table.waitForIndexes(schedule);
 }
 
-// Prepare: an on-demand table with two GSIs and its readers, and a provisioned one.
+// Prepare: an on-demand table with two GSIs and its readers.
 const onDemandStack = new Stack(newApp(), 'OnDemand');
 const onDemandTable = subscriptionsTable(onDemandStack, {
   warmThroughput: { readUnitsPerSecond: 20000, writeUnitsPerSecond: 8000 },
 });
 indexReaders(onDemandStack, onDemandTable);
 const onDemand = Template.fromStack(onDemandStack);
-
-const provisionedStack = new Stack(newApp(), 'Provisioned');
-subscriptionsTable(provisionedStack, { billing: 'provisioned', minCapacity: 10, maxCapacity: 400 });
-const provisioned = Template.fromStack(provisionedStack);
 
 const logicalIdOf = (template: Template, type: string, idPrefix: string): string => {
   const id = Object.keys(template.findResources(type)).find((logicalId) => logicalId.startsWith(idPrefix));
@@ -111,55 +107,7 @@ describe('capacity', () => {
     onDemand.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
   });
 
-  test('provisioned mode starts the table and every index at minCapacity', () => {
-    const atMinimum = { ReadCapacityUnits: 10, WriteCapacityUnits: 10 };
-    provisioned.hasResourceProperties('AWS::DynamoDB::Table', {
-      BillingMode: Match.absent(),
-      ProvisionedThroughput: atMinimum,
-      GlobalSecondaryIndexes: [
-        Match.objectLike({ IndexName: 'byDueDate', ProvisionedThroughput: atMinimum }),
-        Match.objectLike({ IndexName: 'byStore', ProvisionedThroughput: atMinimum }),
-      ],
-    });
-  });
-
-  test('provisioned mode autoscales reads and writes of the table and of every index', () => {
-    const resourceIds = [
-      { 'Fn::Join': ['', ['table/', tableRef(provisioned)]] },
-      { 'Fn::Join': ['', ['table/', tableRef(provisioned), '/index/byDueDate']] },
-      { 'Fn::Join': ['', ['table/', tableRef(provisioned), '/index/byStore']] },
-    ];
-    provisioned.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 6);
-    for (const [index, resourceId] of resourceIds.entries()) {
-      const kind = index === 0 ? 'table' : 'index';
-      for (const unit of ['Read', 'Write']) {
-        provisioned.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
-          ResourceId: resourceId,
-          ScalableDimension: `dynamodb:${kind}:${unit}CapacityUnits`,
-          MinCapacity: 10,
-          MaxCapacity: 400,
-        });
-      }
-    }
-    provisioned.resourcePropertiesCountIs(
-      'AWS::ApplicationAutoScaling::ScalingPolicy',
-      { TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: 70 }) },
-      6,
-    );
-  });
-
   test.each<[string, Partial<PipelineTableProps>, RegExp]>([
-    ['capacity bounds on-demand', { minCapacity: 5 }, /apply to billing 'provisioned' only/],
-    [
-      'provisioned without bounds',
-      { billing: 'provisioned', minCapacity: 5 },
-      /needs minCapacity and maxCapacity/,
-    ],
-    [
-      'a minimum above the maximum',
-      { billing: 'provisioned', minCapacity: 50, maxCapacity: 5 },
-      /minCapacity <= maxCapacity/,
-    ],
     [
       'an index declared twice',
       {

@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { createPipelineApp } from '../../lib/app';
+import type { PipelineSettings } from '../../lib/settings';
 
 // One synthesis with the defaults, one with every prop changed; no bundling, no cdk-nag (see cdk-nag.test.ts).
 const defaults = Template.fromStack(createPipelineApp({ bundle: false, nag: false }).stack);
@@ -184,7 +185,12 @@ describe('functions', () => {
 
   test('refuse secret values passed as settings', () => {
     expect(() =>
-      createPipelineApp({ bundle: false, nag: false, stackProps: { settings: { ADMIN_API_KEY: 'x' } } }),
+      createPipelineApp({
+        bundle: false,
+        nag: false,
+        // A compile error in TypeScript; JavaScript callers and casts get the synth error.
+        stackProps: { settings: { ADMIN_API_KEY: 'x' } as PipelineSettings },
+      }),
     ).toThrow(/ADMIN_API_KEY is a secret/);
   });
 });
@@ -419,7 +425,7 @@ describe('webhook side', () => {
     },
   );
 
-  test('every function gets its resource names by reference, and the contract settings', () => {
+  test('every function gets its resource names by reference, and the settings its list names', () => {
     const ref = (prefix: string) => ({ Ref: tableId(prefix) });
     const url = (prefix: string) => ({ Ref: queueId(prefix) });
     const expected: Record<string, Record<string, unknown>> = {
@@ -435,13 +441,11 @@ describe('webhook side', () => {
         EVENTS_TABLE_NAME: ref('EventsTable'),
         WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
         DELIVERIES_QUEUE_URL: url('DeliveriesQueue'),
-        DELIVERIES_DLQ_URL: url('DeliveriesDeadLetterQueue'),
+        NOTIFICATIONS_QUEUE_URL: url('NotificationsQueue'),
       },
       ReplayFunction: {
         EVENTS_TABLE_NAME: ref('EventsTable'),
-        WEBHOOKS_TABLE_NAME: ref('WebhooksTable'),
         DELIVERIES_QUEUE_URL: url('DeliveriesQueue'),
-        DELIVERIES_DLQ_URL: url('DeliveriesDeadLetterQueue'),
       },
       DeliverFunction: {
         EVENTS_TABLE_NAME: ref('EventsTable'),
@@ -452,7 +456,12 @@ describe('webhook side', () => {
       },
     };
     for (const [fn, variables] of Object.entries(expected)) {
-      expect(variablesOf(fn)).toMatchObject({ ...variables, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' });
+      expect(variablesOf(fn)).toMatchObject(variables);
+    }
+    // The deployed default of a setting the API and deliveries read (function-environment.test.ts checks the
+    // lists themselves).
+    for (const fn of ['ApiFunction', 'DeliverFunction']) {
+      expect(variablesOf(fn)).toMatchObject({ WEBHOOK_ALLOW_PRIVATE_TARGETS: 'false' });
     }
   });
 

@@ -21,7 +21,7 @@ import { DynamoRunsRepository } from './dynamo-runs-repository';
 export type BillingOutboxConfig = ConfigOf<(typeof BILLING_OUTBOX_FUNCTION_VARIABLES)[number]>;
 
 /**
- * The event of a mapping with a tumbling window (lib/billing.ts): Lambda names the records' shard only then, and
+ * The event of a mapping with a tumbling window (lib/features/billing.ts): Lambda names the records' shard only then, and
  * expects a `state` back.
  */
 export type OutboxStreamEvent = DynamoDBStreamEvent & { readonly shardId?: string };

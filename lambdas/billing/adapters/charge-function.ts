@@ -45,7 +45,7 @@ export function chargeConsumerDeps(config: ChargeFunctionConfig, apiKey: () => s
     dunning: { scheduleMs: config.DUNNING_SCHEDULE, finalAction: config.DUNNING_FINAL_ACTION },
     now: Date.now,
     // A search that finds nothing is believed once every ask has surely ended: this function's timeout, sized in
-    // lib/billing.ts from the gateway timeout, bounds how late an ask can be sent.
+    // lib/features/billing.ts from the gateway timeout, bounds how late an ask can be sent.
     settings: { searchSettleMs: searchSettleFor(config.PAYMENT_GATEWAY_TIMEOUT_MS) },
     consumer: {
       processingPollMs: config.PAYMENT_PROCESSING_POLL,

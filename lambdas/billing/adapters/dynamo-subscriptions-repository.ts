@@ -8,7 +8,7 @@ import { dueShardOf, type Subscription, type SubscriptionChange } from '../domai
 import type { SubscriptionsRepository } from '../domain/subscriptions-repository';
 import { putIfAbsent } from './put-if-absent';
 
-/** The due index of the subscriptions table (lib/pipeline-stack.ts declares it). */
+/** The due index of the subscriptions table (lib/features/billing.ts declares it). */
 export const DUE_INDEX_NAME = 'due';
 
 /** Statuses in which a subscription is still billed. */

@@ -63,7 +63,7 @@ import type { GatewayFault, PaymentGateway } from '../../../local/payment-gatewa
  * - Time is virtual (`clock`): a point moves it on by a millisecond (which bounds a run step's length), an
  *   `expire` decision past a lease, quiescence past the stall time. The gateway's client timeout is real.
  * - Isolation: every iteration has its own three tables (unique names, the key schemas and the `due` GSI of
- *   lib/billing.ts) and its own gateway, so no iteration sees another's items, keys or ledger.
+ *   lib/features/billing.ts) and its own gateway, so no iteration sees another's items, keys or ledger.
  * - Queues are in memory, as SQS behaves for the handlers: a message is deleted only once its consumer finished
  *   (a crash or throttle brings it back; after four receives it is dead-lettered), copies happen (`duplicate`,
  *   `redeliver`), and a pending charge is re-sent once before it waits on the DLQ for the run's stall sweep.
@@ -103,7 +103,7 @@ const RUN_POLL_SECONDS = 60;
 /** How long a message that failed stays invisible before SQS delivers it again. */
 const VISIBILITY_TIMEOUT_MS = 30_000;
 /**
- * The charge function's timeout (lib/billing.ts: two gateway requests and 15 s, at least 30 s). The domain relies on
+ * The charge function's timeout (lib/features/billing.ts: two gateway requests and 15 s, at least 30 s). The domain relies on
  * it: an ask can be sent no later than this after it was written down, so a search is believed searchSettleMs after.
  * Run steps are left without one: their writes are fenced, so a step that comes back late (the `stall` fault) is
  * the harder case and stays in.
@@ -356,7 +356,7 @@ export interface ChaosTables {
 
 let tableCounter = 0;
 
-/** Fresh tables for one iteration (key schemas and the `due` GSI as lib/billing.ts declares them). */
+/** Fresh tables for one iteration (key schemas and the `due` GSI as lib/features/billing.ts declares them). */
 export async function createTables(raw: DynamoDBClient, prefix: string): Promise<ChaosTables> {
   tableCounter += 1;
   const base = `${prefix}-chaos-${tableCounter}`;

@@ -21,7 +21,7 @@ export interface ChargeSettings {
 }
 
 /**
- * The settle time for a gateway timeout: the charge function's timeout as lib/billing.ts sizes it (two gateway
+ * The settle time for a gateway timeout: the charge function's timeout as lib/features/billing.ts sizes it (two gateway
  * requests and 15 s, at least 30 s), Stripe's search delay (a minute) and a minute to spare; at least 5 minutes.
  */
 export function searchSettleFor(gatewayTimeoutMs: number): number {

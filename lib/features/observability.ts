@@ -8,21 +8,34 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { DurableQueue } from './constructs/durable-queue';
-import { METRICS_NAMESPACE, type PipelineFunction } from './constructs/pipeline-function';
-import type { PipelineTable } from './constructs/pipeline-table';
+import type { DurableQueue } from '../constructs/durable-queue';
+import { METRICS_NAMESPACE, type PipelineFunction } from '../constructs/pipeline-function';
+import type { PipelineTable } from '../constructs/pipeline-table';
+import { stackLevelOutput } from '../constructs/stack-level-ids';
+
+/** What a feature construct shows on the dashboard: its functions, queues and tables. */
+export interface ObservedFeature {
+  /** The feature's functions, for errors, throttles, concurrency and stream iterator ages. */
+  readonly functions: readonly PipelineFunction[];
+  /** The feature's queues, by the name the dashboard shows. */
+  readonly queues: Readonly<Record<string, DurableQueue>>;
+  /** The tables the feature owns, for table and index throttles. */
+  readonly tables: readonly PipelineTable[];
+}
 
 export interface ObservabilityProps {
+  /** The HTTP API, for the ingest widgets. */
   readonly httpApi: apigwv2.HttpApi;
+  /** Its function, for accepted transactions. */
   readonly apiFunction: PipelineFunction;
+  /** The webhook delivery function, for deliveries by outcome. */
   readonly deliverFunction: PipelineFunction;
+  /** The subscription run function, for the run's progress. */
   readonly runFunction: PipelineFunction;
+  /** The charge function, for charges by outcome. */
   readonly chargeFunction: PipelineFunction;
-  /** Every function of the pipeline, for errors, throttles and concurrency. */
-  readonly functions: readonly PipelineFunction[];
-  /** Every queue, by the name the dashboard shows. */
-  readonly queues: Readonly<Record<string, DurableQueue>>;
-  readonly tables: readonly PipelineTable[];
+  /** Every feature of the pipeline: their functions, queues and tables, in the dashboard's order. */
+  readonly features: readonly ObservedFeature[];
   /**
    * An address that receives every alarm by email (it must confirm the subscription).
    * @default - no subscription: subscribe to `alarmTopic` yourself
@@ -44,6 +57,11 @@ export class Observability extends Construct {
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    const functions = props.features.flatMap((feature) => feature.functions);
+    const tables = props.features.flatMap((feature) => feature.tables);
+    const queuesByName = Object.fromEntries(
+      props.features.flatMap((feature) => Object.entries(feature.queues)),
+    );
 
     // CloudWatch alarms cannot publish to a topic encrypted with the AWS managed SNS key: a customer managed key
     // whose policy lets CloudWatch use it.
@@ -88,8 +106,8 @@ export class Observability extends Construct {
         statistic,
         label,
       });
-    const queueNames = Object.keys(props.queues);
-    const queues = Object.values(props.queues);
+    const queueNames = Object.keys(queuesByName);
+    const queues = Object.values(queuesByName);
 
     this.dashboard.addWidgets(
       new cloudwatch.TextWidget({
@@ -176,7 +194,7 @@ export class Observability extends Construct {
     );
     // Stream consumers are the functions with a mapping that has a starting position (queue mappings have none).
     // With unbounded retries a failing record holds its shard: the iterator age is where that shows.
-    const streamConsumers = props.functions.filter((fn) =>
+    const streamConsumers = functions.filter((fn) =>
       fn.fn.node.children.some(
         (child) =>
           child instanceof lambda.EventSourceMapping &&
@@ -201,7 +219,7 @@ export class Observability extends Construct {
         width: 12,
       }),
     );
-    const tableThrottles = props.tables.flatMap((table) => [
+    const tableThrottles = tables.flatMap((table) => [
       table.table.metric('ReadThrottleEvents', {
         period: PERIOD,
         statistic: 'Sum',
@@ -213,7 +231,7 @@ export class Observability extends Construct {
         label: `${table.node.id} writes`,
       }),
     ]);
-    const indexThrottles = props.tables.flatMap((table) =>
+    const indexThrottles = tables.flatMap((table) =>
       table.indexNames.flatMap((index) =>
         ['ReadThrottleEvents', 'WriteThrottleEvents', 'OnlineIndexThrottleEvents'].map(
           (metricName) =>
@@ -239,22 +257,31 @@ export class Observability extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Function errors',
-        left: props.functions.map((fn) => fn.fn.metricErrors({ period: PERIOD, label: fn.node.id })),
+        left: functions.map((fn) => fn.fn.metricErrors({ period: PERIOD, label: fn.node.id })),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Function throttles',
-        left: props.functions.map((fn) => fn.fn.metricThrottles({ period: PERIOD, label: fn.node.id })),
+        left: functions.map((fn) => fn.fn.metricThrottles({ period: PERIOD, label: fn.node.id })),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Concurrent executions',
-        left: props.functions.map((fn) =>
+        left: functions.map((fn) =>
           fn.fn.metric('ConcurrentExecutions', { period: PERIOD, statistic: 'Maximum', label: fn.node.id }),
         ),
         width: 8,
       }),
     );
+    stackLevelOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topicArn,
+      description: 'Every alarm of the pipeline notifies this topic; subscribe to it.',
+    });
+    stackLevelOutput(this, 'DashboardName', {
+      value: this.dashboard.dashboardName,
+      description: 'The CloudWatch dashboard of the pipeline.',
+    });
+
     const alarms = stack.node.findAll().filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm);
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
