@@ -422,8 +422,9 @@ class Environment {
         if (result.status !== undefined && result.status >= 200 && result.status < 300) {
           this.invocation.answered2xx.push(key);
         } else if (result.status === undefined) {
-          const answered = this.lane.receivers.requests.find((r) => r.requestId === requestId)?.answered;
-          if (typeof answered === 'number' && answered < 300) this.world?.answeredLate(key);
+          // The receiver may not even have seen the request yet (a loaded machine): whether it answered 2xx
+          // after the client gave up is judged when the schedule is checked, by the request's id.
+          this.world?.gaveUpOn(requestId);
         }
         this.point('post', 'after');
         return result;
@@ -570,7 +571,7 @@ export class DeliveryChaosWorld {
   /** 2xx answers a crash threw away before their record: `endpoint#event` → how many. */
   private readonly atRisk = new Map<string, number>();
   /** 2xx answers that reached the client after its timeout: `endpoint#event` → how many. */
-  private readonly late = new Map<string, number>();
+  private readonly gaveUp = new Set<string>();
   /** Success records still to fail, by delivery key (the SDK-level injection). */
   private readonly recordFailures = new Map<string, number>();
   /**
@@ -607,9 +608,9 @@ export class DeliveryChaosWorld {
     this.stats[name] = (this.stats[name] ?? 0) + n;
   }
 
-  answeredLate(key: string): void {
-    this.late.set(key, (this.late.get(key) ?? 0) + 1);
-    this.count('2xx after the client gave up');
+  /** The client gave up on this request (timeout, reset): a 2xx the receiver gives it counts as answered late. */
+  gaveUpOn(requestId: string): void {
+    this.gaveUp.add(requestId);
   }
 
   random(): number {
@@ -1020,7 +1021,11 @@ export class DeliveryChaosWorld {
         }
         const deliveries = ['0', ...(this.replays.get(key) ?? [])];
         const successes = mine.filter((r) => typeof r.answered === 'number' && r.answered < 300).length;
-        const risk = (this.atRisk.get(key) ?? 0) + (this.late.get(key) ?? 0);
+        const late = mine.filter(
+          (r) => this.gaveUp.has(r.requestId) && typeof r.answered === 'number' && r.answered < 300,
+        ).length;
+        if (late > 0) this.count('2xx after the client gave up', late);
+        const risk = (this.atRisk.get(key) ?? 0) + late;
         let recorded = 0;
         let dead = 0;
         for (const replay of deliveries) {
