@@ -13,6 +13,10 @@
  *
  *   (g) the 2019 spike (bench/spike.ts): accepted rate in a 10x burst against raw PutItem, p50/p99, drain time.
  *
+ *   (h) cost (bench/cost-measure.ts, bench/cost.ts): the requests counted for a million transactions delivered to
+ *       1 and to 3 endpoints, and for a million subscription charges, at us-east-1 list prices (bench/prices.ts);
+ *       target: at most $3 per million transactions delivered to 1 endpoint.
+ *
  * Writes bench/results.json and prints a markdown table. `npm run bench -- --only spike,throughput` runs some
  * sections and keeps the other sections' last figures.
  */
@@ -38,6 +42,7 @@ import { CachedEndpoints } from '../lambdas/webhooks/domain/fanout';
 import { signWebhook } from '../lambdas/webhooks/domain/signature';
 import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
+import { COST_CONFIG, costMarkdown, costRows, runCostBench } from './cost-measure';
 import { runSpikeBench, SPIKE_SCENARIO, spikeRows } from './spike';
 import {
   measureSubscriptions,
@@ -78,11 +83,21 @@ const CONFIG = {
 };
 
 const ADMIN_API_KEY = `sk_admin_bench_${randomUUID().replaceAll('-', '')}`;
+/** The settings of every stack the bench starts (the spike section sets its own per-store limit). */
+const STACK_SETTINGS = {
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+  WEBHOOK_RETRY_SCHEDULE: '0s,1s,5s',
+  // (a) drives one store far over the default per-store limit (100/s): a limit that high keeps the shared
+  // limiter (and its syncs) on the measured path without answering 429.
+  STORE_RATE_LIMIT: '100000',
+  STORE_BURST_LIMIT: '100000',
+  ...SUBSCRIPTION_BENCH_SETTINGS,
+};
 const PAYMENT_GATEWAY_API_KEY = `sk_test_bench_${randomUUID().replaceAll('-', '')}`;
 const RESULTS_FILE = path.join(__dirname, 'results.json');
 
 /** The sections `npm run bench -- --only a,b` can pick; with none named, all run. */
-const SECTIONS = ['throughput', 'write-units', 'latency', 'subscriptions', 'spike'] as const;
+const SECTIONS = ['throughput', 'write-units', 'latency', 'subscriptions', 'spike', 'cost'] as const;
 type Section = (typeof SECTIONS)[number];
 
 function sectionsToRun(argv: readonly string[]): ReadonlySet<Section> {
@@ -107,6 +122,7 @@ type Results = {
   latency?: Awaited<ReturnType<typeof measureDeliveryLatency>>;
   subscriptions?: Awaited<ReturnType<typeof measureSubscriptions>>;
   spike?: Awaited<ReturnType<typeof runSpikeBench>>;
+  cost?: Awaited<ReturnType<typeof runCostBench>>;
   localStackLogLines?: number;
   durationSeconds?: number;
 };
@@ -122,15 +138,7 @@ async function main(): Promise<void> {
       config: {
         adminApiKey: ADMIN_API_KEY,
         paymentGatewayApiKey: PAYMENT_GATEWAY_API_KEY,
-        settings: {
-          WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
-          WEBHOOK_RETRY_SCHEDULE: '0s,1s,5s',
-          // (a) drives one store far over the default per-store limit (100/s): a limit that high keeps the shared
-          // limiter (and its syncs) on the measured path without answering 429. The spike section has its own.
-          STORE_RATE_LIMIT: '100000',
-          STORE_BURST_LIMIT: '100000',
-          ...SUBSCRIPTION_BENCH_SETTINGS,
-        },
+        settings: STACK_SETTINGS,
       },
       log: (message) => logs.push(message),
       // stdout is the results table; the functions' logs and metrics would bury it.
@@ -183,13 +191,37 @@ async function main(): Promise<void> {
     console.error('(g) done');
   }
 
+  if (sections.has('cost')) {
+    // Counted on a stack of its own, behind counting proxies (bench/cost-measure.ts).
+    results.cost = await runCostBench({
+      adminApiKey: ADMIN_API_KEY,
+      paymentGatewayApiKey: PAYMENT_GATEWAY_API_KEY,
+      settings: STACK_SETTINGS,
+      log: (line) => console.error(line),
+    });
+    console.error('(h) done');
+  }
+
+  // A section that starts what it needs itself goes here, as `cost` does: its name in SECTIONS, its figures in
+  // Results, a block here, its rows in markdown() (through rowsOf). Issue 16's other two come next:
+  // `gateway-rate` (bench/gateway-rate.ts: runGatewayRateBench, gatewayRateRows) and `api-overhead`
+  // (bench/api-overhead.ts: runApiOverheadBench, apiOverheadRows).
+
   results.at = new Date().toISOString();
   results.node = process.version;
-  results.config = { ...CONFIG, subscriptions: SUBSCRIPTION_CONFIG, spike: SPIKE_SCENARIO };
+  results.config = {
+    ...CONFIG,
+    subscriptions: SUBSCRIPTION_CONFIG,
+    spike: SPIKE_SCENARIO,
+    cost: COST_CONFIG,
+  };
   results.localStackLogLines = logs.length;
   results.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   console.log(markdown(results));
+  // The cost section's tables, line by line, where each cent goes.
+  if (results.cost)
+    console.log(`\n${rowsOf('cost', results.cost, (cost) => [costMarkdown(cost)]).join('\n')}`);
   if (logs.length > 0) console.error(`The local stacks logged ${logs.length} line(s); first: ${logs[0]}`);
 }
 
@@ -262,7 +294,7 @@ async function measureThroughput(stack: LocalStack) {
       api,
       rawPutItem,
       ratio: round(api.perSecond / rawPutItem.perSecond, 3),
-      target: '>= 0.8',
+      target: 'reported (shares 2 cores with the emulator)',
     };
   } finally {
     for (const source of stack.eventSources) source.resume();
@@ -617,7 +649,10 @@ function markdown(results: Results): string {
       ? [
           `| POST /v1/transactions (${t.concurrency} clients, ${t.api.count} requests) | ${t.api.perSecond} tx/s, p50 ${t.api.p50Ms} ms, p99 ${t.api.p99Ms} ms | | |`,
           `| raw conditional PutItem, same item (${t.itemBytes} B) and concurrency | ${t.rawPutItem.perSecond} puts/s, p50 ${t.rawPutItem.p50Ms} ms, p99 ${t.rawPutItem.p99Ms} ms | | |`,
-          `| API / raw PutItem throughput | ${t.ratio} | >= 0.8 | ${ok(t.ratio >= 0.8)} |`,
+          // Reported, not a target (issue 16): the emulator, the load generator and the function workers share
+          // the two cores, which caps it near 0.79 whatever the API does. The API's own overhead is measured
+          // in-process by the api-overhead section.
+          `| API / raw PutItem throughput, whole stack (reported: shares 2 cores with the emulator) | ${t.ratio} | | |`,
         ]
       : []),
     ...rowsOf('write-units', w, (figures) => {
@@ -640,6 +675,7 @@ function markdown(results: Results): string {
       : []),
     ...rowsOf('subscriptions', results.subscriptions, subscriptionRows),
     ...rowsOf('spike', results.spike, spikeRows),
+    ...rowsOf('cost', results.cost, costRows),
   ].join('\n');
 }
 

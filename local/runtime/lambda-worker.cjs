@@ -20,13 +20,20 @@ parentPort.on('message', async ({ requestId, event, deadline }) => {
     callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
   };
+  // The handler's own time, as Lambda bills it (the parent adds it up: LocalFunction.stats).
+  const started = performance.now();
   try {
     const result = await handler(event, context);
     // Lambda returns the JSON serialization of the result (undefined becomes null).
-    parentPort.postMessage({ requestId, result: JSON.stringify(result ?? null) });
+    parentPort.postMessage({
+      requestId,
+      durationMs: performance.now() - started,
+      result: JSON.stringify(result ?? null),
+    });
   } catch (error) {
     parentPort.postMessage({
       requestId,
+      durationMs: performance.now() - started,
       error: {
         errorType: error?.name ?? 'Error',
         errorMessage: String(error?.message ?? error),

@@ -43,9 +43,22 @@ export class FunctionTimeoutError extends FunctionError {
   }
 }
 
-type WorkerReply =
-  | { requestId: string; result: string }
-  | { requestId: string; error: { errorType: string; errorMessage: string; stack?: string } };
+type WorkerReply = { requestId: string; durationMs?: number } & (
+  | { result: string }
+  | { error: { errorType: string; errorMessage: string; stack?: string } }
+);
+
+/**
+ * What Lambda would bill for a function's invocations so far: how many ran, and how long their handlers took
+ * (measured in the execution environment; a timed-out or crashed invocation counts its time until then). Waiting
+ * for a free environment is not included, nor the init phase of a new one.
+ */
+export interface InvocationStats {
+  readonly invocations: number;
+  readonly durationMs: number;
+  /** Each invocation's duration rounded up to the millisecond, as Lambda bills it. */
+  readonly billedDurationMs: number;
+}
 
 const WORKER_SCRIPT = path.join(__dirname, 'lambda-worker.cjs');
 
@@ -60,8 +73,14 @@ export class LocalFunction {
   private readonly waiting: (() => void)[] = [];
   private inFlight = 0;
   private stopped = false;
+  private readonly counted = { invocations: 0, durationMs: 0, billedDurationMs: 0 };
 
   constructor(readonly props: LocalFunctionProps) {}
+
+  /** Invocations and their durations since the function was created (the bench prices them). */
+  stats(): InvocationStats {
+    return { ...this.counted };
+  }
 
   /** Invokes the handler with `event` and resolves with its (JSON-serialized and parsed) result. */
   async invoke(event: unknown): Promise<unknown> {
@@ -107,11 +126,13 @@ export class LocalFunction {
     const worker = this.idle.pop() ?? this.createWorker();
     const requestId = randomUUID();
     const deadline = Date.now() + this.props.timeoutMs;
+    const posted = performance.now();
     return new Promise((resolve, reject) => {
       let settled = false;
-      const settle = (): boolean => {
+      const settle = (durationMs = performance.now() - posted): boolean => {
         if (settled) return false;
         settled = true;
+        this.count(durationMs);
         clearTimeout(timer);
         worker.off('message', onMessage);
         worker.off('error', onCrash);
@@ -119,7 +140,7 @@ export class LocalFunction {
         return true;
       };
       const onMessage = (reply: WorkerReply) => {
-        if (reply.requestId !== requestId || !settle()) return;
+        if (reply.requestId !== requestId || !settle(reply.durationMs)) return;
         if (this.stopped) this.discard(worker);
         else this.idle.push(worker);
         if ('error' in reply) {
@@ -139,7 +160,7 @@ export class LocalFunction {
         );
       };
       const timer = setTimeout(() => {
-        if (!settle()) return;
+        if (!settle(this.props.timeoutMs)) return;
         // The invocation ends (and its slot is freed) only once the environment is gone, so nothing of it
         // runs on beyond the limit.
         this.all.delete(worker);
@@ -188,6 +209,12 @@ export class LocalFunction {
     worker.on('error', forget);
     worker.on('exit', forget);
     return worker;
+  }
+
+  private count(durationMs: number): void {
+    this.counted.invocations += 1;
+    this.counted.durationMs += durationMs;
+    this.counted.billedDurationMs += Math.max(1, Math.ceil(durationMs));
   }
 
   private discard(worker: Worker): void {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * `Idempotency-Key` semantics of the IETF draft (draft-ietf-httpapi-idempotency-key-header), as Stripe applies
@@ -62,23 +62,42 @@ export interface IdempotencyOptions {
 
 export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
 
-/** A digest of what makes two requests "the same": method, path and the JSON body in canonical form. */
+/**
+ * A digest of what makes two requests "the same": method, path and the JSON body in canonical form. Stored with
+ * every accepted transaction and idempotency record, so its text must never change (a retry after a deploy would
+ * otherwise look like another request).
+ */
 export function requestFingerprint(method: string, path: string, body: unknown): string {
-  return createHash('sha256')
-    .update(`${method} ${path}\n${canonicalJson(body)}`)
-    .digest('hex');
+  // The one-shot digest: the same bytes as createHash().update().digest('hex'), without a Hash object per request.
+  return hash('sha256', `${method} ${path}\n${canonicalJson(body)}`, 'hex');
 }
 
-/** JSON with object keys sorted, so that key order and whitespace do not make two bodies differ. */
+/**
+ * JSON with object keys sorted, so that key order and whitespace do not make two bodies differ. Written as loops
+ * over one string (no entry arrays, no closures): it runs on every accepted transaction. The text is what it always
+ * was for JSON values: keys in code-unit order (Array.prototype.sort's default order for strings), properties whose
+ * value is undefined left out, anything JSON.stringify gives no text for written as null.
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i += 1) {
+      if (i > 0) text += ',';
+      text += canonicalJson(value[i]);
+    }
+    return `${text}]`;
   }
-  return JSON.stringify(value) ?? 'null';
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort();
+  let text = '{';
+  for (const key of keys) {
+    const item = object[key];
+    if (item === undefined) continue;
+    if (text.length > 1) text += ',';
+    text += `${JSON.stringify(key)}:${canonicalJson(item)}`;
+  }
+  return `${text}}`;
 }
 
 /**

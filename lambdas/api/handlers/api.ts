@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { Logger, LogLevelThreshold } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
@@ -22,10 +22,14 @@ export const handler = middy<APIGatewayProxyEventV2>()
     const result = await api(event, { adminApiKey });
     // Every request is in the HTTP API's access log already; the function logs only what that log cannot tell:
     // client mistakes at debug (they are common and cheap to repeat), server errors inside createApi at error.
-    logger.debug('request', {
-      method: event.requestContext.http.method,
-      path: event.rawPath,
-      status: result.statusCode,
-    });
+    // Asked only at debug level (this invocation's, sampling included): below it Powertools would still read the
+    // trace id from the environment and check its buffer for a line it then drops, on every request.
+    if (logger.level <= LogLevelThreshold.DEBUG) {
+      logger.debug('request', {
+        method: event.requestContext.http.method,
+        path: event.rawPath,
+        status: result.statusCode,
+      });
+    }
     return result;
   });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Store API keys: 256 random bits, shown once, stored only as a SHA-256 digest. A slow hash (bcrypt, scrypt)
@@ -12,7 +12,8 @@ export function generateStoreApiKey(): string {
 }
 
 export function hashApiKey(apiKey: string): string {
-  return createHash('sha256').update(apiKey, 'utf8').digest('hex');
+  // One-shot: the same digest as createHash().update(key, 'utf8').digest('hex'), on every store request.
+  return hash('sha256', apiKey, 'hex');
 }
 
 /** Compares two secrets in time independent of where they differ (digests make the lengths equal). */
