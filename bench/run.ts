@@ -20,6 +20,7 @@
  * Writes bench/results.json and prints a markdown table. `npm run bench -- --only spike,throughput` runs some
  * sections and keeps the other sections' last figures.
  */
+
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
@@ -42,6 +43,7 @@ import { CachedEndpoints } from '../lambdas/webhooks/domain/fanout';
 import { signWebhook } from '../lambdas/webhooks/domain/signature';
 import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
+import { type ApiOverheadFigures, apiOverheadRows, runApiOverheadBench } from './api-overhead';
 import { COST_CONFIG, costMarkdown, costRows, runCostBench } from './cost-measure';
 import { runSpikeBench, SPIKE_SCENARIO, spikeRows } from './spike';
 import {
@@ -97,7 +99,15 @@ const PAYMENT_GATEWAY_API_KEY = `sk_test_bench_${randomUUID().replaceAll('-', ''
 const RESULTS_FILE = path.join(__dirname, 'results.json');
 
 /** The sections `npm run bench -- --only a,b` can pick; with none named, all run. */
-const SECTIONS = ['throughput', 'write-units', 'latency', 'subscriptions', 'spike', 'cost'] as const;
+const SECTIONS = [
+  'throughput',
+  'write-units',
+  'latency',
+  'subscriptions',
+  'spike',
+  'cost',
+  'api-overhead',
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 function sectionsToRun(argv: readonly string[]): ReadonlySet<Section> {
@@ -123,6 +133,7 @@ type Results = {
   subscriptions?: Awaited<ReturnType<typeof measureSubscriptions>>;
   spike?: Awaited<ReturnType<typeof runSpikeBench>>;
   cost?: Awaited<ReturnType<typeof runCostBench>>;
+  apiOverhead?: ApiOverheadFigures;
   localStackLogLines?: number;
   durationSeconds?: number;
 };
@@ -202,10 +213,14 @@ async function main(): Promise<void> {
     console.error('(h) done');
   }
 
-  // A section that starts what it needs itself goes here, as `cost` does: its name in SECTIONS, its figures in
-  // Results, a block here, its rows in markdown() (through rowsOf). Issue 16's other two come next:
-  // `gateway-rate` (bench/gateway-rate.ts: runGatewayRateBench, gatewayRateRows) and `api-overhead`
-  // (bench/api-overhead.ts: runApiOverheadBench, apiOverheadRows).
+  if (sections.has('api-overhead')) {
+    // The API handler in-process against the raw PutItem, with its own DynamoDB Local (bench/api-overhead.ts).
+    results.apiOverhead = await runApiOverheadBench({ log: (line) => console.error(line) });
+    console.error('(i) done');
+  }
+
+  // A section that starts what it needs itself goes here: its name in SECTIONS, its figures in Results, a block
+  // here, its rows in markdown() (through rowsOf).
 
   results.at = new Date().toISOString();
   results.node = process.version;
@@ -676,6 +691,7 @@ function markdown(results: Results): string {
     ...rowsOf('subscriptions', results.subscriptions, subscriptionRows),
     ...rowsOf('spike', results.spike, spikeRows),
     ...rowsOf('cost', results.cost, costRows),
+    ...rowsOf('api-overhead', results.apiOverhead, apiOverheadRows),
   ].join('\n');
 }
 

@@ -380,7 +380,7 @@ async function measureRun(stack: LocalStack, options: SubscriptionBenchOptions, 
 }
 
 /** The items POST /v1/subscriptions would store, written straight to the table with BatchWriteItem. */
-async function seedSubscriptions(
+export async function seedSubscriptions(
   dynamodb: DynamoDBClient,
   tableName: string,
   storeIds: readonly string[],

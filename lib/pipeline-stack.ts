@@ -1,4 +1,4 @@
-import { type CfnElement, Stack, type StackProps } from 'aws-cdk-lib';
+import { type CfnElement, type Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { stackLevelLogicalId } from './constructs/stack-level-ids';
@@ -50,10 +50,23 @@ export interface PipelineStackProps extends StackProps {
    */
   readonly runSchedules?: RunSchedules;
   /**
-   * Concurrent invocations of ChargeFunction at most: protects the payment gateway from a run's burst.
-   * @default 5
+   * Concurrent invocations of ChargeFunction at most, fixed, instead of the concurrency computed from the gateway's
+   * rate limit (see `paymentGatewayLatency`). The gateway itself is protected by PAYMENT_GATEWAY_RATE_LIMIT, a rate
+   * shared by every environment. AWS accepts 2 to 1000.
+   * @default - computed: min(chargeConcurrencyCap, max(2, ceil(PAYMENT_GATEWAY_RATE_LIMIT × paymentGatewayLatency / 10) + 2)), 6 at the defaults
    */
   readonly chargeConcurrency?: number;
+  /**
+   * The gateway's expected latency per charge: with PAYMENT_GATEWAY_RATE_LIMIT it sizes the charge consumer's
+   * concurrency to reach the rate and no more (formula on `BillingProps.paymentGatewayLatency`).
+   * @default Duration.millis(400)
+   */
+  readonly paymentGatewayLatency?: Duration;
+  /**
+   * The most concurrent ChargeFunction invocations the computed concurrency may reach. AWS accepts 2 to 1000.
+   * @default 100
+   */
+  readonly chargeConcurrencyCap?: number;
   /**
    * Concurrency reserved for ApiFunction, so that consumers (fan-out, deliveries, charges) can never take the
    * executions the storefronts' requests need. It is also the API's ceiling: with the stage throttle it bounds
@@ -107,6 +120,8 @@ export class PipelineStack extends Stack {
       eventsTable: this.webhooks.eventsTable,
       runSchedules: props.runSchedules,
       chargeConcurrency: props.chargeConcurrency,
+      paymentGatewayLatency: props.paymentGatewayLatency,
+      chargeConcurrencyCap: props.chargeConcurrencyCap,
     });
     this.api = new Api(this, 'Api', {
       ...common,

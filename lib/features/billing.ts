@@ -42,12 +42,59 @@ export interface BillingProps {
    */
   readonly runSchedules?: RunSchedules;
   /**
-   * Concurrent invocations of ChargeFunction at most, so a run's burst cannot overrun the gateway (each invocation
-   * works a batch of 10 charges concurrently). AWS accepts 2 to 1000.
-   * @default 5
+   * Concurrent invocations of ChargeFunction at most, fixed: overrides the concurrency computed from the gateway's
+   * rate limit (`paymentGatewayLatency`, `chargeConcurrencyCap`). The gateway is protected by the shared rate limit
+   * (PAYMENT_GATEWAY_RATE_LIMIT) either way; this only bounds how many charges wait for their turn at once. AWS
+   * accepts 2 to 1000.
+   * @default - computed, see `paymentGatewayLatency`
    */
   readonly chargeConcurrency?: number;
+  /**
+   * How long the gateway takes to answer a charge (Stripe: 300 to 500 ms for a PaymentIntent). It sizes the charge
+   * consumer: an invocation works a batch of `CHARGE_BATCH_SIZE` (10) charges at once, so reaching the rate limit
+   * takes `limit × latency` requests in flight (Little's law), which is
+   *
+   *     maximumConcurrency = min(chargeConcurrencyCap, max(2, ceil(limit × latency / 10) + 2))
+   *
+   * invocations, where `limit` is the PAYMENT_GATEWAY_RATE_LIMIT setting (default 80/s) and the two more cover the
+   * turnover of batches: an invocation asks its ten charges in turn, then waits for its slowest answer and its
+   * writes, then receives the next batch, and meanwhile others must be asking (measured: `npm run bench`'s gateway
+   * rate section reaches 19.3/s of 20 with 3 invocations, 17.7/s with 2). Enough to reach the rate; past it,
+   * charges would only wait for their turn, holding Lambda concurrency. At the defaults: 6.
+   * @default Duration.millis(400)
+   */
+  readonly paymentGatewayLatency?: Duration;
+  /**
+   * The most concurrent ChargeFunction invocations the computed concurrency may reach (a raised gateway limit, a
+   * slow gateway). AWS accepts 2 to 1000.
+   * @default 100
+   */
+  readonly chargeConcurrencyCap?: number;
 }
+
+/** Charges one ChargeFunction invocation works at once (the charges queue's batch size). */
+export const CHARGE_BATCH_SIZE = 10;
+
+/**
+ * The charge consumer's maximum concurrency for a gateway rate limit (requests per second): see
+ * BillingProps.paymentGatewayLatency.
+ */
+export function chargeConcurrencyFor(props: {
+  readonly rateLimit: number;
+  readonly latency: Duration;
+  readonly cap: number;
+  readonly batchSize?: number;
+}): number {
+  const inFlight = props.rateLimit * (props.latency.toMilliseconds() / 1000);
+  const invocations = Math.ceil(inFlight / (props.batchSize ?? CHARGE_BATCH_SIZE)) + 2;
+  return Math.min(props.cap, Math.max(2, invocations));
+}
+
+/**
+ * The runs table's partition holding the gateway limit's shared counts (lambdas/billing/adapters/
+ * dynamo-gateway-window-counters.ts `gatewayCountsKey`): the only one ChargeFunction may write.
+ */
+export const GATEWAY_COUNTS_PARTITION = 'rate-limit#payment-gateway';
 
 /** How long after its `asOf` a run must be complete before the missed-deadline alarm fires. */
 const RUN_DEADLINE = Duration.hours(6);
@@ -211,6 +258,7 @@ export class Billing extends Construct {
           PAYMENT_GATEWAY_URL: stripe,
           SUBSCRIPTIONS_TABLE_NAME: this.subscriptionsTable.table.tableName,
           CHARGES_TABLE_NAME: this.chargesTable.table.tableName,
+          RUNS_TABLE_NAME: this.runsTable.table.tableName,
           CHARGES_QUEUE_URL: this.chargesQueue.queue.queueUrl,
           CHARGES_DLQ_URL: this.chargesQueue.deadLetterQueue.queueUrl,
           PAYMENT_GATEWAY_API_KEY_SECRET_ARN: this.paymentGatewayApiKeySecret.secretArn,
@@ -222,9 +270,17 @@ export class Billing extends Construct {
     this.chargesQueue.queue.grantSendMessages(this.chargeFunction.fn);
     this.chargesQueue.deadLetterQueue.grantSendMessages(this.chargeFunction.fn);
     this.paymentGatewayApiKeySecret.grantRead(this.chargeFunction.fn);
+    // The gateway limit's shared counts: one item of the runs table, the only partition this function may write.
+    this.chargeFunction.fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.runsTable.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [GATEWAY_COUNTS_PARTITION] } },
+      }),
+    );
     this.chargesQueue.addConsumer(this.chargeFunction, {
-      batchSize: 10,
-      maxConcurrency: props.chargeConcurrency ?? 5,
+      batchSize: CHARGE_BATCH_SIZE,
+      maxConcurrency: chargeConsumerConcurrency(props, settingValue(settings, 'PAYMENT_GATEWAY_RATE_LIMIT')),
     });
 
     this.outboxFunction = new PipelineFunction(this, 'BillingOutboxFunction', {
@@ -358,6 +414,22 @@ export class Billing extends Construct {
     this.runsQueue.queue.grantSendMessages(api.fn);
     grantDatafeedObjects(api, this.datafeedsBucket, 's3:GetObject');
   }
+}
+
+/** The charge consumer's maximum concurrency: the prop when set, else computed from the gateway's rate limit. */
+function chargeConsumerConcurrency(props: BillingProps, rateLimit: number): number {
+  const inRange = (name: string, value: number | undefined) => {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 2 && value <= 1000)) {
+      throw new Error(`Billing: ${name} must be a whole number from 2 to 1000 (got ${value}).`);
+    }
+  };
+  inRange('chargeConcurrency', props.chargeConcurrency);
+  inRange('chargeConcurrencyCap', props.chargeConcurrencyCap);
+  if (props.chargeConcurrency !== undefined) return props.chargeConcurrency;
+  const latency = props.paymentGatewayLatency ?? Duration.millis(400);
+  if (!(latency.toMilliseconds() > 0))
+    throw new Error('Billing: paymentGatewayLatency must be longer than 0.');
+  return chargeConcurrencyFor({ rateLimit, latency, cap: props.chargeConcurrencyCap ?? 100 });
 }
 
 /** Objects under the datafeeds' prefix, for one action, with the acknowledgement of its key wildcard. */

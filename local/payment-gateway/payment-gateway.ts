@@ -8,6 +8,7 @@ import {
   type InjectedPaymentIntent,
   type LedgerEntry,
   type PaymentIntent,
+  type RateLimit,
   rateLimited,
   type SimResponse,
   StripeSimulator,
@@ -32,6 +33,7 @@ export type {
   LedgerEntry,
   PaymentIntent,
   PaymentIntentStatus,
+  RateLimit,
 } from './stripe-simulator';
 export { ManualClock, RealTimeClock, StripeSimulator } from './stripe-simulator';
 
@@ -77,6 +79,14 @@ export interface PaymentGatewayOptions {
   readonly processingDelayMs?: number;
   /** How long a new PaymentIntent stays invisible to search, on the gateway's clock. @default 60_000 */
   readonly searchDelayMs?: number;
+  /** Stripe's rate limiter: 429 `rate_limit` past N requests a second (see RateLimit). @default none */
+  readonly rateLimit?: RateLimit;
+  /**
+   * How long every request the rate limiter admits takes to answer, in real milliseconds (Stripe: 300 to 500 ms
+   * for a PaymentIntent). A create's key is in flight meanwhile. A 429 answers at once, as Stripe's does.
+   * @default 0
+   */
+  readonly latencyMs?: number;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -87,6 +97,8 @@ export class PaymentGateway {
   faults: GatewayFaults = () => ({ kind: 'none' });
   /** Decides the fault for each read; tests replace it. */
   readFaults: ReadFaults = () => ({ kind: 'none' });
+  /** Real milliseconds every admitted request takes (see PaymentGatewayOptions.latencyMs); tests change it. */
+  latencyMs = 0;
   private readonly hanging = new Set<ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
@@ -110,8 +122,10 @@ export class PaymentGateway {
         clock: options.clock,
         processingDelayMs: options.processingDelayMs,
         searchDelayMs: options.searchDelayMs,
+        rateLimit: options.rateLimit,
       }),
     );
+    gateway.latencyMs = options.latencyMs ?? 0;
     if (options.faults) gateway.faults = options.faults;
     if (options.readFaults) gateway.readFaults = options.readFaults;
     await listen(server, { port: options.port });
@@ -158,6 +172,25 @@ export class PaymentGateway {
 
   set apiKey(next: string | undefined) {
     this.simulator.apiKey = next;
+  }
+
+  /** Stripe's rate limiter (undefined: none); set it to start or stop answering 429 past a rate. */
+  get rateLimit(): RateLimit | undefined {
+    return this.simulator.rateLimit;
+  }
+
+  set rateLimit(next: RateLimit | undefined) {
+    this.simulator.rateLimit = next;
+  }
+
+  /** Requests answered 429 by the rate limiter since the start (not those of a `rate-limit` fault). */
+  get rateLimitedRequests(): number {
+    return this.simulator.rateLimitedRequests;
+  }
+
+  /** When (the gateway's clock, epoch ms) the rate limiter answered 429, oldest first. */
+  get rateLimitedAt(): readonly number[] {
+    return this.simulator.rateLimitedAt;
   }
 
   /** Expires the current key, with no replacement until `apiKey` is set. */
@@ -229,6 +262,16 @@ export class PaymentGateway {
     }
 
     const handled = this.simulator.handle(request);
+    // The time Stripe takes, for everything its rate limiter let through.
+    const working = handled.kind === 'admitted' || handled.response.status !== 429;
+    if (working && this.latencyMs > 0) {
+      try {
+        await this.sleep(this.latencyMs);
+      } catch (error) {
+        if (handled.kind === 'admitted') handled.attempt.abandon();
+        throw error;
+      }
+    }
     if (handled.kind === 'answer') return reply(res, handled.response, idempotencyKey);
     const { attempt } = handled;
     let fault: GatewayFault;

@@ -194,6 +194,25 @@ export interface SimulatorOptions {
   readonly processingDelayMs?: number;
   /** How long after creation a PaymentIntent becomes findable by search, on the clock. @default 60_000 */
   readonly searchDelayMs?: number;
+  /** Stripe's rate limiter: 429 `rate_limit` past this many requests a second. @default none */
+  readonly rateLimit?: RateLimit;
+}
+
+/**
+ * A request rate past which the gateway answers 429 `rate_limit`, as Stripe's rate limiter does (docs.stripe.com/
+ * rate-limits: requests per second per account, every endpoint counted). It runs after authentication and before
+ * anything else, so a refused request makes nothing and saves nothing under its key: it may be sent again with it.
+ * Refused requests do not count against the limit.
+ */
+export interface RateLimit {
+  /** Requests admitted per window of 1 s; 0 refuses every request. */
+  readonly requestsPerSecond: number;
+  /**
+   * `sliding`: at most that many in any 1 s (the strictest reading of "per second"); `fixed`: per second of the
+   * clock (`floor(now / 1000)`), as a counter keyed by the second would count.
+   * @default 'sliding'
+   */
+  readonly window?: 'sliding' | 'fixed';
 }
 
 export interface InjectedPaymentIntent {
@@ -290,12 +309,26 @@ export class StripeSimulator {
   private readonly unsettled = new Set<IntentRecord>();
   private readonly keys = new Map<string, KeyRecord>();
   private seq = 0;
+  /** The rate limiter (see RateLimit); tests change it while the gateway runs. Undefined: no limit. */
+  rateLimit: RateLimit | undefined;
+  /** Times (clock ms) of the requests admitted in the last second: the sliding window's count. */
+  private readonly admittedAt: number[] = [];
+  private fixedWindow = { second: Number.NaN, count: 0 };
+  /** When (clock ms) the rate limiter refused a request with 429, since the start (the last 100,000). */
+  readonly rateLimitedAt: number[] = [];
+
+  /** Requests the rate limiter refused with 429, since the start. */
+  get rateLimitedRequests(): number {
+    return this.rateLimitedTotal;
+  }
+  private rateLimitedTotal = 0;
 
   constructor(options: SimulatorOptions = {}) {
     this.clock = options.clock ?? new RealTimeClock();
     this.currentKey = options.apiKey ?? 'sk_test_local';
     this.processingDelayMs = options.processingDelayMs ?? 10_000;
     this.searchDelayMs = options.searchDelayMs ?? 60_000;
+    this.rateLimit = options.rateLimit;
   }
 
   /** The secret key requests must carry; undefined once revoked without a replacement. */
@@ -329,6 +362,12 @@ export class StripeSimulator {
     const answer = (response: SimResponse): Handled => ({ kind: 'answer', response });
     const denied = this.authenticate(request);
     if (denied) return answer(denied);
+    if (!this.admitRate()) {
+      this.rateLimitedTotal += 1;
+      this.rateLimitedAt.push(this.clock.now());
+      if (this.rateLimitedAt.length > 100_000) this.rateLimitedAt.shift();
+      return answer(rateLimited());
+    }
     const path = request.path.length > 1 ? request.path.replace(/\/+$/, '') : request.path;
     const query = request.query ?? {};
     if (path === '/v1/payment_intents' && request.method === 'POST') return this.create(request);
@@ -410,6 +449,25 @@ export class StripeSimulator {
     });
     this.settleDue();
     return this.view(record);
+  }
+
+  /** Counts one request against the rate limit; false when it is over (the request is refused, not counted). */
+  private admitRate(): boolean {
+    const limit = this.rateLimit;
+    if (!limit) return true;
+    const now = this.clock.now();
+    if (limit.window === 'fixed') {
+      const second = Math.floor(now / 1000);
+      if (this.fixedWindow.second !== second) this.fixedWindow = { second, count: 0 };
+      if (this.fixedWindow.count >= limit.requestsPerSecond) return false;
+      this.fixedWindow.count += 1;
+      return true;
+    }
+    while (this.admittedAt.length > 0 && (this.admittedAt[0] as number) <= now - 1000)
+      this.admittedAt.shift();
+    if (this.admittedAt.length >= limit.requestsPerSecond) return false;
+    this.admittedAt.push(now);
+    return true;
   }
 
   private authenticate(request: SimRequest): SimResponse | undefined {

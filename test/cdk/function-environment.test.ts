@@ -58,6 +58,7 @@ describe('every function gets the variables its list names, and no other', () =>
   const everySetting: PipelineSettings = {
     PAYMENT_GATEWAY_URL: 'https://gateway.example.com',
     PAYMENT_GATEWAY_TIMEOUT_MS: '12000',
+    PAYMENT_GATEWAY_RATE_LIMIT: '40',
     SMTP_URL: 'smtp://mail.example.com:587',
     EMAIL_FROM: 'billing@shop.example.com',
     WEBHOOK_RETRY_SCHEDULE: '0s,1m',
@@ -112,6 +113,23 @@ describe('values are checked at synth with the schema the function parses them w
     ] as const) {
       expect(() => synth({ settings: { [name]: value } })).toThrow(
         new RegExp(`${name} must be (a whole number|greater than 0) .*\\(got "${value}"\\)`),
+      );
+    }
+  });
+
+  test('PAYMENT_GATEWAY_RATE_LIMIT reaches the functions that ask the gateway, and a bad one fails synth', () => {
+    const variables = (template: Template, suffix: string) =>
+      pipelineFunctions(template).find(([entry]) => entry.endsWith(suffix))?.[1].Properties.Environment
+        .Variables;
+    const template = synth({ settings: { PAYMENT_GATEWAY_RATE_LIMIT: '25.5' } });
+    expect(variables(template, '/charge.ts')?.PAYMENT_GATEWAY_RATE_LIMIT).toBe('25.5');
+    expect(variables(template, '/run.ts')?.PAYMENT_GATEWAY_RATE_LIMIT).toBe('25.5');
+    expect(variables(template, '/api.ts')?.PAYMENT_GATEWAY_RATE_LIMIT).toBeUndefined();
+    // Unset, it is the functions' own default (80), not written into the template.
+    expect(variables(synth(), '/charge.ts')?.PAYMENT_GATEWAY_RATE_LIMIT).toBeUndefined();
+    for (const value of ['0', '-1', 'fast', '80/s']) {
+      expect(() => synth({ settings: { PAYMENT_GATEWAY_RATE_LIMIT: value } })).toThrow(
+        new RegExp(`PAYMENT_GATEWAY_RATE_LIMIT must be .*\\(got "${value}"\\)`),
       );
     }
   });

@@ -1,5 +1,10 @@
+import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { gatewayCountsKey } from '../../lambdas/billing/adapters/dynamo-gateway-window-counters';
+import { GATEWAY_LIMIT_KEY } from '../../lambdas/billing/domain/gateway-pace';
 import { createPipelineApp } from '../../lib/app';
+import { GATEWAY_COUNTS_PARTITION } from '../../lib/features/billing';
+import type { PipelineStackProps } from '../../lib/pipeline-stack';
 
 /** Issue: survive the spike. Limits at the edge, bounded consumers, one screen, alarms that reach someone. */
 const defaults = Template.fromStack(createPipelineApp({ bundle: false, nag: false }).stack);
@@ -57,7 +62,7 @@ describe('limits at the edge', () => {
 });
 
 describe('bounded consumers', () => {
-  it('bounds every SQS event source, the charge consumer by its prop', () => {
+  it('bounds every SQS event source, the charge consumer by its explicit prop when set', () => {
     const mappings = Object.values(
       customised.findResources('AWS::Lambda::EventSourceMapping') as Record<string, Resource>,
     );
@@ -77,6 +82,78 @@ describe('bounded consumers', () => {
     for (const mapping of mappings.filter((m) => m.Properties.StartingPosition !== undefined)) {
       expect(mapping.Properties.ParallelizationFactor ?? 1).toBe(1);
     }
+  });
+});
+
+describe('the charge consumer, sized to the gateway rate limit', () => {
+  const chargeConcurrencyOf = (stackProps: PipelineStackProps) => {
+    const template = Template.fromStack(
+      createPipelineApp({ bundle: false, nag: false, stackName: 'ChargeSizing', stackProps }).stack,
+    );
+    const charge = logicalIdOf(template, 'lambdas/billing/handlers/charge.ts');
+    const mapping = Object.values(
+      template.findResources('AWS::Lambda::EventSourceMapping') as Record<string, Resource>,
+    ).find((candidate) => (candidate.Properties.FunctionName as { Ref?: string }).Ref === charge);
+    return { template, charge, mapping: mapping?.Properties };
+  };
+
+  it('computes min(cap, max(2, ceil(limit x latency / batch) + 2)): 6 at 80/s and 400 ms', () => {
+    expect(chargeConcurrencyOf({}).mapping).toMatchObject({
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 6 },
+    });
+    const at = (rate: string, more: Partial<PipelineStackProps> = {}) =>
+      chargeConcurrencyOf({ settings: { PAYMENT_GATEWAY_RATE_LIMIT: rate }, ...more }).mapping?.ScalingConfig;
+    // 20/s x 0.4 s = 8 in flight: one batch, and two for the turnover of batches.
+    expect(at('20')).toEqual({ MaximumConcurrency: 3 });
+    expect(at('5')).toEqual({ MaximumConcurrency: 3 });
+    expect(at('100')).toEqual({ MaximumConcurrency: 6 });
+    expect(at('1000')).toEqual({ MaximumConcurrency: 42 });
+    expect(at('100', { paymentGatewayLatency: Duration.seconds(2) })).toEqual({ MaximumConcurrency: 22 });
+    expect(at('1000', { chargeConcurrencyCap: 25 })).toEqual({ MaximumConcurrency: 25 });
+    expect(at('100000')).toEqual({ MaximumConcurrency: 100 });
+    // The explicit prop wins over the computed value (as the customised stack above: 3).
+    expect(at('1000', { chargeConcurrency: 4 })).toEqual({ MaximumConcurrency: 4 });
+  });
+
+  it('refuses a concurrency or cap outside 2..1000, and a latency of 0', () => {
+    for (const props of [
+      { chargeConcurrency: 1 },
+      { chargeConcurrency: 1001 },
+      { chargeConcurrency: 2.5 },
+      { chargeConcurrencyCap: 1 },
+    ]) {
+      expect(() => chargeConcurrencyOf(props)).toThrow(/must be a whole number from 2 to 1000/);
+    }
+    expect(() => chargeConcurrencyOf({ paymentGatewayLatency: Duration.millis(0) })).toThrow(
+      /paymentGatewayLatency must be longer than 0/,
+    );
+  });
+
+  it('lets ChargeFunction update only the gateway limit’s partition of the runs table', () => {
+    const { template, charge } = chargeConcurrencyOf({});
+    const role = (
+      template.findResources('AWS::Lambda::Function') as Record<string, { Properties: { Role: unknown } }>
+    )[charge]?.Properties.Role as { 'Fn::GetAtt': [string, string] };
+    const runsTable = Object.keys(template.findResources('AWS::DynamoDB::Table')).find((id) =>
+      id.startsWith('RunsTable'),
+    );
+    expect(gatewayCountsKey(GATEWAY_LIMIT_KEY).runId).toBe(GATEWAY_COUNTS_PARTITION);
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: role['Fn::GetAtt'][0] }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'dynamodb:UpdateItem',
+            Effect: 'Allow',
+            Resource: { 'Fn::GetAtt': [runsTable, 'Arn'] },
+            Condition: {
+              'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['rate-limit#payment-gateway'] },
+            },
+          },
+        ]),
+      },
+    });
   });
 });
 

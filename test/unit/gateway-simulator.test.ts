@@ -225,6 +225,71 @@ describe('idempotency, as Stripe keeps it', () => {
   });
 });
 
+describe("the rate limiter, as Stripe's", () => {
+  const rateLimitBody = {
+    error: {
+      type: 'invalid_request_error',
+      code: 'rate_limit',
+      message: expect.stringContaining('Request rate limit exceeded'),
+    },
+  };
+
+  it('answers 429 rate_limit past N requests in any second (sliding), counting reads and creates alike', () => {
+    const { clock, sim } = setUp({ rateLimit: { requestsPerSecond: 3 } });
+    expect(create(sim, { key: 'a' }).status).toBe(200);
+    clock.advance(400);
+    expect(get(sim, '/v1/payment_intents').status).toBe(200);
+    clock.advance(400);
+    expect(create(sim, { key: 'b' }).status).toBe(200);
+    const refused = create(sim, { key: 'c' });
+    expect(refused).toEqual({ status: 429, body: rateLimitBody, headers: {} });
+    expect(get(sim, '/v1/payment_intents').status).toBe(429);
+    // 1 s after the first, one request has left the window: one more is admitted, then 429 again.
+    clock.advance(200);
+    expect(create(sim, { key: 'c' }).status).toBe(200);
+    expect(create(sim, { key: 'd' }).status).toBe(429);
+    expect(sim.rateLimitedRequests).toBe(3);
+  });
+
+  it('refuses before execution: nothing made, nothing saved, the same key charges once later', () => {
+    const { clock, sim } = setUp({ rateLimit: { requestsPerSecond: 1 } });
+    expect(create(sim, { key: 'x' }).status).toBe(200);
+    expect(create(sim, { key: 'k' }).status).toBe(429);
+    expect(create(sim, { key: 'k' }).status).toBe(429);
+    expect(sim.ledger()).toHaveLength(1);
+    clock.advance(1000);
+    const charged = create(sim, { key: 'k' });
+    expect(charged.status).toBe(200);
+    expect(charged.headers['idempotent-replayed']).toBeUndefined();
+    expect(sim.ledger().map((entry) => entry.idempotencyKey)).toEqual(['x', 'k']);
+  });
+
+  it('counts per second of the clock with a fixed window', () => {
+    const { clock, sim } = setUp({ rateLimit: { requestsPerSecond: 2, window: 'fixed' } });
+    clock.advance(1000 - (clock.now() % 1000) - 10);
+    expect(
+      [create(sim, { key: 'a' }), create(sim, { key: 'b' }), create(sim, { key: 'c' })].map((r) => r.status),
+    ).toEqual([200, 200, 429]);
+    // A new second, 10 ms later: two more, although the last 1 s already held two.
+    clock.advance(10);
+    expect(
+      [create(sim, { key: 'c' }), create(sim, { key: 'd' }), create(sim, { key: 'e' })].map((r) => r.status),
+    ).toEqual([200, 200, 429]);
+  });
+
+  it('refuses every request at 0, authenticates first, and can be changed or lifted while running', () => {
+    const { sim } = setUp({ rateLimit: { requestsPerSecond: 0 } });
+    expect(create(sim, { key: 'k', apiKey: 'sk_test_wrong' }).status).toBe(401);
+    expect(create(sim, { key: 'k' }).status).toBe(429);
+    expect(get(sim, '/v1/payment_intents/search', { query: "metadata['period']:'2026-03-01'" }).status).toBe(
+      429,
+    );
+    sim.rateLimit = undefined;
+    expect(create(sim, { key: 'k' }).status).toBe(200);
+    expect(sim.ledger()).toHaveLength(1);
+  });
+});
+
 describe('PaymentIntents and test payment methods', () => {
   it('pm_card_visa (and any other method) succeeds with a stored PaymentIntent', () => {
     const { clock, sim } = setUp();

@@ -16,6 +16,7 @@ import { chargeMessage } from '../domain/messages';
 import type { CHARGE_FUNCTION_VARIABLES } from '../function-variables';
 import { DynamoChargesRepository } from './dynamo-charges-repository';
 import { DynamoSubscriptionsRepository } from './dynamo-subscriptions-repository';
+import { gatewayPace } from './gateway-limit';
 import { SqsChargeQueue } from './sqs-billing-queues';
 import { StripePaymentGateway } from './stripe-payment-gateway';
 
@@ -26,7 +27,11 @@ import { StripePaymentGateway } from './stripe-payment-gateway';
 
 export type ChargeFunctionConfig = ConfigOf<(typeof CHARGE_FUNCTION_VARIABLES)[number]>;
 
-export function chargeConsumerDeps(config: ChargeFunctionConfig, apiKey: () => string): ChargeConsumerDeps {
+export function chargeConsumerDeps(
+  config: ChargeFunctionConfig,
+  apiKey: () => string,
+  logger?: Logger,
+): ChargeConsumerDeps {
   if (!config.PAYMENT_GATEWAY_URL) throw new Error('PAYMENT_GATEWAY_URL is not set for the charge function.');
   const client = documentClient();
   return {
@@ -36,6 +41,7 @@ export function chargeConsumerDeps(config: ChargeFunctionConfig, apiKey: () => s
       url: config.PAYMENT_GATEWAY_URL,
       timeoutMs: config.PAYMENT_GATEWAY_TIMEOUT_MS,
       apiKey,
+      pace: gatewayPace(config, client, logger),
     }),
     queue: new SqsChargeQueue({
       client: new SQSClient({}),
@@ -82,6 +88,21 @@ function reportCharge(logger: Logger, ref: string, result: ChargeConsumerResult)
   switch (outcome.outcome) {
     case 'pending':
       metrics.addMetric('ChargesPending', MetricUnit.Count, 1);
+      if (outcome.rateLimited) {
+        // A 429, or no turn under the shared limit: not an untrusted answer, no answer at all.
+        metrics.addMetric(
+          outcome.cause === 'rate-limited' ? 'GatewayRateLimited' : 'GatewayLimitWaits',
+          MetricUnit.Count,
+          1,
+        );
+        logger.info('charge waits for the gateway: asked again with the same key', {
+          charge: ref,
+          cause: outcome.cause,
+          reason: outcome.reason,
+          next,
+        });
+        return;
+      }
       // Not JSON, an unknown status, another charge's metadata, a 5xx, a timeout: the log names which.
       if (outcome.cause !== 'search-not-settled')
         metrics.addMetric('GatewayAnswersUntrusted', MetricUnit.Count, 1);

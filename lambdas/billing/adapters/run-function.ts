@@ -22,6 +22,7 @@ import { DynamoChargesRepository } from './dynamo-charges-repository';
 import { DynamoReconciliationReports } from './dynamo-reconciliation-reports';
 import { DynamoRunsRepository } from './dynamo-runs-repository';
 import { DynamoSubscriptionsRepository } from './dynamo-subscriptions-repository';
+import { gatewayPace } from './gateway-limit';
 import { runFunctionSettings } from './run-settings';
 import { datafeedsS3Client, S3DatafeedStore } from './s3-datafeed-store';
 import { SqsChargeQueue, SqsReconciliationQueue, SqsRunQueue } from './sqs-billing-queues';
@@ -100,6 +101,8 @@ export function runFunction(config: RunFunctionConfig, logger: Logger, apiKey: (
         url: config.PAYMENT_GATEWAY_URL,
         timeoutMs: config.PAYMENT_GATEWAY_TIMEOUT_MS,
         apiKey,
+        // The list's pages count against the gateway's limit, with the charges'.
+        pace: gatewayPace(config, client, logger),
       }),
       reports: new DynamoReconciliationReports({ client, tableName: config.RUNS_TABLE_NAME }),
       queue: reconciliationQueue,

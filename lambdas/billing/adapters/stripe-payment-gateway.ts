@@ -6,6 +6,7 @@ import type {
   PaymentGateway,
   PaymentIntentLedger,
 } from '../domain/charges/gateway';
+import type { GatewayPace } from '../domain/gateway-pace';
 
 /**
  * The payment gateway through the official `stripe` SDK, pointed at PAYMENT_GATEWAY_URL (docs/api.md section 5).
@@ -17,6 +18,11 @@ import type {
  * A refused API key (401/403) is remembered per execution environment: until the key read from Secrets Manager
  * changes, no request is made with it (`refused` at once), so a revoked key costs one request per environment, not
  * one per charge, and the charges stay pending without being asked.
+ *
+ * Every request (a create, a retrieve, each page of a search or a list) first waits for its turn under the shared
+ * gateway limit (`pace`, domain/gateway-pace.ts). A request that finds no turn in time is not sent; it and a 429
+ * are `unknown` with `rateLimited` (a list, which has no outcome, waits and asks the page again), and a 429 holds
+ * this environment's requests back for its Retry-After, or a jittered second when Stripe gives none.
  */
 export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger {
   private client?: { key: string; stripe: Stripe };
@@ -30,6 +36,10 @@ export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger
       readonly apiKey: () => string | Promise<string>;
       /** @default 1 - one more ask with the same key after a timeout or a 5xx */
       readonly maxNetworkRetries?: number;
+      /** The shared gateway limit every request waits for. @default none: requests go at once */
+      readonly pace?: GatewayPace;
+      /** In [0, 1): the jitter of the hold-off after a 429 without Retry-After. @default Math.random */
+      readonly random?: () => number;
     },
   ) {}
 
@@ -63,11 +73,23 @@ export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger
       const query = Object.entries(metadata)
         .map(([name, value]) => `metadata['${name}']:'${String(value).replace(/['\\]/g, '\\$&')}'`)
         .join(' AND ');
-      for await (const intent of stripe.client.paymentIntents.search({ query, limit: 100 })) {
-        const view = viewOf(intent);
-        if (!view) return unknown('malformed', 'a search result that is not a payment intent');
-        intents.push(view);
-      }
+      // Page by page, each page a request that waits for its turn.
+      let page: string | undefined;
+      do {
+        const turn = await this.turn();
+        if (turn) return turn;
+        const result = await stripe.client.paymentIntents.search({
+          query,
+          limit: 100,
+          ...(page ? { page } : {}),
+        });
+        for (const intent of result.data) {
+          const view = viewOf(intent);
+          if (!view) return unknown('malformed', 'a search result that is not a payment intent');
+          intents.push(view);
+        }
+        page = result.has_more ? (result.next_page ?? undefined) : undefined;
+      } while (page);
       return { kind: 'found', intents };
     } catch (error) {
       const outcome = this.classify(stripe.key, error);
@@ -82,13 +104,48 @@ export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger
   }): AsyncIterable<GatewayPaymentIntent> {
     const stripe = await this.stripe();
     if (stripe.refused) throw new Error(stripe.refused.reason);
-    const pages = stripe.client.paymentIntents.list({
-      created: { gte: Math.floor(range.fromMs / 1000), lt: Math.ceil(range.toMs / 1000) },
-      limit: 100,
-    });
-    for await (const intent of pages) {
-      const view = viewOf(intent);
-      if (view) yield view;
+    const created = { gte: Math.floor(range.fromMs / 1000), lt: Math.ceil(range.toMs / 1000) };
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.listPage(stripe.client, created, after);
+      for (const intent of page.data) {
+        const view = viewOf(intent);
+        if (view) yield view;
+      }
+      const last = page.data[page.data.length - 1];
+      if (!page.has_more || !last) return;
+      after = last.id;
+    }
+  }
+
+  /**
+   * One page of the list, in its turn. A read changes nothing, so a page refused with a 429 (or that found no turn)
+   * is asked again after the wait, a few times; then the reconciliation fails and its message comes back later.
+   */
+  private async listPage(
+    client: Stripe,
+    created: { gte: number; lt: number },
+    after: string | undefined,
+  ): Promise<Stripe.ApiList<Stripe.PaymentIntent>> {
+    for (let tries = 1; ; tries += 1) {
+      const turn = await this.turn();
+      if (!turn) {
+        try {
+          return await client.paymentIntents.list({
+            created,
+            limit: 100,
+            ...(after ? { starting_after: after } : {}),
+          });
+        } catch (error) {
+          const outcome = classify(error);
+          if (!(outcome.kind === 'unknown' && outcome.rateLimited) || tries >= MAX_LIST_PAGE_TRIES)
+            throw error;
+          this.heldBack(outcome);
+        }
+      } else if (tries >= MAX_LIST_PAGE_TRIES) {
+        throw new Error(`The gateway limit gave the reconciliation's list no turn: ${turn.reason}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * tries));
     }
   }
 
@@ -96,16 +153,38 @@ export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger
     const stripe = await this.stripe();
     if (stripe.refused) return stripe.refused;
     try {
+      const turn = await this.turn();
+      if (turn) return turn;
       return await call(stripe.client);
     } catch (error) {
       return this.classify(stripe.key, error);
     }
   }
 
+  /** Waits for this request's turn under the shared limit: undefined when it may go, else why it may not. */
+  private async turn(): Promise<Extract<GatewayOutcome, { kind: 'unknown' }> | undefined> {
+    if (!this.props.pace) return undefined;
+    const turn = await this.props.pace.turn();
+    if (turn.granted) return undefined;
+    return {
+      kind: 'unknown',
+      cause: 'rate-limit-wait',
+      reason: `no turn under the gateway's shared rate limit in time; not sent (again in ${turn.retryAfterMs} ms at the earliest)`,
+      rateLimited: { retryAfterMs: turn.retryAfterMs },
+    };
+  }
+
   private classify(key: string, error: unknown): GatewayOutcome {
     const outcome = classify(error);
     if (outcome.kind === 'refused') this.refusedKey = { key, reason: outcome.reason };
+    if (outcome.kind === 'unknown' && outcome.rateLimited) this.heldBack(outcome);
     return outcome;
+  }
+
+  /** A 429: this environment's requests wait for its Retry-After, or a jittered second (0.5 to 1.5 s). */
+  private heldBack(outcome: Extract<GatewayOutcome, { kind: 'unknown' }>): void {
+    const random = this.props.random ?? Math.random;
+    this.props.pace?.holdOff(outcome.rateLimited?.retryAfterMs ?? 500 + 1000 * random());
   }
 
   private async stripe(): Promise<
@@ -139,6 +218,9 @@ export class StripePaymentGateway implements PaymentGateway, PaymentIntentLedger
     return { key, client: this.client.stripe };
   }
 }
+
+/** A list page refused by the limit this many times fails the reconciliation's step (its message comes back). */
+const MAX_LIST_PAGE_TRIES = 5;
 
 function unknown(
   cause: string,
@@ -235,7 +317,15 @@ export function classify(error: unknown): GatewayOutcome {
     );
   }
   if (error instanceof Stripe.errors.StripeRateLimitError || status === 429) {
-    return unknown('rate-limited', `rate limited: ${(error as Error).message}`);
+    // Refused before execution (Stripe's rate limiter runs before any endpoint): nothing made, nothing saved under
+    // the key. Not an answer: asked again with the same key once the wait is over.
+    const retryAfterMs = retryAfterOf((error as { headers?: Record<string, string> }).headers);
+    return {
+      kind: 'unknown',
+      cause: 'rate-limited',
+      reason: `rate limited (HTTP 429): ${(error as Error).message}`,
+      rateLimited: retryAfterMs !== undefined ? { retryAfterMs } : {},
+    };
   }
   if (error instanceof Stripe.errors.StripeInvalidRequestError && status === 400) {
     // The request itself is refused (an unknown payment method, say): asking again cannot change that.
@@ -258,4 +348,16 @@ export function classify(error: unknown): GatewayOutcome {
         ? 'malformed'
         : 'error';
   return unknown(cause, `${name ?? 'error'}${status ? ` ${status}` : ''}: ${(error as Error)?.message}`);
+}
+
+/** A Retry-After header (seconds, or an HTTP date) in milliseconds; undefined when absent or unreadable. */
+export function retryAfterOf(
+  headers: Readonly<Record<string, string | undefined>> | undefined,
+  now = Date.now(),
+) {
+  const value = headers?.['retry-after']?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

@@ -16,6 +16,8 @@ export const chargeMessage = z.object({
   attempt: z.number().int().min(0),
   /** How many times this charge was asked again after an unknown answer (unset: none yet). */
   retries: z.number().int().min(0).optional(),
+  /** How many times it came back after a 429 or no turn under the gateway limit (not counted in `retries`). */
+  throttles: z.number().int().min(0).optional(),
   /** Epoch ms before which it is not looked at: a poll later than SQS's 15-minute delay is chained. */
   notBefore: z.number().int().optional(),
 });

@@ -12,12 +12,12 @@ import { CHARGE_FUNCTION_VARIABLES } from '../function-variables';
 
 /**
  * The charge consumer (ChargesQueue): one message is one claimed charge, asked at the gateway with its stable
- * Idempotency-Key (adapters/charge-function.ts). Its maximum concurrency protects the gateway.
+ * Idempotency-Key (adapters/charge-function.ts), in its turn under the gateway's shared rate limit.
  */
 const config = readConfig(CHARGE_FUNCTION_VARIABLES, process.env);
 const logger = new Logger();
 const gatewayKey = gatewayApiKeyFromSecrets();
-const chargeRecord = chargeRecordHandler(chargeConsumerDeps(config, gatewayKey.apiKey), logger);
+const chargeRecord = chargeRecordHandler(chargeConsumerDeps(config, gatewayKey.apiKey, logger), logger);
 const processor = new BatchProcessor(EventType.SQS);
 
 export const handler = middy<SQSEvent>()

@@ -36,6 +36,16 @@ const numberAtLeast = (defaultValue: number, min: number, unit: string) =>
     .pipe(z.number().min(min, `must be at least ${min} ${unit}`))
     .default(defaultValue);
 
+/** A number greater than 0 (fractions allowed), e.g. a rate per second. */
+const positiveNumber = (defaultValue: number, unit: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `must be a positive number of ${unit}`)
+    .transform(Number)
+    .pipe(z.number().positive(`must be greater than 0 ${unit}`))
+    .default(defaultValue);
+
 const url = (protocols: readonly string[]) =>
   z
     .string()
@@ -99,6 +109,8 @@ export const SETTINGS = {
   PAYMENT_GATEWAY_URL: url(['http:', 'https:']).optional(),
   PAYMENT_GATEWAY_API_KEY: z.string().trim().min(1, 'must not be empty').default('sk_test_local'),
   PAYMENT_GATEWAY_TIMEOUT_MS: positiveInteger(10_000, 'milliseconds'),
+  /** Requests per second to the gateway, shared by every environment that asks it (docs/rate-limiter.md). */
+  PAYMENT_GATEWAY_RATE_LIMIT: positiveNumber(80, 'requests per second'),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   EMAIL_FROM: z.string().trim().email('must be an email address').default('billing@example.com'),
   WEBHOOK_RETRY_SCHEDULE: durationList('0s,5s,5m,30m,2h,5h,10h,10h'),

@@ -354,3 +354,34 @@ describe('bundled payment gateway through the stripe SDK', () => {
     await expect(stripe().paymentIntents.list()).resolves.toMatchObject({ data: [] });
   });
 });
+
+describe('like Stripe under load: latency and the rate limiter', () => {
+  it('takes latencyMs for every admitted request, answers 429 rate_limit at once past the rate, and saves nothing for it', async () => {
+    // Prepare
+    gateway.latencyMs = 300;
+    gateway.rateLimit = { requestsPerSecond: 1 };
+    const client = stripe();
+    // Act
+    const started = Date.now();
+    const first = await client.paymentIntents.create(charge(), { idempotencyKey: 'rl-1' });
+    const tookFirst = Date.now() - started;
+    const refusedAt = Date.now();
+    const refused = await client.paymentIntents
+      .create(charge('pm_card_visa', '2026-11-22', 'sub_2'), { idempotencyKey: 'rl-2' })
+      .catch((error: unknown) => error);
+    const tookRefused = Date.now() - refusedAt;
+    // Assess: the SDK reads Stripe's rate limit error; the refused key charges once the second has passed.
+    expect(first.status).toBe('succeeded');
+    expect(tookFirst).toBeGreaterThanOrEqual(295);
+    expect(refused).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    expect(refused).toMatchObject({ statusCode: 429, code: 'rate_limit' });
+    expect(tookRefused).toBeLessThan(250);
+    expect(gateway.rateLimitedRequests).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const later = await client.paymentIntents.create(charge('pm_card_visa', '2026-11-22', 'sub_2'), {
+      idempotencyKey: 'rl-2',
+    });
+    expect(later.status).toBe('succeeded');
+    expect(gateway.ledger.map((entry) => entry.idempotencyKey)).toEqual(['rl-1', 'rl-2']);
+  });
+});

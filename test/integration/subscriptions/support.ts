@@ -8,7 +8,7 @@ import {
 } from '../../../local/payment-gateway/payment-gateway';
 import type { LocalFunction } from '../../../local/runtime/local-function';
 import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
-import { synthesizePipelineTemplate } from '../../../local/template';
+import { type CfnTemplate, synthesizePipelineTemplate } from '../../../local/template';
 import { pipelineClient } from '../support/pipeline-client';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { sleep, waitFor } from '../support/wait-for';
@@ -25,10 +25,12 @@ export interface BillingTestStack {
 export async function startBillingTestStack(
   adminApiKey: string,
   settings: Record<string, string> = {},
+  /** The template to run, e.g. one synthesized with props. @default the pipeline's, with the default props */
+  template: CfnTemplate = synthesizePipelineTemplate(),
 ): Promise<BillingTestStack> {
   const gateway = await PaymentGateway.start({ apiKey: 'sk_test_billing' });
   const smtp = await SmtpSink.start();
-  const stack = await startTestStack(synthesizePipelineTemplate(), {
+  const stack = await startTestStack(template, {
     config: {
       adminApiKey,
       paymentGatewayApiKey: 'sk_test_billing',

@@ -24,12 +24,19 @@ export interface ChargeConsumerSettings {
   readonly retryBaseSeconds: number;
   /** PAYMENT_PROCESSING_POLL. */
   readonly processingPollMs: number;
+  /**
+   * A charge the gateway refused with 429 (or that found no turn under the shared limit) comes back this many
+   * times, after jittered doubling delays (at least the Retry-After, at most 15 minutes: 16 to 30 hours in all, by
+   * the jitter), before it waits on the DLQ. These do not count against `maxRetries`: nothing was answered.
+   */
+  readonly maxThrottles: number;
 }
 
 export const DEFAULT_CHARGE_CONSUMER_SETTINGS: ChargeConsumerSettings = {
   maxRetries: 10,
   retryBaseSeconds: 5,
   processingPollMs: 15 * 60_000,
+  maxThrottles: 128,
 };
 
 /** What the handler reports: metrics and log lines are its business, decided here. */
@@ -42,6 +49,8 @@ export type NextStep = 'none' | 'retry' | 'poll' | 'dead-letter';
 export interface ChargeConsumerDeps extends ChargeDeps {
   readonly queue: ChargeRetryQueue;
   readonly consumer?: Partial<ChargeConsumerSettings>;
+  /** In [0, 1): the jitter of a rate-limited charge's delay. @default Math.random */
+  readonly random?: () => number;
 }
 
 export async function consumeChargeMessage(
@@ -51,6 +60,7 @@ export async function consumeChargeMessage(
   const settings = { ...DEFAULT_CHARGE_CONSUMER_SETTINGS, ...deps.consumer };
   const parsed = chargeMessage.parse(input);
   const message = { ...parsed, retries: parsed.retries ?? 0 };
+  const throttles = parsed.throttles ?? 0;
   const now = deps.now();
   if (arrivedEarly(message.notBefore, now)) {
     await deps.queue.retryLater(message, delaySecondsUntil(message.notBefore, now));
@@ -60,6 +70,25 @@ export async function consumeChargeMessage(
   const ref = { ...message, notBefore: undefined };
   switch (outcome.outcome) {
     case 'pending': {
+      if (outcome.rateLimited) {
+        // Not an answer: the same key again after the wait, without spending a retry. Jittered, so that the charges
+        // a 429 sent back together do not come back together.
+        if (throttles >= settings.maxThrottles) {
+          await deps.queue.sendToDeadLetter(
+            message,
+            `Charge ${chargeRefToString(message)} is still pending: the gateway kept refusing it (${outcome.reason}).`,
+          );
+          return { kind: 'processed', outcome, next: 'dead-letter' };
+        }
+        const backoff = Math.min(MAX_SQS_DELAY_SECONDS, settings.retryBaseSeconds * 2 ** throttles);
+        const jittered = backoff * (0.5 + 0.5 * (deps.random ?? Math.random)());
+        const retryAfter = (outcome.rateLimited.retryAfterMs ?? 0) / 1000;
+        await deps.queue.retryLater(
+          { ...ref, throttles: throttles + 1 },
+          Math.min(MAX_SQS_DELAY_SECONDS, Math.ceil(Math.max(jittered, retryAfter, 1))),
+        );
+        return { kind: 'processed', outcome, next: 'retry' };
+      }
       // Asked again later (same key, or a search), by a delayed copy: the retry does not wait for the visibility
       // timeout, and the backoff spares a gateway that is down. After the last retry the message waits on the DLQ.
       if (message.retries >= settings.maxRetries) {

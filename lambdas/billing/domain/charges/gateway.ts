@@ -47,8 +47,8 @@ export type GatewayOutcome =
       readonly paymentIntentId?: string;
     }
   /**
-   * No answer that can be trusted (timeout, 5xx, garbage, an unknown status, the same key in flight, 429): the
-   * charge may or may not have happened, and stays pending. `replayedServerError`: the gateway replayed a stored
+   * No answer that can be trusted (timeout, 5xx, garbage, an unknown status, the same key in flight), or none at
+   * all (429, `rateLimited`): the charge may or may not have happened, and stays pending. `replayedServerError`: the gateway replayed a stored
    * 5xx for the key, so asking again under it can never tell more: the charge is reconciled by search.
    */
   | {
@@ -57,6 +57,13 @@ export type GatewayOutcome =
       /** A short, fixed name of the cause, for the metric and the log (`timeout`, `server-error`, ...). */
       readonly cause: string;
       readonly replayedServerError?: boolean;
+      /**
+       * A 429 (`rate-limited`), or no turn under the shared gateway limit (`rate-limit-wait`): refused before
+       * execution, so nothing was made and nothing saved under the key (Stripe's rate limiter runs before any
+       * endpoint). Not an answer of any kind: the charge is asked again later with the same key, without a search,
+       * and without spending the message's retries. `retryAfterMs`: the gateway's Retry-After, or the wait known.
+       */
+      readonly rateLimited?: { readonly retryAfterMs?: number };
     }
   /** 401/403: the gateway refuses the API key. Asking again with it cannot help: an operator must act. */
   | { readonly kind: 'refused'; readonly reason: string };

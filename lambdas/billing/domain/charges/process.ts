@@ -38,8 +38,16 @@ export type ChargeProcessOutcome =
   | { readonly outcome: 'succeeded' | 'failed'; readonly repeated: boolean; readonly applied: boolean }
   /** The gateway took it and answers later: looked up again after PAYMENT_PROCESSING_POLL. */
   | { readonly outcome: 'processing'; readonly repeated: boolean }
-  /** No trustworthy answer yet: the message must come back later (same key, or a search). */
-  | { readonly outcome: 'pending'; readonly reason: string; readonly cause: string }
+  /**
+   * No trustworthy answer yet: the message must come back later (same key, or a search). `rateLimited`: no answer
+   * at all (a 429, or no turn under the shared gateway limit), asked again with the same key after the wait.
+   */
+  | {
+      readonly outcome: 'pending';
+      readonly reason: string;
+      readonly cause: string;
+      readonly rateLimited?: { readonly retryAfterMs?: number };
+    }
   /** The gateway refuses the API key: an operator must act; asking again with it cannot help. */
   | { readonly outcome: 'refused'; readonly reason: string }
   /** The subscription was canceled (or no longer owes this charge) before the ask: the claim is released. */
@@ -107,8 +115,12 @@ export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<C
       if (marked.status !== 'pending') return processCharge(deps, ref);
       charge = marked;
     }
+    // A 429 (or no turn under the shared limit) comes back as `unknown` with `rateLimited`: no `serverErrorAt`, no
+    // search below; the ask's mark stays. Stripe saved nothing for it, so the key's 24 h began at the first request
+    // it executed, no earlier than `firstAskedAt`: counting the key's age from the first send, 429 or not, retires
+    // it early, never late.
     answer = await deps.gateway.charge(chargeRequestOf(charge));
-    if (answer.kind === 'unknown' && answer.replayedServerError) {
+    if (answer.kind === 'unknown' && answer.replayedServerError && !answer.rateLimited) {
       const marked = await deps.charges.markServerError(
         ref,
         charge.idempotencyKey,
@@ -149,7 +161,15 @@ async function record(
   answer: GatewayOutcome,
   subscription: Subscription | undefined,
 ): Promise<ChargeProcessOutcome> {
-  if (answer.kind === 'unknown') return { outcome: 'pending', reason: answer.reason, cause: answer.cause };
+  if (answer.kind === 'unknown') {
+    // A 429 is refused before execution: no decline, no stored 5xx, no search, no new key; the same key later.
+    return {
+      outcome: 'pending',
+      reason: answer.reason,
+      cause: answer.cause,
+      ...(answer.rateLimited ? { rateLimited: answer.rateLimited } : {}),
+    };
+  }
   if (answer.kind === 'refused') return { outcome: 'refused', reason: answer.reason };
   const now = deps.now();
   const at = new Date(now).toISOString();
