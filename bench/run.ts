@@ -45,6 +45,7 @@ import { localClientConfig, QUIET_SDK_ENVIRONMENT } from '../local/aws-clients';
 import { type LocalStack, startLocalStack } from '../local/stack';
 import { type ApiOverheadFigures, apiOverheadRows, runApiOverheadBench } from './api-overhead';
 import { COST_CONFIG, costMarkdown, costRows, runCostBench } from './cost-measure';
+import { type GatewayRateFigures, gatewayRateRows, runGatewayRateBench } from './gateway-rate';
 import { runSpikeBench, SPIKE_SCENARIO, spikeRows } from './spike';
 import {
   measureSubscriptions,
@@ -107,6 +108,7 @@ const SECTIONS = [
   'spike',
   'cost',
   'api-overhead',
+  'gateway-rate',
 ] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -134,6 +136,7 @@ type Results = {
   spike?: Awaited<ReturnType<typeof runSpikeBench>>;
   cost?: Awaited<ReturnType<typeof runCostBench>>;
   apiOverhead?: ApiOverheadFigures;
+  gatewayRate?: GatewayRateFigures;
   localStackLogLines?: number;
   durationSeconds?: number;
 };
@@ -217,6 +220,12 @@ async function main(): Promise<void> {
     // The API handler in-process against the raw PutItem, with its own DynamoDB Local (bench/api-overhead.ts).
     results.apiOverhead = await runApiOverheadBench({ log: (line) => console.error(line) });
     console.error('(i) done');
+  }
+
+  if (sections.has('gateway-rate')) {
+    // A run's charges against a gateway that answers 429 past its limit, with and without the shared limit.
+    results.gatewayRate = await runGatewayRateBench({ log: (line) => console.error(line) });
+    console.error('(j) done');
   }
 
   // A section that starts what it needs itself goes here: its name in SECTIONS, its figures in Results, a block
@@ -692,6 +701,7 @@ function markdown(results: Results): string {
     ...rowsOf('spike', results.spike, spikeRows),
     ...rowsOf('cost', results.cost, costRows),
     ...rowsOf('api-overhead', results.apiOverhead, apiOverheadRows),
+    ...rowsOf('gateway-rate', results.gatewayRate, gatewayRateRows),
   ].join('\n');
 }
 
