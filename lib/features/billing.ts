@@ -91,8 +91,8 @@ export function chargeConcurrencyFor(props: {
 }
 
 /**
- * The runs table's partition holding the gateway limit's shared counts (lambdas/billing/adapters/
- * dynamo-gateway-window-counters.ts `gatewayCountsKey`): the only one ChargeFunction may write.
+ * The runs table's partition holding the gateway limit's shared schedule (lambdas/billing/adapters/
+ * dynamo-gateway-schedule.ts `gatewayScheduleKey`): the only one ChargeFunction may write.
  */
 export const GATEWAY_COUNTS_PARTITION = 'rate-limit#payment-gateway';
 
@@ -270,7 +270,7 @@ export class Billing extends Construct {
     this.chargesQueue.queue.grantSendMessages(this.chargeFunction.fn);
     this.chargesQueue.deadLetterQueue.grantSendMessages(this.chargeFunction.fn);
     this.paymentGatewayApiKeySecret.grantRead(this.chargeFunction.fn);
-    // The gateway limit's shared counts: one item of the runs table, the only partition this function may write.
+    // The gateway limit's shared schedule: one item of the runs table, the only partition this function may write.
     this.chargeFunction.fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['dynamodb:UpdateItem'],

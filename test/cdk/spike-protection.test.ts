@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { gatewayCountsKey } from '../../lambdas/billing/adapters/dynamo-gateway-window-counters';
+import { gatewayScheduleKey } from '../../lambdas/billing/adapters/dynamo-gateway-schedule';
 import { GATEWAY_LIMIT_KEY } from '../../lambdas/billing/domain/gateway-pace';
 import { createPipelineApp } from '../../lib/app';
 import { GATEWAY_COUNTS_PARTITION } from '../../lib/features/billing';
@@ -138,7 +138,7 @@ describe('the charge consumer, sized to the gateway rate limit', () => {
     const runsTable = Object.keys(template.findResources('AWS::DynamoDB::Table')).find((id) =>
       id.startsWith('RunsTable'),
     );
-    expect(gatewayCountsKey(GATEWAY_LIMIT_KEY).runId).toBe(GATEWAY_COUNTS_PARTITION);
+    expect(gatewayScheduleKey(GATEWAY_LIMIT_KEY).runId).toBe(GATEWAY_COUNTS_PARTITION);
     template.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: role['Fn::GetAtt'][0] }],
       PolicyDocument: {

@@ -1,20 +1,22 @@
+import fc from 'fast-check';
 import Stripe from 'stripe';
 import { classify } from '../../lambdas/billing/adapters/stripe-payment-gateway';
 import { claimFor } from '../../lambdas/billing/domain/charges/charge';
 import { consumeChargeMessage } from '../../lambdas/billing/domain/charges/consumer';
 import { DEFAULT_CHARGE_SETTINGS, processCharge } from '../../lambdas/billing/domain/charges/process';
-import { GATEWAY_LIMIT_KEY, GatewayPacer, pacedRate } from '../../lambdas/billing/domain/gateway-pace';
+import {
+  GatewayPacer,
+  type GatewaySchedule,
+  type GatewayTurn,
+  pacedRate,
+} from '../../lambdas/billing/domain/gateway-pace';
 import { CHARGE_FUNCTION_VARIABLES, RUN_FUNCTION_VARIABLES } from '../../lambdas/billing/function-variables';
 import { ConfigError, readConfig } from '../../lambdas/platform/config';
-import type {
-  StoreWindowCounters,
-  WindowCountsUpdate,
-} from '../../lambdas/stores/domain/shared-store-throttle';
 import { billingWorld, T0 } from './support/billing-world';
 
 /**
- * The gateway's shared rate limit (lambdas/billing/domain/gateway-pace.ts) on a fake clock, and what a 429 does to
- * a charge: nothing but a later ask with the same key.
+ * The gateway's shared rate limit (lambdas/billing/domain/gateway-pace.ts: GCRA on one shared schedule) on a fake
+ * clock, and what a 429 does to a charge: nothing but a later ask with the same key.
  */
 
 /** Virtual time: `sleep` parks until `run` moves the clock to it; nothing real waits. */
@@ -57,32 +59,66 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** The shared record as the runs table's item keeps it: one ADD per sync, answered after `latencyMs`. */
-class SharedCounts implements StoreWindowCounters {
-  readonly windows = new Map<number, number>();
-  syncs = 0;
+/**
+ * The shared schedule as the runs table's item keeps it (adapters/dynamo-gateway-schedule.ts): one `nextAt`, each
+ * write applied atomically, one at a time, with the adapter's conditions (busy: `nextAt >= now AND nextAt <= latest`;
+ * idle: `nextAt` unset or `< now`), `latencyMs` after it was sent, and its answer back at once.
+ */
+class SharedSchedule implements GatewaySchedule {
+  nextAt: number | undefined;
+  writes = 0;
   failing = false;
+  /** Every send time reserved, in the order the writes were applied. */
+  readonly reserved: number[] = [];
 
   constructor(
     private readonly time: FakeTime,
     private readonly latencyMs: number,
   ) {}
 
-  async add(key: string, update: WindowCountsUpdate) {
-    expect(key).toBe(GATEWAY_LIMIT_KEY);
+  async reserve(now: number, intervalMs: number, latest: number): Promise<number> {
+    if (now > latest) return now;
     await this.time.sleep(this.latencyMs);
     if (this.failing) throw new Error('ProvisionedThroughputExceededException (injected)');
-    this.syncs += 1;
-    for (const [window, count] of update.increments) {
-      this.windows.set(window, (this.windows.get(window) ?? 0) + count);
+    this.writes += 1;
+    if (this.nextAt !== undefined && this.nextAt >= now) {
+      if (this.nextAt > latest) return this.nextAt;
+      const sendAt = this.nextAt;
+      this.nextAt += intervalMs;
+      this.reserved.push(sendAt);
+      return sendAt;
     }
-    for (const window of update.forget) if (!update.increments.has(window)) this.windows.delete(window);
-    return new Map(this.windows);
+    this.nextAt = now + intervalMs;
+    this.reserved.push(now);
+    return now;
   }
 }
 
+/** Doubles at epoch ms are exact to about 0.0002 ms: intervals of 52.63… ms are compared to within that. */
+const EPSILON = 1e-3;
+
+/** The most of `times` in any sliding second [t, t + 1000). */
+function mostInAnySecond(times: readonly number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let to = 0, from = 0; to < sorted.length; to += 1) {
+    while ((sorted[to] as number) - (sorted[from] as number) >= 1000) from += 1;
+    most = Math.max(most, to - from + 1);
+  }
+  return most;
+}
+
+/** The smallest gap between two of `times`. */
+function closest(times: readonly number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let gap = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < sorted.length; i += 1)
+    gap = Math.min(gap, (sorted[i] as number) - (sorted[i - 1] as number));
+  return gap;
+}
+
 /**
- * `environments` execution environments, each with its own pacer over the same shared counts, each working
+ * `environments` execution environments, each with its own pacer over the same shared schedule, each working
  * `workers` charges at a time (a batch): ask for a turn, then hold the gateway `latencyMs`. @returns the send times.
  */
 async function simulate(options: {
@@ -91,11 +127,11 @@ async function simulate(options: {
   readonly workers: number;
   readonly latencyMs: number;
   readonly seconds: number;
-  readonly counts?: (time: FakeTime) => SharedCounts;
-  readonly during?: (time: FakeTime, counts: SharedCounts) => Promise<void>;
+  readonly scheduleLatencyMs?: number;
+  readonly during?: (time: FakeTime, schedule: SharedSchedule) => Promise<void>;
 }) {
   const time = new FakeTime();
-  const counts = options.counts?.(time) ?? new SharedCounts(time, 5);
+  const schedule = new SharedSchedule(time, options.scheduleLatencyMs ?? 5);
   const random = seeded(7);
   const sent: number[] = [];
   const refusals: number[] = [];
@@ -104,12 +140,10 @@ async function simulate(options: {
   const pacers = Array.from(
     { length: options.environments },
     () =>
-      new GatewayPacer(options.limit, counts, {
+      new GatewayPacer(options.limit, schedule, {
         now: () => time.now,
         sleep: time.sleep,
         random,
-        // The sync is always waited for on a fake clock (real timers would race it).
-        maxSyncWaitMs: Number.POSITIVE_INFINITY,
         onSyncFailure: (error) => failures.push(error),
       }),
   );
@@ -130,13 +164,13 @@ async function simulate(options: {
     }
   }
   const running = time.run(end);
-  await options.during?.(time, counts);
+  await options.during?.(time, schedule);
   await running;
   const start = Math.floor(sent[0] ?? time.now);
   const perWindow = new Map<number, number>();
   for (const at of sent)
     perWindow.set(Math.floor(at / 1000), (perWindow.get(Math.floor(at / 1000)) ?? 0) + 1);
-  return { sent, refusals, failures, perWindow, start, counts, end };
+  return { sent, refusals, failures, perWindow, start, schedule, end };
 }
 
 describe('the gateway rate limit (shared by every environment)', () => {
@@ -149,57 +183,102 @@ describe('the gateway rate limit (shared by every environment)', () => {
     expect(() => pacedRate(0)).toThrow(/greater than 0/);
   });
 
+  it('never lets two sends of any environments come closer than the interval, in any interleaving', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          limit: fc.constantFrom(5, 10, 20, 80),
+          scheduleLatencyMs: fc.constantFrom(0, 0, 1, 5, 15, 40),
+          // Per environment, per worker: when it starts, how many requests it makes, and the pause after each.
+          environments: fc.array(
+            fc.array(
+              fc.record({
+                startMs: fc.integer({ min: 0, max: 2_000 }),
+                requests: fc.integer({ min: 1, max: 12 }),
+                pauseMs: fc.integer({ min: 0, max: 400 }),
+              }),
+              { minLength: 1, maxLength: 6 },
+            ),
+            { minLength: 1, maxLength: 5 },
+          ),
+        }),
+        async ({ limit, scheduleLatencyMs, environments }) => {
+          const time = new FakeTime();
+          const schedule = new SharedSchedule(time, scheduleLatencyMs);
+          const sent: number[] = [];
+          for (const workers of environments) {
+            const pacer = new GatewayPacer(limit, schedule, {
+              now: () => time.now,
+              sleep: time.sleep,
+              maxWaitMs: 60_000,
+            });
+            for (const worker of workers) {
+              void (async () => {
+                await time.sleep(worker.startMs);
+                for (let request = 0; request < worker.requests; request += 1) {
+                  const turn = await pacer.turn();
+                  if (turn.granted) sent.push(time.now);
+                  await time.sleep(worker.pauseMs);
+                }
+              })();
+            }
+          }
+          await time.run(time.now + 120_000);
+          const interval = 1000 / pacedRate(limit);
+          const total = environments.flat().reduce((sum, worker) => sum + worker.requests, 0);
+          // Every request sent (the budget is far), none twice.
+          expect(sent).toHaveLength(total);
+          // Reserved: never closer than the interval (to the doubles' precision at epoch ms), so at most
+          // floor(rate) + 1 in any second, both ends counted: within the limit.
+          expect(closest(schedule.reserved)).toBeGreaterThanOrEqual(interval - EPSILON);
+          expect(mostInAnySecond(schedule.reserved)).toBeLessThanOrEqual(Math.floor(pacedRate(limit)) + 1);
+          // Sent: at the reserved time, or (a slot that was "now" when asked) as soon as the write answered.
+          // (a quarter of the headroom at most).
+          const tolerance = ((limit - pacedRate(limit)) * interval) / 4;
+          expect(closest(sent)).toBeGreaterThanOrEqual(
+            interval - Math.min(scheduleLatencyMs, tolerance) - EPSILON,
+          );
+          expect(mostInAnySecond(sent)).toBeLessThanOrEqual(limit);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  }, 60_000);
+
   it.each([
     { limit: 20, environments: 2 },
     { limit: 80, environments: 5 },
     { limit: 20, environments: 4 },
   ])(
-    'lets $environments environments together send no more in any second than the bound (limit $limit/s), and reach the rate',
+    'lets $environments environments together reach the rate (limit $limit/s), never above the bound',
     async ({ limit, environments }) => {
       // Prepare: far more demand than the limit (10 charges at a time per environment, 300 ms each).
       const rate = pacedRate(limit);
       // Act
-      const { sent, perWindow, start, counts } = await simulate({
+      const { sent, start, schedule } = await simulate({
         limit,
         environments,
         workers: 10,
         latencyMs: 300,
         seconds: 20,
       });
-      // Assess: the documented bound, in any second (sliding): 1 + rate x 1.05, which is within the limit.
-      const sorted = [...sent].sort((a, b) => a - b);
-      let most = 0;
-      for (let to = 0, from = 0; to < sorted.length; to += 1) {
-        while ((sorted[to] as number) - (sorted[from] as number) >= 1000) from += 1;
-        most = Math.max(most, to - from + 1);
-      }
-      // Plus one per other environment whose request the record put behind another (counted where it was let
-      // through, sent a few windows later): within the limit itself for two environments.
-      expect(most).toBeLessThanOrEqual(Math.floor(1 + rate * 1.05) + environments - 1);
-      if (environments <= 2) expect(most).toBeLessThanOrEqual(limit);
+      // Assess: the bound, in any second (sliding), from the first request on: floor(rate) + 1, within the limit;
+      // no two sends closer than the interval, but for the write's 5 ms when a slot was "now".
+      expect(mostInAnySecond(sent)).toBeLessThanOrEqual(Math.floor(rate) + 1);
+      expect(mostInAnySecond(sent)).toBeLessThanOrEqual(limit);
+      expect(closest(sent)).toBeGreaterThanOrEqual(1000 / rate - 5 - EPSILON);
       // At the rate once started (after the first 2 s).
       const steady = sent.filter((at) => at >= start + 2000);
       expect(steady.length / 18).toBeGreaterThanOrEqual(0.95 * rate);
-      // Over longer spans (10 whole seconds), never above the limit on average.
-      const first = Math.floor(start / 1000) + 1;
-      for (const block of [first, first + 10]) {
-        let total = 0;
-        for (let window = block; window < block + 10; window += 1) total += perWindow.get(window) ?? 0;
-        // Within the limit for as many environments as lib/features/billing.ts sizes the consumer to (2 at 20/s,
-        // 5 at 80/s); beyond, each deferred request may add a few.
-        expect(total).toBeLessThanOrEqual(
-          10 * limit + (environments <= 1 + Math.max(1, limit * 0.05) ? 0 : 10 * (environments - 2)),
-        );
-      }
-      // About one write per request (each environment syncs before its next request), not more.
-      expect(counts.syncs).toBeLessThanOrEqual(sent.length + environments * 25);
+      // One write per request when busy, not more.
+      expect(schedule.writes).toBeLessThanOrEqual(sent.length + environments);
     },
     30_000,
   );
 
   it('never lets one request wait past its budget: it is given up (not sent) with a time to come back', async () => {
-    // 100 charges at a time in one environment against 20/s: most cannot have a turn within 5 s.
-    const { sent, refusals } = await simulate({
+    // 200 charges at a time in one environment against 20/s: most cannot have a turn within 5 s.
+    const { sent, refusals, schedule } = await simulate({
       limit: 20,
       environments: 1,
       workers: 200,
@@ -208,42 +287,130 @@ describe('the gateway rate limit (shared by every environment)', () => {
     });
     expect(refusals.length).toBeGreaterThan(0);
     expect(sent.length).toBeLessThanOrEqual(19 * 10 + 1);
+    // The ones given up reserved nothing: every reserved slot was sent (but the one still waiting at the end).
+    expect(schedule.reserved.length - sent.length).toBeLessThanOrEqual(1);
   });
 
-  it('falls back to each environment’s own pace when the shared record fails, and shares again once it answers', async () => {
-    const { perWindow, failures, start } = await simulate({
+  it('does not send, nor reserve, a request whose slot is past the budget', async () => {
+    const time = new FakeTime();
+    const schedule = new SharedSchedule(time, 2);
+    // Other environments hold the schedule 8 s ahead.
+    schedule.nextAt = time.now + 8_000;
+    const pacer = new GatewayPacer(20, schedule, {
+      now: () => time.now,
+      sleep: time.sleep,
+      maxWaitMs: 5_000,
+    });
+    let answer: GatewayTurn | undefined;
+    void pacer.turn().then((turn) => {
+      answer = turn;
+    });
+    await time.run(time.now + 100);
+    expect(answer).toMatchObject({ granted: false });
+    expect((answer as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(7_900);
+    expect(schedule.nextAt).toBe(time.now - 100 + 8_000);
+    expect(schedule.reserved).toEqual([]);
+    // Within the budget: granted at the schedule's time.
+    schedule.nextAt = time.now + 3_000;
+    const due = schedule.nextAt;
+    let granted: number | undefined;
+    void pacer.turn().then((turn) => {
+      if (turn.granted) granted = time.now;
+    });
+    await time.run(time.now + 4_000);
+    expect(granted).toBe(due);
+  });
+
+  it('gives turns in order of asking within an environment, one interval apart', async () => {
+    const time = new FakeTime();
+    const schedule = new SharedSchedule(time, 3);
+    const pacer = new GatewayPacer(20, schedule, { now: () => time.now, sleep: time.sleep });
+    const order: { request: number; at: number }[] = [];
+    for (let request = 0; request < 6; request += 1) {
+      void pacer.turn().then(() => order.push({ request, at: time.now }));
+    }
+    await time.run(time.now + 2_000);
+    expect(order.map((entry) => entry.request)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(closest(order.map((entry) => entry.at))).toBeGreaterThanOrEqual(1000 / 19 - 3 - EPSILON);
+  });
+
+  it('falls back to each environment’s own pace when the shared schedule fails, and shares again once it answers', async () => {
+    const { perWindow, failures, start, sent, end } = await simulate({
       limit: 20,
       environments: 2,
       workers: 10,
       latencyMs: 300,
       seconds: 30,
-      during: async (time, counts) => {
-        // Seconds 10 to 20: every sync fails (DynamoDB throttled or down).
+      during: async (time, schedule) => {
+        // Seconds 10 to 20: every write fails (DynamoDB throttled or down).
         await time.run(time.now + 10_000);
-        counts.failing = true;
+        schedule.failing = true;
         await time.run(time.now + 10_000);
-        counts.failing = false;
+        schedule.failing = false;
       },
     });
     const second = (n: number) => perWindow.get(Math.floor(start / 1000) + n) ?? 0;
-    // Failing: reported, and nothing stops: each environment paces on its own bucket (at most 2 x 19 + a burst).
+    // Failing: reported, retried about once a second per environment (not per request), and nothing stops: each
+    // environment paces on its own schedule (at most 2 x 19).
     expect(failures.length).toBeGreaterThan(0);
+    expect(failures.length).toBeLessThanOrEqual(2 * 10 * 2 + 2);
     for (let n = 12; n < 19; n += 1) {
       expect(second(n)).toBeGreaterThanOrEqual(19);
-      expect(second(n)).toBeLessThanOrEqual(2 * 19 + 2);
+      expect(second(n)).toBeLessThanOrEqual(2 * 19 + 1);
     }
-    // Recovered: shared again, within the limit (a second or two for the counts to catch up with the horizon).
-    for (let n = 24; n < 29; n += 1) expect(second(n)).toBeLessThanOrEqual(20);
+    // Recovered: shared again, within the bound from the first second after (each retries within 1.5 s).
+    const recovered = sent.filter((at) => at >= end - 30_000 + 20_000 + 1_500);
+    expect(mostInAnySecond(recovered)).toBeLessThanOrEqual(19);
+    for (let n = 24; n < 29; n += 1) expect(second(n)).toBeGreaterThanOrEqual(18);
+  }, 30_000);
+
+  it('falls back when the shared schedule does not answer in time', async () => {
+    const time = new FakeTime();
+    const failures: unknown[] = [];
+    const hanging: GatewaySchedule = { reserve: () => new Promise<number>(() => {}) };
+    const pacer = new GatewayPacer(20, hanging, {
+      now: () => time.now,
+      sleep: time.sleep,
+      maxSyncWaitMs: 500,
+      onSyncFailure: (error) => failures.push(error),
+    });
+    const t0 = time.now;
+    const granted: number[] = [];
+    for (let request = 0; request < 3; request += 1) {
+      void pacer.turn().then((turn) => {
+        if (turn.granted) granted.push(time.now);
+      });
+    }
+    await time.run(t0 + 2_000);
+    expect(failures).toHaveLength(1);
+    expect(granted).toHaveLength(3);
+    expect(granted[0]).toBe(t0 + 500);
+    expect(closest(granted)).toBeGreaterThanOrEqual(1000 / 19 - EPSILON);
+  });
+
+  it('keeps sending, within the bound, when the shared schedule answers slower than the headroom', async () => {
+    // Writes answered after 80 ms, more than the headroom (52 ms at 20/s): a slot "now" would always come too late.
+    const { sent, start, schedule } = await simulate({
+      limit: 20,
+      environments: 3,
+      workers: 10,
+      latencyMs: 300,
+      seconds: 20,
+      scheduleLatencyMs: 80,
+    });
+    // Sent at most the headroom late: within the limit in any second.
+    expect(mostInAnySecond(sent)).toBeLessThanOrEqual(20);
+    expect(closest(schedule.reserved)).toBeGreaterThanOrEqual(1000 / 19 - EPSILON);
+    const steady = sent.filter((at) => at >= start + 2000);
+    expect(steady.length / 18).toBeGreaterThanOrEqual(0.95 * 19);
+    // Few slots given up (the first asks, before the latency is known).
+    expect(schedule.reserved.length - sent.length).toBeLessThanOrEqual(10);
   }, 30_000);
 
   it('holds an environment back after a 429 for its Retry-After', async () => {
     const time = new FakeTime();
-    const counts = new SharedCounts(time, 1);
-    const pacer = new GatewayPacer(20, counts, {
-      now: () => time.now,
-      sleep: time.sleep,
-      maxSyncWaitMs: Number.POSITIVE_INFINITY,
-    });
+    const schedule = new SharedSchedule(time, 1);
+    const pacer = new GatewayPacer(20, schedule, { now: () => time.now, sleep: time.sleep });
     const t0 = time.now;
     pacer.holdOff(2_000);
     let granted: number | undefined;
@@ -253,8 +420,9 @@ describe('the gateway rate limit (shared by every environment)', () => {
     await time.run(t0 + 3_000);
     expect(granted).toBeGreaterThanOrEqual(t0 + 2_000);
     expect(granted).toBeLessThanOrEqual(t0 + 2_010);
-    // Longer than the wait budget: given up at once, with the hold-off as the time to come back.
+    // Longer than the wait budget: given up at once, with the hold-off as the time to come back, nothing reserved.
     pacer.holdOff(60_000);
+    const reserved = schedule.reserved.length;
     let answer: unknown;
     void pacer.turn().then((turn) => {
       answer = turn;
@@ -262,6 +430,7 @@ describe('the gateway rate limit (shared by every environment)', () => {
     await time.run(time.now + 1);
     expect(answer).toEqual({ granted: false, retryAfterMs: expect.any(Number) });
     expect((answer as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(50_000);
+    expect(schedule.reserved).toHaveLength(reserved);
   });
 });
 

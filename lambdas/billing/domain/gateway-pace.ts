@@ -1,57 +1,51 @@
-import {
-  SharedStoreThrottle,
-  type StoreWindowCounters,
-  sharedDecision,
-  type WindowCounts,
-  type WindowCountsUpdate,
-} from '../../stores/domain/shared-store-throttle';
-
 /**
  * The payment gateway's request limit, shared by every execution environment that asks it (the charge function's,
  * and the run function's reconciliation), so that a run charges as fast as the gateway allows and never faster
  * (docs/rate-limiter.md, "The gateway limit"). Where the API *refuses* a store over its limit, the gateway path
  * *waits for its turn*: a charge is never failed for want of one.
  *
- * It is the API's shared limiter (stores/domain/shared-store-throttle.ts) by composition, under one key for the
- * gateway: each environment counts the requests it lets through in short windows and adds them to one shared record
- * (an ADD whose answer carries every environment's counts). It is set up to pace exactly, not to absorb bursts:
- * - rate `pacedRate(limit)`: PAYMENT_GATEWAY_RATE_LIMIT less a headroom of 5% (at least one request a second);
- * - burst 1: after a pause, one request may go at once, then one every 1/rate seconds;
- * - windows of 50 ms over a horizon of 2 s, so that the shared check (tested on intervals that start at a window
- *   boundary) is within 50 ms' worth of a true token bucket's, and the sustained rate within rate + 1/2 s;
- * - confirmed turns: an environment syncs every request it lets through at once (one UpdateItem), and sends it only
- *   once the record's answer, which counts every request ADDed before it, shows it within the allowance; a request
- *   the answer shows over it waits until the allowance reaches its place in the record's order (DynamoDB applies
- *   the ADDs one at a time: the order is one for every environment, and later requests see it counted). No
- *   environment has more than one request on the way to the record. That costs one write per gateway request
- *   (the API limiter makes one per 250 ms): the gateway's limit is small (about 100/s at Stripe), and exceeded by
- *   a single request, not by a few hundred.
+ * It is the generic cell rate algorithm (GCRA) on one shared schedule: a single value `nextAt`, the earliest time
+ * (epoch ms) the next request may be sent, across every environment. A request reserves its send time with one
+ * conditional write to it (`GatewaySchedule.reserve`, in DynamoDB one UpdateItem): when `nextAt` is now or later,
+ * its send time is `nextAt`, and `nextAt` moves on by `interval`; when it is in the past (or unset), its send time
+ * is now, and `nextAt` becomes now + `interval`. The environment then sleeps until its send time. The requests are
+ * not counted in windows: they are given times, in the one order in which the shared item took the writes.
+ * - `interval` = 1000 / `pacedRate(limit)`: PAYMENT_GATEWAY_RATE_LIMIT less a headroom of 5% (at least one request
+ *   a second): 52.6 ms at 20/s (19/s), 13.2 ms at 80/s (76/s).
+ * - A request whose send time would be later than its wait budget (`maxWaitMs`, counted from its ask) reserves
+ *   nothing (the write's condition refuses it) and is not sent: `granted: false`, to ask again once the schedule
+ *   reaches it. A slot reserved but not used passes unused (nothing gives it back; that errs on the slow side): one
+ *   whose answer came back more than a quarter of the headroom ((limit - rate) / 4 intervals, 13 ms) after its send
+ *   time, or after `maxSyncWaitMs` (a failure, below). The request then asks again, for a later slot. To be answered
+ *   before its time, an environment asks for a time twice the schedule's usual answer time ahead (`:now` + 2 × the
+ *   smoothed answer time: 10 to 20 ms in AWS), so that its requests go on a timer, at their reserved times.
  *
- * The bound. Every environment together send, in any span of whole windows within the horizon, at most
- * `1 + rate × span` (the shared check's condition, held for the sum of all environments by the confirmation),
- * so in any second, sliding, at most `1 + rate × 1.05` (a window's worth of slack), which is below `limit + 1` at
- * every limit: 20 at 20/s (rate 19), 80 at 80/s (rate 76). A request the record put behind another is counted in
- * the window it was let through and sent a little later, so intervals that start in between miss it: at most one
- * more per other environment waiting so, and only then (the bench's 20/s run, 3 environments, against a gateway
- * that refuses the 21st request of any second: 0 to 2 such 429s in 25 s of steady state). It holds while the record answers
- * within a second (past that, a request goes on what its environment knows) and while environments' clocks agree
- * to a few milliseconds (in AWS they do); the gateway sees a request some milliseconds after it was let through.
- * That is what the headroom is for.
+ * The bound. Any two reserved send times are at least `interval` apart (each write moves `nextAt` to at least the
+ * send time it gives plus `interval`, and the next send time is at least `nextAt`), so in any sliding second there
+ * are at most ceil(1000 / interval) = ceil(rate) reservations counting one end of it, floor(rate) + 1 counting both:
+ * 19 / 20 at 20/s, 76 / 77 at 80/s, within the limit at every limit, in any span of time, from the first request on,
+ * however many environments. It holds to within the
+ * environments' clock skew (milliseconds in AWS) and the spread of the time between a send time and its arrival at
+ * the gateway (a slot used late, at most a quarter of the headroom; a timer's lateness; the network): moving one
+ * request by up to `limit - rate` intervals (1 at 20/s: 52 ms) is within the limit. That is what the headroom is for.
  *
- * When the shared record cannot be reached (a sync fails), each environment falls back to its own bucket at the
- * same rate, unconfirmed (the shared limiter fails open): the gateway may then see up to E × rate from E
- * environments, answers 429, and each 429 holds its environment's asks back (`holdOff`). Nothing is failed either
- * way: a request that finds no turn within `maxWaitMs` is not sent, and its caller tries later (a charge goes back
- * to the queue, with its retries intact).
+ * One write per gateway request (the API limiter makes one per 250 ms): the gateway's limit is small (about 100/s at
+ * Stripe), and exceeded by a single request. One environment has at most one reservation on the way at a time (its
+ * requests ask in order, each after the one before it has its time).
+ *
+ * When the shared schedule cannot be reached (a write fails or does not answer within `maxSyncWaitMs`), the
+ * environment counts it (`onSyncFailure`) and paces alone, on its own schedule at the same rate, for a second
+ * (jittered), then tries the shared one again: the gateway may then see up to E × rate from E environments, answers
+ * 429, and each 429 holds its environment's asks back (`holdOff`). Nothing is failed either way: a request that finds
+ * no turn within `maxWaitMs` is not sent, and its caller tries later (a charge goes back to the queue, with its
+ * retries intact).
  */
 
-/** 50 ms windows over a horizon of 2 s: over longer spans, at most rate + 1/2 s (the burst of 1 per horizon). */
-const WINDOW_MS = 50;
-const HORIZON_WINDOWS = 40;
-const LIMITS_BURST = 1;
-
-/** The shared record's key: one for the whole gateway (its limit is per account, across every endpoint). */
+/** The shared schedule's key: one for the whole gateway (its limit is per account, across every endpoint). */
 export const GATEWAY_LIMIT_KEY = 'payment-gateway';
+
+/** How long an environment paces alone after a failed write to the shared schedule, before it tries it again. */
+const SHARED_RETRY_MS = 1000;
 
 /** The rate requests are let through at: `limit` less a headroom of 5%, at least 1/s (and at least half the limit). */
 export function pacedRate(limit: number): number {
@@ -71,9 +65,22 @@ export interface GatewayPace {
   turn(): Promise<GatewayTurn>;
   /**
    * The gateway answered 429: this environment's requests wait `ms` more (Retry-After, or the caller's backoff),
-   * since the shared counts evidently miss something (another client of the account, or a lower limit).
+   * since the shared schedule evidently misses something (another client of the account, or a lower limit).
    */
   holdOff(ms: number): void;
+}
+
+/**
+ * Port: the shared schedule (adapters/dynamo-gateway-schedule.ts), one value `nextAt` for every environment, changed
+ * by one atomic conditional write at a time.
+ */
+export interface GatewaySchedule {
+  /**
+   * Reserves the next send time: `max(now, nextAt)`, and moves `nextAt` to it plus `intervalMs`, if that send time
+   * is no later than `latest`. @returns the send time; one later than `latest` says nothing was reserved (it is when
+   * the schedule's next slot is). Throws when the schedule cannot be reached.
+   */
+  reserve(now: number, intervalMs: number, latest: number): Promise<number>;
 }
 
 export interface GatewayPacerOptions {
@@ -81,7 +88,7 @@ export interface GatewayPacerOptions {
   readonly now?: () => number;
   /** @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
-  /** In [0, 1). @default Math.random */
+  /** In [0, 1): jitters the retry of the shared schedule after a failure. @default Math.random */
   readonly random?: () => number;
   /**
    * How long a request may wait for its turn before it is given up (not sent). The charge function's timeout has
@@ -90,54 +97,56 @@ export interface GatewayPacerOptions {
    */
   readonly maxWaitMs?: number;
   /**
-   * How long a request may wait for the shared record's answer confirming its turn; past it, it goes on what this
-   * environment knows. @default 1000
+   * How long a request may wait for the shared schedule's answer; past it, the write counts as failed (a slot it may
+   * have reserved passes unused) and the request goes on this environment's own schedule. @default 1000
    */
   readonly maxSyncWaitMs?: number;
-  /** Told of each failed sync of the shared record (the caller logs it and counts a metric). */
+  /** Told of each failed write to the shared schedule (the caller logs it and counts a metric). */
   readonly onSyncFailure?: (error: unknown) => void;
 }
 
 export class GatewayPacer implements GatewayPace {
   /** Requests per second let through, across environments. */
   readonly rate: number;
-  /** Turns the shared record's answer put later (another environment's request came first in its order). */
+  /** ms between two reserved send times: 1000 / rate. */
+  readonly intervalMs: number;
+  /** Turns the shared schedule put later than their ask (another request had the slot before). */
   deferred = 0;
-  private readonly throttle: SharedStoreThrottle;
-  private readonly counters: ConfirmingCounters;
+  /** Slots given up because the shared schedule's answer came back too late to use them. */
+  late = 0;
+  private readonly schedule: GatewaySchedule;
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
   private readonly maxWaitMs: number;
   private readonly maxSyncWaitMs: number;
+  private readonly onSyncFailure?: (error: unknown) => void;
+  /**
+   * How late after its send time a request may still go: a quarter of the headroom, (limit - rate) / 4 intervals
+   * (13 ms at 20/s and 80/s), the rest left to the way from here to the gateway.
+   */
+  private readonly lateToleranceMs: number;
   /** The last request in line: each waits for the one before it, so turns go in order of asking. */
   private line: Promise<void> = Promise.resolve();
   private heldUntil = 0;
-  /** When this environment last had a turn: its own bucket (burst 1) has its next token 1/rate later. */
-  private lastTurnAt = Number.NEGATIVE_INFINITY;
+  /** This environment's own schedule (GCRA alone), used while the shared one is failing. */
+  private ownNextAt = Number.NEGATIVE_INFINITY;
+  /** While the shared schedule is failing: when to try it again. */
+  private sharedRetryAt = Number.NEGATIVE_INFINITY;
+  /** The shared schedule's answer time, smoothed: when it is long, turns are asked for that far ahead. */
+  private writeLatencyMs = 0;
 
-  constructor(limit: number, counters: StoreWindowCounters, options: GatewayPacerOptions = {}) {
+  constructor(limit: number, schedule: GatewaySchedule, options: GatewayPacerOptions = {}) {
     this.rate = pacedRate(limit);
+    this.intervalMs = 1000 / this.rate;
+    this.lateToleranceMs = ((limit - this.rate) * this.intervalMs) / 4;
+    this.schedule = schedule;
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref?.()));
     this.random = options.random ?? Math.random;
     this.maxWaitMs = options.maxWaitMs ?? 5000;
     this.maxSyncWaitMs = options.maxSyncWaitMs ?? 1000;
-    this.counters = new ConfirmingCounters(counters);
-    this.throttle = new SharedStoreThrottle(
-      { rateLimit: this.rate, burstLimit: LIMITS_BURST },
-      this.counters,
-      {
-        now: this.now,
-        windowMs: WINDOW_MS,
-        horizonWindows: HORIZON_WINDOWS,
-        // Every request it lets through is synced at once, and one at a time.
-        syncIntervalMs: 0,
-        maxUnsynced: 1,
-        maxSyncWaitMs: this.maxSyncWaitMs,
-        onSyncFailure: (_key, error) => options.onSyncFailure?.(error),
-      },
-    );
+    this.onSyncFailure = options.onSyncFailure;
   }
 
   async turn(): Promise<GatewayTurn> {
@@ -157,39 +166,25 @@ export class GatewayPacer implements GatewayPace {
           await this.sleep(this.heldUntil - now);
           continue;
         }
-        const syncBefore = this.counters.last;
-        const decision = await this.throttle.take(GATEWAY_LIMIT_KEY);
-        const interval = 1000 / this.rate;
-        if (decision.allowed) {
-          const at = this.now();
-          this.lastTurnAt = at;
-          // The sync of this very request (none while the record is failing: the limiter fails open).
-          const sync = this.counters.last !== syncBefore ? this.counters.last : undefined;
-          const due = sync ? await this.dueTime(sync, at, deadline) : at;
-          if (due === undefined) return { granted: false, retryAfterMs: 1000 };
-          if (due > this.now()) {
-            // Others' requests came first in the record's order: this one goes when the allowance reaches it.
-            this.deferred += 1;
-            await this.sleep(due - this.now());
-          }
-          return { granted: true, waitedMs: this.now() - start };
+        if (now > deadline) return { granted: false, retryAfterMs: 1000 };
+        const sendAt = await this.reserve(now, deadline);
+        if (sendAt === undefined) {
+          this.late += 1;
+          continue;
         }
-        // Asked again when this environment's own token is due (a later look would waste the bucket's time: it
-        // holds one token), or, when the others took the shared allowance, about half a token's time later,
-        // jittered so that environments waiting together do not look in step. (The shared limiter's Retry-After is
-        // in whole seconds, too coarse to pace.)
-        const step = Math.max(
-          this.lastTurnAt + interval - this.now(),
-          interval * (0.25 + 0.5 * this.random()),
-        );
-        if (this.now() + step > deadline) {
-          const retryAfterSeconds = decision.allowed ? 1 : decision.retryAfterSeconds;
-          return { granted: false, retryAfterMs: Math.max(1000, retryAfterSeconds * 1000) };
+        if (sendAt > deadline) {
+          // Nothing reserved: the schedule is further ahead than this request may wait.
+          return { granted: false, retryAfterMs: Math.max(1000, sendAt - this.now()) };
         }
-        await this.sleep(step);
+        const wait = sendAt - this.now();
+        if (wait > 0) {
+          if (sendAt > now) this.deferred += 1;
+          await this.sleep(wait);
+        }
+        return { granted: true, waitedMs: this.now() - start };
       }
     } catch {
-      // The shared limiter never throws; a broken clock or sleep must not fail a charge either: it goes later.
+      // A broken clock or sleep must not fail a charge: it goes later.
       return { granted: false, retryAfterMs: 1000 };
     } finally {
       leave();
@@ -201,48 +196,38 @@ export class GatewayPacer implements GatewayPace {
   }
 
   /**
-   * When this request may go: at once if the record, counting every request ADDed before it and this one, keeps it
-   * within the allowance at `at`; otherwise when the allowance reaches its place in that order (later requests
-   * see it counted, and wait behind it). Undefined: not before `deadline` (it is not sent; it stays counted, which
-   * errs on the slow side). A failed or late answer lets it go at once (fail open, as the shared limiter does).
+   * This request's send time, on the shared schedule, or on this environment's own while the shared one is failing.
+   * A send time later than `latest` reserved nothing. Undefined: the shared schedule's answer came back more than
+   * the headroom after the send time it gave (a slow write), so the slot is not used (it passes), and the request
+   * asks again: sent that late, it could come closer to the next than the bound allows.
    */
-  private async dueTime(
-    sync: Promise<SyncAnswer | undefined>,
-    at: number,
-    deadline: number,
-  ): Promise<number | undefined> {
-    const answer = await Promise.race([sync, this.sleep(this.maxSyncWaitMs).then(() => undefined)]);
-    if (!answer) return at;
-    // The record's counts without this request: it is the one more the check asks about.
-    const before = (window: number) =>
-      (answer.counts.get(window) ?? 0) - (answer.increments.get(window) ?? 0);
-    const limits = { rateLimit: this.rate, burstLimit: LIMITS_BURST };
-    const step = 1000 / this.rate / 8;
-    for (let due = Math.max(at, this.now()); due <= deadline; due += step) {
-      if (sharedDecision(limits, before, due, WINDOW_MS, HORIZON_WINDOWS).allowed) return due;
+  private async reserve(now: number, latest: number): Promise<number | undefined> {
+    if (now >= this.sharedRetryAt) {
+      try {
+        // Asked for a time twice the schedule's usual answer time ahead, so that the answer comes before the time it
+        // gives and the request goes on a timer, on time: else an idle schedule's "now" is late by the answer time.
+        const lead = 2 * this.writeLatencyMs;
+        if (now + lead > latest) return now + lead;
+        const sendAt = await Promise.race([
+          this.schedule.reserve(now + lead, this.intervalMs, latest),
+          this.sleep(this.maxSyncWaitMs).then(() => undefined),
+        ]);
+        if (sendAt === undefined) throw new Error('the shared gateway schedule did not answer in time');
+        const answeredAt = this.now();
+        this.writeLatencyMs = 0.7 * this.writeLatencyMs + 0.3 * (answeredAt - now);
+        this.sharedRetryAt = Number.NEGATIVE_INFINITY;
+        if (sendAt > latest) return sendAt;
+        this.ownNextAt = Math.max(this.ownNextAt, sendAt + this.intervalMs);
+        return answeredAt - sendAt > this.lateToleranceMs ? undefined : sendAt;
+      } catch (error) {
+        this.onSyncFailure?.(error);
+        this.sharedRetryAt = this.now() + SHARED_RETRY_MS * (0.5 + this.random());
+      }
     }
-    return undefined;
-  }
-}
-
-/** What one sync added and what the record held right after it. */
-interface SyncAnswer {
-  readonly increments: WindowCounts;
-  readonly counts: WindowCounts;
-}
-
-/** The shared record, with the answer of its last sync kept: how a turn is confirmed. */
-class ConfirmingCounters implements StoreWindowCounters {
-  last?: Promise<SyncAnswer | undefined>;
-
-  constructor(private readonly inner: StoreWindowCounters) {}
-
-  add(key: string, update: WindowCountsUpdate): Promise<WindowCounts> {
-    const added = this.inner.add(key, update);
-    this.last = added.then(
-      (counts) => ({ counts, increments: update.increments }),
-      () => undefined,
-    );
-    return added;
+    // Alone: the same algorithm on this environment's own schedule.
+    const sendAt = Math.max(this.now(), this.ownNextAt);
+    if (sendAt > latest) return sendAt;
+    this.ownNextAt = sendAt + this.intervalMs;
+    return sendAt;
   }
 }
