@@ -698,6 +698,7 @@ function orderedCharge(
     claim: unused,
     markServerError: unused,
     releaseUnsent: unused,
+    reprice: unused,
     rekey: unused,
     release: unused,
     withdraw: unused,

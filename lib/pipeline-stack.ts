@@ -134,7 +134,9 @@ export class PipelineStack extends Stack {
     this.notifications = new Notifications(this, 'Notifications', {
       ...common,
       logTable: this.api.idempotencyTable,
+      manageLinks: { keySecret: this.api.manageLinkKeySecret, baseUrl: this.api.publicUrl },
     });
+    this.billing.useManageLinks({ keySecret: this.api.manageLinkKeySecret, baseUrl: this.api.publicUrl });
     this.webhooks.fanOutNotificationsTo(this.notifications.queue);
 
     this.observability = new Observability(this, 'Observability', {

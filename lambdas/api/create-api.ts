@@ -7,6 +7,7 @@ import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { managePageRoutes } from './routes/manage-page';
 import { reconciliationRoutes } from './routes/reconciliations';
 import { subscriptionRunRoutes } from './routes/subscription-runs';
 import { subscriptionRoutes } from './routes/subscriptions';
@@ -50,6 +51,7 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
     ...webhookRoutes(services),
     ...eventRoutes(services),
     ...subscriptionRoutes(services),
+    ...managePageRoutes(services),
     ...subscriptionRunRoutes(services),
     ...reconciliationRoutes(services),
   ]);

@@ -80,6 +80,7 @@ export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependenc
       });
       publishCount('StoreLimitSyncFailures');
     },
+    manageLinks: { baseUrl: config.PUBLIC_API_URL, ttlMs: config.MANAGE_LINK_TTL },
     resolver: dnsResolver,
     // Plain http is for local receivers only: wherever private targets are refused (AWS), https is required.
     webhookPolicy: { allowPrivate, requireHttps: !allowPrivate },

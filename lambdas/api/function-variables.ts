@@ -24,6 +24,10 @@ export const API_FUNCTION_VARIABLES = [
   'STORE_RATE_LIMIT',
   'STORE_BURST_LIMIT',
   'WEBHOOK_ALLOW_PRIVATE_TARGETS',
+  // Customers' manage links: signed and checked here (routes/manage-page.ts).
+  'MANAGE_LINK_KEY_SECRET_ARN',
+  'MANAGE_LINK_TTL',
+  'PUBLIC_API_URL',
 ] as const satisfies readonly VariableName[];
 
 export type ApiConfig = ConfigOf<(typeof API_FUNCTION_VARIABLES)[number]>;

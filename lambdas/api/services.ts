@@ -58,6 +58,8 @@ export interface ApiDependencies {
   readonly onStoreCountersFailure?: (storeId: string, error: unknown) => void;
   /** How long a verified store key is remembered per execution environment. @default 60 s */
   readonly authCacheTtlMs?: number;
+  /** Customers' manage links: the API's public base URL and MANAGE_LINK_TTL. @default - no manage links */
+  readonly manageLinks?: { readonly baseUrl: string; readonly ttlMs: number };
 }
 
 export interface BillingDependencies {
@@ -76,6 +78,8 @@ export interface BillingDependencies {
 /** Per-request values that come from Secrets Manager (or the local config). */
 export interface RequestSecrets {
   readonly adminApiKey: string;
+  /** The manage links' keyring (billing/domain/manage-link.ts); absent: the manage link routes answer 500. */
+  readonly manageLinkKey?: string;
 }
 
 export interface ApiServices {

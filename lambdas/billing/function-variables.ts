@@ -30,6 +30,12 @@ export const RUN_FUNCTION_VARIABLES = [
   'RUN_SWEEP_INTERVAL_SECONDS',
   'RUN_POLL_SECONDS',
   'RUN_STEP_MARGIN_MS',
+  // A hard decline's wait that runs out takes the final action in the run.
+  'DUNNING_FINAL_ACTION',
+  // The datafeeds carry each subscription's manage link.
+  'MANAGE_LINK_KEY_SECRET_ARN',
+  'MANAGE_LINK_TTL',
+  'PUBLIC_API_URL',
 ] as const satisfies readonly VariableName[];
 
 /** ChargeFunction: one claimed charge at the gateway. */
@@ -47,6 +53,7 @@ export const CHARGE_FUNCTION_VARIABLES = [
   'SECRETS_CACHE_SECONDS',
   'DUNNING_SCHEDULE',
   'DUNNING_FINAL_ACTION',
+  'DUNNING_HARD_DECLINES',
   'PAYMENT_PROCESSING_POLL',
   'CHARGE_RETRY_BASE_SECONDS',
 ] as const satisfies readonly VariableName[];

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -68,6 +68,8 @@ export class Api extends Construct {
   /** Idempotency records and per-store rate windows; the emails' sent-once records too. */
   public readonly idempotencyTable: PipelineTable;
   public readonly adminApiKeySecret: secretsmanager.Secret;
+  /** The keyring that signs customers' manage links (lambdas/billing/domain/manage-link.ts); generated. */
+  public readonly manageLinkKeySecret: secretsmanager.Secret;
   public readonly apiFunction: PipelineFunction;
   public readonly httpApi: apigwv2.HttpApi;
   public readonly httpApiStage: apigwv2.HttpStage;
@@ -97,6 +99,18 @@ export class Api extends Construct {
         'The admin key is held by operators, so rotating it is an operator action (put a new value); functions read it through a cached Secrets Manager read and pick it up without a deploy.',
     });
 
+    // No local value: the local stack generates one at each start, as AWS does at creation.
+    this.manageLinkKeySecret = new secretsmanager.Secret(this, 'ManageLinkKeySecret', {
+      description:
+        "Keyring that signs customers' manage links (HMAC-SHA256): keys separated by spaces, the first signs, every one verifies.",
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    Validations.of(this.manageLinkKeySecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Rotating the manage link key would break the links already emailed unless the old key stays beside the new one for MANAGE_LINK_TTL: an operator puts "<new> <old>", then "<new>" (docs/api.md); functions pick it up without a deploy.',
+    });
+
     const storeThrottle = props.storeThrottle ?? { rateLimit: 100, burstLimit: 200 };
     this.apiFunction = new PipelineFunction(this, 'ApiFunction', {
       entry: 'lambdas/api/handlers/api.ts',
@@ -111,6 +125,9 @@ export class Api extends Construct {
           STORES_TABLE_NAME: this.storesTable.table.tableName,
           IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.table.tableName,
           ADMIN_API_KEY_SECRET_ARN: this.adminApiKeySecret.secretArn,
+          MANAGE_LINK_KEY_SECRET_ARN: this.manageLinkKeySecret.secretArn,
+          // The HTTP API in front of this function is made below; manage links start with its endpoint.
+          PUBLIC_API_URL: Lazy.string({ produce: () => this.publicUrl }),
           ...webhooks.apiVariables,
           ...billing.apiVariables,
         },
@@ -119,6 +136,7 @@ export class Api extends Construct {
     this.storesTable.table.grantReadWriteData(this.apiFunction.fn);
     this.idempotencyTable.table.grantReadWriteData(this.apiFunction.fn);
     this.adminApiKeySecret.grantRead(this.apiFunction.fn);
+    this.manageLinkKeySecret.grantRead(this.apiFunction.fn);
     webhooks.grantApi(this.apiFunction);
     billing.grantApi(this.apiFunction);
 
@@ -172,6 +190,11 @@ export class Api extends Construct {
 
     // Everything here was first deployed directly on the stack: it keeps those logical IDs (stack-level-ids.ts).
     keepStackLevelLogicalIds(...this.node.children);
+  }
+
+  /** The API's public base URL, without a trailing slash: the HTTP API's endpoint (its stage is `$default`). */
+  public get publicUrl(): string {
+    return this.httpApi.apiEndpoint;
   }
 
   /** The functions and tables the dashboard shows. */

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -118,6 +118,7 @@ export class Billing extends Construct {
   /** The payment gateway's secret key; a placeholder until an operator puts the real one. */
   public readonly paymentGatewayApiKeySecret: secretsmanager.Secret;
   public readonly runFunction: PipelineFunction;
+  private manageLinks?: ManageLinks;
   public readonly chargeFunction: PipelineFunction;
   public readonly outboxFunction: PipelineFunction;
   public readonly primarySchedule: scheduler.CfnSchedule;
@@ -233,12 +234,19 @@ export class Billing extends Construct {
           CHARGES_QUEUE_URL: this.chargesQueue.queue.queueUrl,
           DATAFEEDS_BUCKET_NAME: this.datafeedsBucket.bucketName,
           RUN_DEADLINE_MINUTES: String(RUN_DEADLINE.toMinutes()),
+          // The datafeeds carry each subscription's manage link: the API owns its key (`useManageLinks`).
+          MANAGE_LINK_KEY_SECRET_ARN: Lazy.string({
+            produce: () => this.requireManageLinks().keySecret.secretArn,
+          }),
+          PUBLIC_API_URL: Lazy.string({ produce: () => this.requireManageLinks().baseUrl }),
         },
       }),
     });
     this.runsTable.table.grantReadWriteData(this.runFunction.fn);
     this.paymentGatewayApiKeySecret.grantRead(this.runFunction.fn);
     this.subscriptionsTable.grantIndexRead(this.runFunction);
+    // The datafeeds: the run's subscriptions (BatchGetItem) and each store's partition (Query), on the table only.
+    grantItemActions(this.subscriptionsTable, this.runFunction, 'dynamodb:BatchGetItem', 'dynamodb:Query');
     this.chargesTable.table.grantReadWriteData(this.runFunction.fn);
     props.eventsTable.table.grant(this.runFunction.fn, 'dynamodb:PutItem');
     this.runsQueue.queue.grantSendMessages(this.runFunction.fn);
@@ -410,10 +418,36 @@ export class Billing extends Construct {
       'dynamodb:UpdateItem',
     );
     this.chargesTable.table.grantReadData(api.fn);
+    // A cancel or a pause releases the claim of a charge nobody asked the gateway for (a conditional delete).
+    grantItemActions(this.chargesTable, api, 'dynamodb:DeleteItem');
     this.runsTable.table.grantReadWriteData(api.fn);
     this.runsQueue.queue.grantSendMessages(api.fn);
     grantDatafeedObjects(api, this.datafeedsBucket, 's3:GetObject');
   }
+
+  /**
+   * The customer's manage links, which the datafeeds carry (`<manage_url>`): the key that signs them and the API's
+   * public URL. The API owns both and is made after billing, so the stack hands them over once it exists.
+   */
+  public useManageLinks(links: ManageLinks): void {
+    this.manageLinks = links;
+    links.keySecret.grantRead(this.runFunction.fn);
+  }
+
+  private requireManageLinks(): ManageLinks {
+    if (!this.manageLinks) {
+      throw new Error(
+        'Billing: useManageLinks() was not called; the run function signs the datafeeds’ manage links.',
+      );
+    }
+    return this.manageLinks;
+  }
+}
+
+/** What signs a customer's manage link, and where it points. */
+export interface ManageLinks {
+  readonly keySecret: secretsmanager.ISecret;
+  readonly baseUrl: string;
 }
 
 /** The charge consumer's maximum concurrency: the prop when set, else computed from the gateway's rate limit. */

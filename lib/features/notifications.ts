@@ -1,6 +1,7 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { NOTIFY_FUNCTION_VARIABLES } from '../../lambdas/notifications/function-variables';
 import { DurableQueue } from '../constructs/durable-queue';
@@ -18,6 +19,8 @@ export interface NotificationsProps {
   readonly logRetention: logs.RetentionDays;
   /** Holds the emails' sent-once records (pk `pk`, TTL `expiresAt`): the API's idempotency table. */
   readonly logTable: PipelineTable;
+  /** Receipts and payment-failed notices carry a manage link: the key that signs it, and the API's public URL. */
+  readonly manageLinks: { readonly keySecret: secretsmanager.ISecret; readonly baseUrl: string };
 }
 
 /** Concurrent invocations of NotifyFunction at most: protects the SMTP server or the SES sending rate. */
@@ -47,10 +50,15 @@ export class Notifications extends Construct {
       logRetention: props.logRetention,
       environment: functionEnvironment('NotifyFunction', NOTIFY_FUNCTION_VARIABLES, {
         settings,
-        values: { NOTIFICATIONS_LOG_TABLE_NAME: props.logTable.table.tableName },
+        values: {
+          NOTIFICATIONS_LOG_TABLE_NAME: props.logTable.table.tableName,
+          MANAGE_LINK_KEY_SECRET_ARN: props.manageLinks.keySecret.secretArn,
+          PUBLIC_API_URL: props.manageLinks.baseUrl,
+        },
       }),
     });
     props.logTable.table.grantReadWriteData(this.notifyFunction.fn);
+    props.manageLinks.keySecret.grantRead(this.notifyFunction.fn);
     // SES may send from the sender's domain only.
     const sesIdentity = settingValue(settings, 'EMAIL_FROM').split('@')[1] ?? '';
     this.notifyFunction.fn.addToRolePolicy(

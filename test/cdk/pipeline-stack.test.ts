@@ -210,7 +210,30 @@ describe('secrets', () => {
       Properties: Match.objectLike({ GenerateSecretString: Match.anyValue() }),
       Metadata: { 'commerce-pipeline:local-value-from': 'PAYMENT_GATEWAY_API_KEY' },
     });
-    defaults.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    defaults.resourceCountIs('AWS::SecretsManager::Secret', 3);
+  });
+
+  test('the manage link key is generated (64 characters), locally too, and read by the API and notify functions', () => {
+    const secrets = defaults.findResources('AWS::SecretsManager::Secret', {
+      Properties: Match.objectLike({
+        GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true },
+      }),
+    });
+    const [logicalId, secret] = Object.entries(secrets)[0] ?? [];
+    expect(logicalId).toMatch(/^ManageLinkKeySecret/);
+    // No local value: the local stack generates one, as AWS does.
+    expect(secret?.Metadata).toBeUndefined();
+    for (const fn of ['ApiFunction', 'NotifyFunction']) {
+      const functions = Object.entries(defaults.findResources('AWS::Lambda::Function')).filter(([id]) =>
+        id.startsWith(fn),
+      );
+      expect(functions).toHaveLength(1);
+      const variables = functions[0]?.[1].Properties.Environment.Variables;
+      expect(variables.MANAGE_LINK_KEY_SECRET_ARN).toEqual({ Ref: logicalId });
+      expect(variables.PUBLIC_API_URL).toEqual({
+        'Fn::GetAtt': [logicalIdOf('AWS::ApiGatewayV2::Api', 'HttpApi'), 'ApiEndpoint'],
+      });
+    }
   });
 });
 

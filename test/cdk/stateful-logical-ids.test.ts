@@ -38,7 +38,11 @@ const DEPLOYED = {
     'RunsQueue4439DC38',
   ],
   'AWS::S3::Bucket': ['AccessLogsBucket83982689', 'DatafeedsBucketDE63A642'],
-  'AWS::SecretsManager::Secret': ['AdminApiKeySecret246EBAA8', 'PaymentGatewayApiKeySecret85D93E8E'],
+  'AWS::SecretsManager::Secret': [
+    'AdminApiKeySecret246EBAA8',
+    'ManageLinkKeySecret33EA549F',
+    'PaymentGatewayApiKeySecret85D93E8E',
+  ],
   'AWS::Lambda::EventSourceMapping': [
     'BillingOutboxFunctionChargesTableStream5B162973',
     'BillingOutboxFunctionSubscriptionsTableStream673DC15B',

@@ -131,7 +131,7 @@ describe('POST /v1/transactions', () => {
     ['id', { id: '' }],
     ['customer.email', { customer: { email: 'not-an-email' } }],
     ['customer', { customer: undefined }],
-    ['currency', { currency: 'eur' }],
+    ['currency', { currency: 'EUX' }],
     ['currency', { currency: 'EURO' }],
     ['total', { total: 12.5 }],
     ['total', { total: -1 }],

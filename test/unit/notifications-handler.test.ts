@@ -1,4 +1,5 @@
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
+import { verifyManageToken } from '../../lambdas/billing/domain/manage-link';
 import { fakeLambdaContext } from './support/lambda-context';
 import {
   canceledData,
@@ -20,7 +21,12 @@ const env = {
   EMAIL_FROM: 'billing@shop.example.com',
   SMTP_URL: 'smtp://127.0.0.1:2525',
   AWS_REGION: 'eu-west-1',
+  MANAGE_LINK_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:000000000000:secret:manage-links',
+  PUBLIC_API_URL: 'https://api.shop.example.com',
 };
+
+/** What Secrets Manager holds under MANAGE_LINK_KEY_SECRET_ARN, put on the context as the middleware does. */
+const MANAGE_LINK_KEY = 'notify-handler-test-key-0123456789';
 
 function loadNotify(sender: ScriptedEmailSender) {
   const log = new InMemoryNotificationLog();
@@ -34,6 +40,13 @@ function loadNotify(sender: ScriptedEmailSender) {
         DynamoNotificationLog: jest.fn(() => log),
       }));
       jest.doMock('../../lambdas/notifications/adapters/email-sender', () => ({ emailSender }));
+      jest.doMock('../../lambdas/platform/secrets', () => ({
+        loadSecrets: () => ({
+          before: (request: { context: Record<string, unknown> }) => {
+            request.context.manageLinkKey = MANAGE_LINK_KEY;
+          },
+        }),
+      }));
       handler = require('../../lambdas/notifications/handlers/notify').handler;
     });
   } finally {
@@ -76,6 +89,15 @@ describe('notify handler', () => {
       'Your Pro subscription has been canceled',
     ]);
     expect(sender.accepted[0]?.from).toBe('billing@shop.example.com');
+    // The receipt carries a manage link signed with the secret's key; the cancellation notice none.
+    const receipt = sender.accepted.find((email) => email.subject.startsWith('Receipt'));
+    const link = /https:\/\/api\.shop\.example\.com\/manage\/(\S+)/.exec(receipt?.text ?? '');
+    expect(verifyManageToken(link?.[1] ?? '', [MANAGE_LINK_KEY], Date.now())).toMatchObject({
+      valid: true,
+      claims: { storeId: 'store_1', subscriptionId: chargedData().subscription.id },
+    });
+    const cancellation = sender.accepted.find((email) => email.subject.includes('canceled'));
+    expect(cancellation?.text).not.toContain('/manage/');
 
     // m3 comes back (with another message, as a batch that is not all failures): it finds the receipt sent.
     const again = await handler(

@@ -128,7 +128,7 @@ describe('renderEmail', () => {
     expect(email.text).not.toContain('Next attempt');
   });
 
-  it('writes a cancellation notice, requested or after failed payments', () => {
+  it('writes a cancellation notice, requested, after failed payments, or at its end date', () => {
     const requested = render('subscription.canceled', canceledData()).email;
     expect(requested.subject).toBe('Your Pro subscription has been canceled');
     expect(requested.text).toContain('Your Pro subscription was canceled on June 15, 2024, as requested.');
@@ -136,6 +136,10 @@ describe('renderEmail', () => {
 
     const dunned = render('subscription.canceled', canceledData({ reason: 'payment_failed' })).email;
     expect(dunned.text).toContain('because we could not collect its payment');
+
+    const ended = render('subscription.canceled', canceledData({ reason: 'ended' })).email;
+    expect(ended.subject).toBe('Your Pro subscription has ended');
+    expect(ended.text).toContain('ended on June 15, 2024, as it was set to');
   });
 
   it('escapes merchant text in the HTML and keeps the subject on one line', () => {

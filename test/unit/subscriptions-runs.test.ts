@@ -380,6 +380,8 @@ describe('the run function settings', () => {
     CHARGES_QUEUE_URL: 'https://sqs.example/charges',
     DATAFEEDS_BUCKET_NAME: 'datafeeds',
     PAYMENT_GATEWAY_API_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:gateway',
+    MANAGE_LINK_KEY_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:manage-links',
+    PUBLIC_API_URL: 'https://api.example.com',
   };
 
   it('defaults to the domain defaults when no tuning variable is set', () => {

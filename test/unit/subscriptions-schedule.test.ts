@@ -84,7 +84,9 @@ describe('subscriptions', () => {
     expect(problems({ ...base, amount: -5 })).toEqual(['amount']);
     expect(problems({ ...base, amount: 10.5 })).toEqual(['amount']);
     expect(problems({ ...base, currency: 'XYZ' })).toEqual(['currency']);
-    expect(problems({ ...base, currency: 'usd' })).toEqual(['currency']);
+    // Either case, as Stripe users write it; answered in upper case.
+    expect(problems({ ...base, currency: 'usd' })).toEqual([]);
+    expect(subscriptionInput.parse({ ...base, currency: 'usd' }).currency).toBe('USD');
     expect(problems({ ...base, paymentMethod: undefined })).toEqual(['paymentMethod']);
     expect(problems({ ...base, paymentMethod: '' })).toEqual(['paymentMethod']);
     expect(problems({ ...base, interval: 'year', intervalCount: 4 })).toEqual(['intervalCount']);

@@ -10,7 +10,10 @@ import { API_FUNCTION_VARIABLES } from '../function-variables';
 
 /** The HTTP API function: API Gateway (HTTP API, payload v2) in AWS, the local gateway in `npm start`. */
 const logger = new Logger();
-const secretBindings = { adminApiKey: 'ADMIN_API_KEY_SECRET_ARN' } as const;
+const secretBindings = {
+  adminApiKey: 'ADMIN_API_KEY_SECRET_ARN',
+  manageLinkKey: 'MANAGE_LINK_KEY_SECRET_ARN',
+} as const;
 const config = readConfig(API_FUNCTION_VARIABLES, process.env);
 const api = createApi(apiDependencies(config, logger), logger);
 
@@ -18,8 +21,8 @@ export const handler = middy<APIGatewayProxyEventV2>()
   .use(injectLambdaContext(logger))
   .use(loadSecrets(secretBindings))
   .handler(async (event, context) => {
-    const { adminApiKey } = context as ContextWithSecrets<typeof secretBindings>;
-    const result = await api(event, { adminApiKey });
+    const { adminApiKey, manageLinkKey } = context as ContextWithSecrets<typeof secretBindings>;
+    const result = await api(event, { adminApiKey, manageLinkKey });
     // Every request is in the HTTP API's access log already; the function logs only what that log cannot tell:
     // client mistakes at debug (they are common and cheap to repeat), server errors inside createApi at error.
     // Asked only at debug level (this invocation's, sampling included): below it Powertools would still read the

@@ -8,6 +8,8 @@ import {
   subscriptionInput,
   subscriptionView,
 } from '../../billing/domain/subscription';
+import { subscriptionPatch } from '../../billing/domain/subscription-changes';
+import { updateSubscription } from '../../billing/domain/update';
 import { newEventId } from '../../events/domain/events';
 import { requestFingerprint } from '../domain/idempotency';
 import type { ApiResponse } from '../http/api-types';
@@ -20,7 +22,7 @@ import { type ApiServices, billingOf, storeScope } from '../services';
 const PATH = '/v1/subscriptions';
 
 /**
- * `POST /v1/subscriptions`, `GET` and `DELETE /v1/subscriptions/{id}`. A create with an `id` is one conditional
+ * `POST /v1/subscriptions`, `GET`, `PATCH` and `DELETE /v1/subscriptions/{id}`. A create with an `id` is one conditional
  * write, and a retry of the same body answers as the first time (as transactions do); without an `id`, the
  * Idempotency-Key header makes a retry safe.
  */
@@ -45,8 +47,23 @@ export function subscriptionRoutes(services: ApiServices): Route<RouteContext>[]
         const storeId = await services.auth.store(request);
         const subscription = await billing().subscriptions.get(storeId, params.id ?? '');
         if (!subscription) throw notFound(params.id);
-        const charges = await billing().charges.listForSubscription(storeId, subscription.subscriptionId);
-        return { status: 200, body: { ...subscriptionView(subscription), charges: chargesView(charges) } };
+        return withCharges(services, subscription);
+      },
+    },
+    {
+      method: 'PATCH',
+      path: `${PATH}/{id}`,
+      handle: async (request, params) => {
+        const storeId = await services.auth.store(request);
+        const patch = validateBody(subscriptionPatch, readJsonBody(request));
+        const now = services.now();
+        const result = await updateSubscription(billing(), storeId, params.id ?? '', patch, {
+          now,
+          eventId: newEventId(now),
+        });
+        if (result.outcome === 'missing') throw notFound(params.id);
+        if (result.outcome === 'conflict') throw patchRefused(result);
+        return withCharges(services, result.subscription);
       },
     },
     {
@@ -68,17 +85,19 @@ export function subscriptionRoutes(services: ApiServices): Route<RouteContext>[]
             { slug: 'subscription-ended' },
           );
         }
-        const charges = await billing().charges.listForSubscription(
-          storeId,
-          result.subscription.subscriptionId,
-        );
-        return {
-          status: 200,
-          body: { ...subscriptionView(result.subscription), charges: chargesView(charges) },
-        };
+        return withCharges(services, result.subscription);
       },
     },
   ];
+}
+
+/** 200 with the subscription as GET shows it: its state and its charges. */
+async function withCharges(services: ApiServices, subscription: Subscription): Promise<ApiResponse> {
+  const charges = await billingOf(services).charges.listForSubscription(
+    subscription.storeId,
+    subscription.subscriptionId,
+  );
+  return { status: 200, body: { ...subscriptionView(subscription), charges: chargesView(charges) } };
 }
 
 async function createSubscription(
@@ -114,6 +133,17 @@ function created(subscription: Subscription, replayed: boolean): ApiResponse {
   };
 }
 
+/** A patch the subscription's state refuses (409), or a value that is wrong now (400, such as a past `endAt`). */
+function patchRefused(result: { status: 400 | 409; reason: string; field?: string }): HttpProblem {
+  if (result.status === 400) {
+    return problems.validation([{ field: result.field ?? '(body)', message: result.reason }]);
+  }
+  return new HttpProblem(409, 'Subscription cannot change so', result.reason, {
+    slug: 'subscription-state',
+    ...(result.field ? { errors: [{ field: result.field, message: result.reason }] } : {}),
+  });
+}
+
 function notFound(id: string | undefined): HttpProblem {
   return problems.notFound(`No subscription "${id ?? ''}" in this store.`);
 }
@@ -128,6 +158,7 @@ function chargesView(charges: readonly ChargeRecord[]) {
       const latest = attempts.reduce((a, b) => (b.attempt > a.attempt ? b : a));
       return {
         period,
+        attempt: latest.attempt,
         status: latest.status,
         amount: latest.amount,
         currency: latest.currency,

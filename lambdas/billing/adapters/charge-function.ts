@@ -48,7 +48,11 @@ export function chargeConsumerDeps(
       queueUrl: config.CHARGES_QUEUE_URL,
       deadLetterQueueUrl: config.CHARGES_DLQ_URL,
     }),
-    dunning: { scheduleMs: config.DUNNING_SCHEDULE, finalAction: config.DUNNING_FINAL_ACTION },
+    dunning: {
+      scheduleMs: config.DUNNING_SCHEDULE,
+      finalAction: config.DUNNING_FINAL_ACTION,
+      hardDeclines: config.DUNNING_HARD_DECLINES,
+    },
     now: Date.now,
     // A search that finds nothing is believed once every ask has surely ended: this function's timeout, sized in
     // lib/features/billing.ts from the gateway timeout, bounds how late an ask can be sent.

@@ -15,7 +15,7 @@ import {
   idempotencyKeyOf,
   subscriptionKeyOf,
 } from '../domain/charges/charge';
-import type { AskedKey, ChargeResolution, ChargesRepository } from '../domain/charges/ports';
+import type { AskedKey, ChargeResolution, ChargesRepository, ChargeTerms } from '../domain/charges/ports';
 import { putIfAbsent } from './put-if-absent';
 
 /** BatchGetItem takes at most 100 keys. */
@@ -56,6 +56,32 @@ export class DynamoChargesRepository implements ChargesRepository {
           ':key': asked.idempotencyKey,
           ':last': asked.lastAskedAt,
         });
+  }
+
+  async reprice(ref: ChargeRef, terms: ChargeTerms): Promise<ChargeRecord | undefined> {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keyOf(ref),
+          UpdateExpression: 'SET amount = :amount, #plan = :plan, paymentMethod = :paymentMethod',
+          ConditionExpression: '#status = :pending AND asks = :one',
+          ExpressionAttributeNames: { '#status': 'status', '#plan': 'plan' },
+          ExpressionAttributeValues: {
+            ':pending': 'pending',
+            ':one': 1,
+            ':amount': terms.amount,
+            ':plan': terms.plan,
+            ':paymentMethod': terms.paymentMethod,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes as ChargeRecord;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return undefined;
+      throw error;
+    }
   }
 
   async releaseUnsent(ref: ChargeRef): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { gatedIndexQuery } from '../../index-gate/adapters/gated-index-query';
 import type { IndexGate } from '../../index-gate/domain/index-gate';
@@ -76,6 +76,31 @@ export class DynamoSubscriptionsRepository implements SubscriptionsRepository, D
       return error.Item
         ? { outcome: 'ended', subscription: unmarshall(error.Item as never) as Subscription }
         : { outcome: 'missing' };
+    }
+  }
+
+  async replace(expected: Subscription, next: Subscription): Promise<boolean> {
+    const revision = expected.revision ?? 0;
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: next,
+          // The fence of every change but a charge's: what was read is still what is stored.
+          ConditionExpression: `${revision === 0 ? 'attribute_not_exists(revision)' : 'revision = :revision'} AND #cycle = :cycle AND #attempt = :attempt AND #status = :status`,
+          ExpressionAttributeNames: { '#status': 'status', '#cycle': 'cycle', '#attempt': 'attempt' },
+          ExpressionAttributeValues: {
+            ...(revision === 0 ? {} : { ':revision': revision }),
+            ':cycle': expected.cycle,
+            ':attempt': expected.attempt,
+            ':status': expected.status,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      return false;
     }
   }
 

@@ -9,6 +9,7 @@ import { createIndexGate } from '../../index-gate/adapters/gated-index-query';
 import type { ConfigOf } from '../../platform/config';
 import { documentClient } from '../../platform/dynamodb';
 import { metrics } from '../../platform/metrics';
+import { issueManageToken, manageLinkKeyring, manageUrl } from '../domain/manage-link';
 import { parseRunsQueueMessage, type ReconcileMessage, type RunMessage } from '../domain/messages';
 import {
   processReconcileMessage,
@@ -19,6 +20,7 @@ import { consumeRunMessage, type RunConsumerDeps } from '../domain/runs/step';
 import { triggerRun } from '../domain/runs/trigger';
 import type { RUN_FUNCTION_VARIABLES } from '../function-variables';
 import { DynamoChargesRepository } from './dynamo-charges-repository';
+import { DynamoDatafeedSubscriptions } from './dynamo-datafeed-subscriptions';
 import { DynamoReconciliationReports } from './dynamo-reconciliation-reports';
 import { DynamoRunsRepository } from './dynamo-runs-repository';
 import { DynamoSubscriptionsRepository } from './dynamo-subscriptions-repository';
@@ -47,27 +49,57 @@ export interface RunFunction {
 
 const scheduledTrigger = z.object({ trigger: z.string().min(1).max(64) });
 
-export function runFunction(config: RunFunctionConfig, logger: Logger, apiKey: () => string): RunFunction {
+export function runFunction(
+  config: RunFunctionConfig,
+  logger: Logger,
+  keys: {
+    /** The gateway's API key (the reconciliation lists PaymentIntents). */
+    readonly apiKey: () => string;
+    /** The manage links' keyring (platform secret): the datafeeds carry each subscription's link. */
+    readonly manageLinkKey: () => string;
+  },
+): RunFunction {
+  const { apiKey } = keys;
   const settings = runFunctionSettings(config);
   const client = documentClient();
   const sqs = new SQSClient({});
   const runs = new DynamoRunsRepository({ client, tableName: config.RUNS_TABLE_NAME });
   const runQueue = new SqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL });
   const reconciliationQueue = new SqsReconciliationQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL });
+  const subscriptions = new DynamoSubscriptionsRepository({
+    client,
+    tableName: config.SUBSCRIPTIONS_TABLE_NAME,
+    gate: createIndexGate(client),
+  });
   const deps: RunConsumerDeps = {
     queue: runQueue,
     pollSeconds: settings.pollSeconds,
     stepMarginMs: settings.stepMarginMs,
     runs,
-    due: new DynamoSubscriptionsRepository({
-      client,
-      tableName: config.SUBSCRIPTIONS_TABLE_NAME,
-      gate: createIndexGate(client),
-    }),
+    due: subscriptions,
+    subscriptions,
+    dunningFinalAction: config.DUNNING_FINAL_ACTION,
     charges: new DynamoChargesRepository({ client, tableName: config.CHARGES_TABLE_NAME }),
     chargeQueue: new SqsChargeQueue({ client: sqs, queueUrl: config.CHARGES_QUEUE_URL }),
     datafeeds: new S3DatafeedStore({ client: datafeedsS3Client(), bucket: config.DATAFEEDS_BUCKET_NAME }),
+    datafeedSubscriptions: new DynamoDatafeedSubscriptions({
+      client,
+      tableName: config.SUBSCRIPTIONS_TABLE_NAME,
+    }),
     events: new DynamoEventsRepository({ client, tableName: config.EVENTS_TABLE_NAME }),
+    // A link signed when the datafeed is written, valid MANAGE_LINK_TTL from then.
+    manageUrlOf: (storeId, subscriptionId) =>
+      manageUrl(
+        config.PUBLIC_API_URL,
+        issueManageToken(
+          { storeId, subscriptionId },
+          {
+            now: Date.now(),
+            ttlMs: config.MANAGE_LINK_TTL,
+            keyring: manageLinkKeyring(keys.manageLinkKey()),
+          },
+        ).token,
+      ),
     now: Date.now,
     settings: settings.run,
     onProgress: (run, view) => {

@@ -4,6 +4,7 @@ import { factEventId } from './event-ids';
 import { type Subscription, summarize } from './subscription';
 import type {
   SubscriptionCanceledData,
+  SubscriptionChangedData,
   SubscriptionChargedData,
   SubscriptionCreatedData,
   SubscriptionPaymentFailedData,
@@ -65,12 +66,27 @@ export function subscriptionChangeEffects(
     });
     return;
   }
-  // Cancellations on request carry their event id; dunning's cancellations are announced from the charge.
-  if (after.canceledEventId && !before.canceledEventId && after.cancelReason === 'requested') {
+  // A change by PATCH (or the manage page), or a pause that ended by itself, carries its event id and kind.
+  if (after.changeEventId && after.changeEventId !== before.changeEventId && after.changeType) {
+    const data: SubscriptionChangedData = {
+      subscription: summarize(after),
+      changed: changedFields(before, after),
+    };
+    effects.events.push({
+      id: after.changeEventId,
+      type: after.changeType,
+      createdAt: after.changedAt ?? new Date().toISOString(),
+      storeId: after.storeId,
+      data,
+    });
+  }
+  // Cancellations on request, at `endAt`, and at the end of a hard decline's wait carry their event id; dunning's
+  // cancellations after a failed charge are announced from the charge.
+  if (after.canceledEventId && !before.canceledEventId && after.cancelReason) {
     const canceledAt = after.canceledAt ?? new Date().toISOString();
     const data: SubscriptionCanceledData = {
       subscription: summarize(after),
-      reason: 'requested',
+      reason: after.cancelReason,
       canceledAt,
     };
     effects.events.push({
@@ -81,6 +97,13 @@ export function subscriptionChangeEffects(
       data,
     });
   }
+}
+
+/** The fields a customer or merchant sees that a change set, in a fixed order. */
+const CHANGEABLE = ['status', 'amount', 'plan', 'paymentMethod', 'endAt', 'pause', 'nextChargeAt'] as const;
+
+function changedFields(before: Subscription, after: Subscription): string[] {
+  return CHANGEABLE.filter((field) => JSON.stringify(before[field]) !== JSON.stringify(after[field]));
 }
 
 const FINAL: readonly ChargeStatus[] = ['succeeded', 'failed'];

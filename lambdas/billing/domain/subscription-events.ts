@@ -13,8 +13,12 @@ export interface SubscriptionSummary {
   readonly currency: string;
   readonly interval: 'day' | 'week' | 'month' | 'year';
   readonly intervalCount: number;
-  readonly status: 'active' | 'past_due' | 'canceled' | 'unpaid';
+  readonly status: 'active' | 'paused' | 'past_due' | 'canceled' | 'unpaid';
   readonly nextChargeAt?: string;
+  /** When it ends (`PATCH {endAt}`): no period at or after it is charged. */
+  readonly endAt?: string;
+  /** While paused: when it resumes by itself, if set. */
+  readonly pause?: { readonly resumesAt?: string };
 }
 
 /** One attempt at charging one period. */
@@ -54,13 +58,32 @@ export interface SubscriptionPaymentFailedData {
   readonly subscription: SubscriptionSummary;
   readonly charge: ChargeSummary & { readonly declineCode?: string; readonly message: string };
   /** The next retry, or null when this was the last one (then `finalAction` was applied). */
-  readonly dunning: { readonly attempt: number; readonly nextRetryAt: string } | null;
+  readonly dunning: {
+    readonly attempt: number;
+    /** The next retry; while `waitingForPaymentMethod`, when the final action is taken unless a new one comes. */
+    readonly nextRetryAt: string;
+    readonly declineCode?: string;
+    /** A hard decline: this payment method is not asked again; the customer must give a new one. */
+    readonly waitingForPaymentMethod?: boolean;
+  } | null;
   readonly finalAction?: 'cancel' | 'unpaid';
 }
 
-/** `subscription.canceled`: by `DELETE /v1/subscriptions/{id}` or by dunning's final action. */
+/**
+ * `subscription.canceled`: by `DELETE /v1/subscriptions/{id}` (or the manage page), by dunning's final action
+ * (`payment_failed`), or at its `endAt` (`ended`).
+ */
 export interface SubscriptionCanceledData {
   readonly subscription: SubscriptionSummary;
-  readonly reason: 'requested' | 'payment_failed';
+  readonly reason: 'requested' | 'payment_failed' | 'ended';
   readonly canceledAt: string;
+}
+
+/**
+ * `subscription.updated`, `subscription.paused`, `subscription.resumed`: a change by `PATCH /v1/subscriptions/{id}`
+ * (or the manage page), or a pause that ended by itself. `changed` names the fields the change set.
+ */
+export interface SubscriptionChangedData {
+  readonly subscription: SubscriptionSummary;
+  readonly changed: readonly string[];
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import { currencyCode } from '../../platform/currency';
 import { chargeTimeAt, INTERVALS, type Interval, MAX_INTERVAL_COUNT, nextCycleAfter } from './schedule';
 import type { SubscriptionSummary } from './subscription-events';
 
@@ -9,37 +10,18 @@ import type { SubscriptionSummary } from './subscription-events';
  * carry a due shard, so the due index holds exactly what a run may have to charge.
  */
 
-export type SubscriptionStatus = 'active' | 'past_due' | 'canceled' | 'unpaid';
+export type SubscriptionStatus = 'active' | 'paused' | 'past_due' | 'canceled' | 'unpaid';
 
-/** Currencies the pipeline charges in (ISO 4217, as the transactions take them). */
-export const SUPPORTED_CURRENCIES = [
-  'AUD',
-  'BRL',
-  'CAD',
-  'CHF',
-  'CZK',
-  'DKK',
-  'EUR',
-  'GBP',
-  'HKD',
-  'HUF',
-  'INR',
-  'JPY',
-  'KRW',
-  'MXN',
-  'NOK',
-  'NZD',
-  'PLN',
-  'SEK',
-  'SGD',
-  'USD',
-  'ZAR',
-] as const;
+/** Why a subscription was canceled, as stored (the API shows `payment_failed` as `dunning`, docs/api.md). */
+export type CancelReason = 'requested' | 'payment_failed' | 'ended';
 
 /** How many partitions of the due index one day's subscriptions are spread over. */
 export const DUE_SHARDS = 16;
 
 export const SUBSCRIPTION_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** A saved payment method's id at the gateway (`pm_…` at Stripe): 1-255 visible ASCII characters, no spaces. */
+export const PAYMENT_METHOD_PATTERN = /^[\x21-\x7E]{1,255}$/;
 
 export const subscriptionInput = z
   .strictObject({
@@ -57,15 +39,15 @@ export const subscriptionInput = z
       .int('must be an integer amount in minor units')
       .min(1, 'must be greater than 0')
       .max(99_999_999, 'must be at most 99999999'),
-    currency: z.enum(SUPPORTED_CURRENCIES, {
-      message: `must be one of the supported currencies: ${SUPPORTED_CURRENCIES.join(', ')}`,
-    }),
+    currency: currencyCode,
     interval: z.enum(INTERVALS, { message: `must be one of ${INTERVALS.join(', ')}` }),
     intervalCount: z.number().int('must be a whole number').min(1, 'must be at least 1').optional(),
     paymentMethod: z
-      .string()
-      .min(1, 'is required: the saved payment method to charge')
-      .max(255, 'must be at most 255 characters'),
+      .string({ message: 'is required: the saved payment method to charge' })
+      .regex(
+        PAYMENT_METHOD_PATTERN,
+        'must be a saved payment method id: 1-255 visible characters, no spaces',
+      ),
     startAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional(),
   })
   .superRefine((input, ctx) => {
@@ -84,8 +66,28 @@ export type SubscriptionInput = z.infer<typeof subscriptionInput>;
 export interface Dunning {
   /** The retry that comes next: 1 for the first retry after the failed charge. */
   readonly attempt: number;
+  /**
+   * When it is next due: the next retry, or, while `waitingForPaymentMethod`, the time the last scheduled retry
+   * would have been made, when the final action is taken unless a new payment method came.
+   */
   readonly nextRetryAt: string;
+  /** When the cycle's first charge failed: the subscription has been past due since then. */
+  readonly since?: string;
+  /** The last decline's code. */
+  readonly declineCode?: string;
+  /** A hard decline (DUNNING_HARD_DECLINES): the payment method is never asked again; only a new one is charged. */
+  readonly waitingForPaymentMethod?: boolean;
 }
+
+/** A pause (`PATCH {pause}`): periods that fall due while paused are skipped, not owed. */
+export interface Pause {
+  readonly pausedAt: string;
+  /** When it resumes by itself (the run that finds it due resumes it); absent: until `PATCH {pause: null}`. */
+  readonly resumesAt?: string;
+}
+
+/** The kind of the last change made by PATCH or by a run's settlement, announced once under `changeEventId`. */
+export type SubscriptionChangeType = 'subscription.updated' | 'subscription.paused' | 'subscription.resumed';
 
 /** The subscriptions table's item, exactly. */
 export interface Subscription {
@@ -114,10 +116,23 @@ export interface Subscription {
   readonly dunning?: Dunning;
   readonly createdAt: string;
   readonly canceledAt?: string;
-  readonly cancelReason?: 'requested' | 'payment_failed';
+  readonly cancelReason?: CancelReason;
+  /** No period whose charge time is at or after it is charged; the subscription then ends (`ended`). */
+  readonly endAt?: string;
+  readonly pause?: Pause;
+  /**
+   * Counts the changes made by PATCH and by a run's settlement: each is a write conditional on the revision it read
+   * (and on the cycle, attempt and status, which the charge path moves), so concurrent changes never lose one.
+   * Absent: 0.
+   */
+  readonly revision?: number;
+  /** The last change's event (`subscription.updated`, `.paused`, `.resumed`), announced once by the outbox. */
+  readonly changeEventId?: string;
+  readonly changeType?: SubscriptionChangeType;
+  readonly changedAt?: string;
   /** Digest of the create request: a retried create is told from another subscription with the same id. */
   readonly fingerprint: string;
-  /** The `subscription.created` event's id, and the `subscription.canceled` one's once canceled on request. */
+  /** The `subscription.created` event's id, and the `subscription.canceled` one's once canceled other than by a charge. */
   readonly createdEventId: string;
   readonly canceledEventId?: string;
 }
@@ -175,8 +190,51 @@ export function summarize(subscription: Subscription): SubscriptionSummary {
     interval: subscription.interval,
     intervalCount: subscription.intervalCount,
     status: subscription.status,
-    ...(subscription.dueShard ? { nextChargeAt: subscription.nextChargeAt } : {}),
+    ...optional('nextChargeAt', upcomingChargeAt(subscription)),
+    ...optional('endAt', subscription.endAt),
+    ...(subscription.pause ? { pause: pauseView(subscription.pause) } : {}),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | null | undefined): { [P in K]?: V } {
+  return (value === null || value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function pauseView(pause: Pause): { resumesAt?: string } {
+  return pause.resumesAt ? { resumesAt: pause.resumesAt } : {};
+}
+
+/** When a subscription is next charged, or null: what the API and the events show as `nextChargeAt`. */
+export function upcomingChargeAt(subscription: Subscription): string | null {
+  const s = subscription;
+  if (s.status === 'canceled' || s.status === 'unpaid') return null;
+  if (s.status === 'paused') {
+    if (!s.pause?.resumesAt) return null;
+    const at = resumed(s, Date.parse(s.pause.resumesAt)).nextChargeAt;
+    return s.endAt && at >= s.endAt ? null : at;
+  }
+  if (s.status === 'active' && s.endAt && s.nextChargeAt >= s.endAt) return null;
+  return s.nextChargeAt;
+}
+
+/** Active again at the first period whose charge time is at or after `at`: the periods in between are skipped. */
+export function resumed(subscription: Subscription, at: number): Subscription {
+  const { anchor, interval, intervalCount, cycle } = subscription;
+  const current = Date.parse(chargeTimeAt(anchor, interval, intervalCount, cycle));
+  const nextCycle =
+    current >= at
+      ? cycle
+      : nextCycleAfter(anchor, interval, intervalCount, cycle, new Date(at - 1).toISOString());
+  const next: { -readonly [K in keyof Subscription]: Subscription[K] } = {
+    ...subscription,
+    status: 'active',
+    cycle: nextCycle,
+    attempt: nextCycle === cycle ? subscription.attempt : 0,
+    nextChargeAt: chargeTimeAt(anchor, interval, intervalCount, nextCycle),
+  };
+  delete next.pause;
+  delete next.dunning;
+  return next;
 }
 
 /**
@@ -199,6 +257,8 @@ export interface DunningPolicy {
   /** Delay of each retry after the previous failed attempt, in milliseconds (DUNNING_SCHEDULE). */
   readonly scheduleMs: readonly number[];
   readonly finalAction: 'cancel' | 'unpaid';
+  /** Decline codes after which the same payment method is never asked again (DUNNING_HARD_DECLINES). */
+  readonly hardDeclines?: readonly string[];
 }
 
 /** A successful charge: back to active, and on to the next cycle that is still ahead. */
@@ -211,23 +271,36 @@ export function afterSuccess(subscription: Subscription, chargedAt: string): Sub
 
 /**
  * A declined attempt: past due with the next retry after the schedule's delay for this attempt; after the last
- * retry, the final action (canceled or unpaid), and the subscription is due no more.
+ * retry, the final action (canceled or unpaid), and the subscription is due no more. A hard decline
+ * (`policy.hardDeclines`) is never retried with the same payment method: the subscription waits for a new one
+ * (`waitingForPaymentMethod`) until the time its last scheduled retry would have been made, when the run that finds
+ * it due takes the final action (settlement.ts); a new payment method makes it due at once (update.ts).
  */
 export function afterDecline(
   subscription: Subscription,
   failedAt: string,
   policy: DunningPolicy,
+  declineCode?: string,
 ): SubscriptionChange {
-  const delay = policy.scheduleMs[subscription.attempt];
+  const remaining = policy.scheduleMs.slice(subscription.attempt);
   const base = { cycle: subscription.cycle, nextChargeAt: subscription.nextChargeAt };
-  if (delay === undefined) {
+  if (remaining.length === 0) {
     return policy.finalAction === 'cancel'
       ? { ...base, status: 'canceled', attempt: subscription.attempt, canceledAt: failedAt }
       : { ...base, status: 'unpaid', attempt: subscription.attempt };
   }
+  const hard = declineCode !== undefined && (policy.hardDeclines ?? []).includes(declineCode);
+  const delay = hard ? remaining.reduce((sum, ms) => sum + ms, 0) : (remaining[0] as number);
   const nextRetryAt = new Date(Date.parse(failedAt) + delay).toISOString();
   const attempt = subscription.attempt + 1;
-  return { ...base, status: 'past_due', attempt, dueAt: nextRetryAt, dunning: { attempt, nextRetryAt } };
+  const dunning: Dunning = {
+    attempt,
+    nextRetryAt,
+    since: subscription.dunning?.since ?? failedAt,
+    ...(declineCode ? { declineCode } : {}),
+    ...(hard ? { waitingForPaymentMethod: true } : {}),
+  };
+  return { ...base, status: 'past_due', attempt, dueAt: nextRetryAt, dunning };
 }
 
 /** The subscription as the API shows it (without its charges, which the route adds). */
@@ -243,11 +316,28 @@ export function subscriptionView(subscription: Subscription) {
     intervalCount: subscription.intervalCount,
     paymentMethod: subscription.paymentMethod,
     startAt: subscription.anchor,
-    // An ended subscription is charged no more.
-    nextChargeAt: subscription.dueShard ? subscription.nextChargeAt : null,
-    ...(subscription.dunning ? { dunning: subscription.dunning } : {}),
+    // An ended or paused subscription is charged no more (a pause with `resumesAt`: from its next period).
+    nextChargeAt: upcomingChargeAt(subscription),
+    ...optional('endAt', subscription.endAt),
+    ...(subscription.pause ? { pause: pauseView(subscription.pause) } : {}),
+    ...(subscription.dunning ? { dunning: dunningView(subscription.dunning) } : {}),
     createdAt: subscription.createdAt,
-    ...(subscription.canceledAt ? { canceledAt: subscription.canceledAt } : {}),
-    ...(subscription.cancelReason ? { cancelReason: subscription.cancelReason } : {}),
+    ...optional('canceledAt', subscription.canceledAt),
+    ...optional('cancelReason', subscription.cancelReason && cancelReasonView(subscription.cancelReason)),
+  };
+}
+
+/** As docs/api.md names it: dunning's final action is `dunning` (stored `payment_failed`, as events call it). */
+export function cancelReasonView(reason: CancelReason): 'requested' | 'dunning' | 'ended' {
+  return reason === 'payment_failed' ? 'dunning' : reason;
+}
+
+function dunningView(dunning: Dunning) {
+  return {
+    attempt: dunning.attempt,
+    nextRetryAt: dunning.nextRetryAt,
+    ...optional('since', dunning.since),
+    ...optional('declineCode', dunning.declineCode),
+    ...(dunning.waitingForPaymentMethod ? { waitingForPaymentMethod: true } : {}),
   };
 }

@@ -17,4 +17,9 @@ export interface SubscriptionsRepository extends SubscriptionStateRepository {
     | { readonly outcome: 'ended'; readonly subscription: Subscription }
     | { readonly outcome: 'missing' }
   >;
+  /**
+   * Writes `next` in place of `expected` if the item is still as `expected` was read: same revision, cycle, attempt
+   * and status (the charge path moves the last three). @returns whether it wrote; false: read again and redo.
+   */
+  replace(expected: Subscription, next: Subscription): Promise<boolean>;
 }

@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { readConfig } from '../../platform/config';
 import { metrics } from '../../platform/metrics';
-import { gatewayApiKeyFromSecrets } from '../adapters/gateway-api-key';
+import { type ContextWithSecrets, loadSecrets } from '../../platform/secrets';
 import { isSqsEvent, runFunction } from '../adapters/run-function';
 import { RUN_FUNCTION_VARIABLES } from '../function-variables';
 
@@ -16,14 +16,26 @@ import { RUN_FUNCTION_VARIABLES } from '../function-variables';
  */
 const config = readConfig(RUN_FUNCTION_VARIABLES, process.env);
 const logger = new Logger();
-const gatewayKey = gatewayApiKeyFromSecrets();
-const runs = runFunction(config, logger, gatewayKey.apiKey);
+// One secrets middleware for both (they share middy's cache key): the gateway's key for the reconciliation, and
+// the key that signs the datafeeds' manage links. Kept for the invocation; a rotated one is read after the cache.
+const secretBindings = {
+  paymentGatewayApiKey: 'PAYMENT_GATEWAY_API_KEY_SECRET_ARN',
+  manageLinkKey: 'MANAGE_LINK_KEY_SECRET_ARN',
+} as const;
+let secrets: ContextWithSecrets<typeof secretBindings> | undefined;
+const runs = runFunction(config, logger, {
+  apiKey: () => secrets?.paymentGatewayApiKey ?? '',
+  manageLinkKey: () => secrets?.manageLinkKey ?? '',
+});
 const processor = new BatchProcessor(EventType.SQS);
 
 export const handler = middy<SQSEvent | unknown>()
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics))
-  .use(gatewayKey.middleware)
+  .use(loadSecrets(secretBindings))
+  .before((request) => {
+    secrets = request.context as ContextWithSecrets<typeof secretBindings>;
+  })
   .handler(async (event, context) => {
     if (!isSqsEvent(event)) return runs.trigger(event);
     const receive = (record: SQSRecord) => runs.receive(record, () => context.getRemainingTimeInMillis());

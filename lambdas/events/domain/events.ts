@@ -8,6 +8,9 @@ import { decodeTime, encodeTime, isValid, monotonicFactory } from 'ulid';
 export const EVENT_TYPES = [
   'transaction.created',
   'subscription.created',
+  'subscription.updated',
+  'subscription.paused',
+  'subscription.resumed',
   'subscription.charged',
   'subscription.payment_processing',
   'subscription.payment_failed',

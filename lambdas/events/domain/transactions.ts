@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { currencyCode } from '../../platform/currency';
 
 /**
  * Transactions a storefront hands over (docs/api.md `POST /v1/transactions`). Accepting one is a single
@@ -24,7 +25,7 @@ export const transactionInput = z.strictObject({
     id: z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters').optional(),
     email: z.email('must be an email address').max(254, 'must be at most 254 characters'),
   }),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code of 3 upper-case letters'),
+  currency: currencyCode,
   total: minorUnits,
   items: z
     .array(

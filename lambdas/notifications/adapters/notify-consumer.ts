@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import * as z from 'zod';
+import { issueManageToken, manageLinkKeyring, manageUrl } from '../../billing/domain/manage-link';
 import { documentClient } from '../../platform/dynamodb';
 import { metrics } from '../../platform/metrics';
 import { type Notification, notificationOf } from '../domain/notification';
@@ -28,11 +29,20 @@ const RESULT_METRICS = {
   duplicate: 'NotificationsDuplicate',
 } as const;
 
-/** The consumer of one record, with its notifier built once per execution environment. */
+/** This invocation's secrets (platform/secrets.ts): the manage links' keyring. */
+export interface NotifySecrets {
+  readonly manageLinkKey: string;
+}
+
+/**
+ * The consumer of one record, with its notifier built once per execution environment. Receipts and payment-failed
+ * notices carry a manage link signed now, valid MANAGE_LINK_TTL from the send.
+ */
 export function notifyConsumer(
   config: NotifyConfig,
   logger: NotifyLogger,
-): (record: SQSRecord) => Promise<void> {
+  now: () => number = Date.now,
+): (record: SQSRecord, secrets: NotifySecrets) => Promise<void> {
   const notifier = new Notifier({
     log: new DynamoNotificationLog({
       client: documentClient(),
@@ -43,11 +53,19 @@ export function notifyConsumer(
     from: config.EMAIL_FROM,
     logger,
   });
-  return async (record) => {
+  return async (record, secrets) => {
     const notification = parse(record, logger);
     const ids = { eventId: notification.eventId, storeId: notification.storeId, type: notification.type };
     try {
-      const result = await notifier.notify(notification);
+      const { token } = issueManageToken(
+        { storeId: notification.storeId, subscriptionId: notification.data.subscription.id },
+        { now: now(), ttlMs: config.MANAGE_LINK_TTL, keyring: manageLinkKeyring(secrets.manageLinkKey) },
+      );
+      const linked = notification.type !== 'subscription.canceled';
+      const result = await notifier.notify(
+        notification,
+        linked ? { manageUrl: manageUrl(config.PUBLIC_API_URL, token) } : {},
+      );
       metrics.addMetric(RESULT_METRICS[result.kind], MetricUnit.Count, 1);
       if (result.kind === 'rejected') {
         logger.warn('email rejected for good: recorded, not retried', { ...ids, reason: result.reason });

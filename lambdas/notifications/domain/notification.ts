@@ -56,13 +56,20 @@ const chargedData = z.object({
 const paymentFailedData = z.object({
   subscription,
   charge: charge.extend({ declineCode: z.string().optional(), message: z.string() }),
-  dunning: z.object({ attempt: z.number().int().positive(), nextRetryAt: isoTime }).nullable(),
+  dunning: z
+    .object({
+      attempt: z.number().int().positive(),
+      nextRetryAt: isoTime,
+      declineCode: z.string().optional(),
+      waitingForPaymentMethod: z.boolean().optional(),
+    })
+    .nullable(),
   finalAction: z.enum(['cancel', 'unpaid']).optional(),
 }) satisfies z.ZodType<SubscriptionPaymentFailedData>;
 
 const canceledData = z.object({
   subscription,
-  reason: z.enum(['requested', 'payment_failed']),
+  reason: z.enum(['requested', 'payment_failed', 'ended']),
   canceledAt: isoTime,
 }) satisfies z.ZodType<SubscriptionCanceledData>;
 

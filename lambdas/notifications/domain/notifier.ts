@@ -99,12 +99,17 @@ export class Notifier {
   }
 
   /**
+   * `options.manageUrl`: the customer's manage link, for the emails that carry one (signed by the caller, which
+   * holds the key).
    * @throws NotificationLeasedError while another receive holds it; the sender's error when the send failed.
    * Either way the message is to fail and be retried by SQS.
    */
-  async notify(notification: Notification): Promise<NotifyResult> {
+  async notify(
+    notification: Notification,
+    options: { readonly manageUrl?: string } = {},
+  ): Promise<NotifyResult> {
     // Written before the claim: an email that cannot be written must not leave a lease behind.
-    const email = renderEmail(notification, { from: this.deps.from });
+    const email = renderEmail(notification, { from: this.deps.from, manageUrl: options.manageUrl });
     const { eventId } = notification;
     const claimedAt = this.now();
     const claim = await this.deps.log.claim({

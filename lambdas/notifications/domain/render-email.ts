@@ -44,13 +44,25 @@ export function notificationMessageId(eventId: string, kind: NotificationKind, f
 interface Content {
   readonly subject: string;
   readonly paragraphs: readonly string[];
+  /** A link after the paragraphs: its sentence, then the URL (as text, and as the HTML link's target). */
+  readonly link?: { readonly text: string; readonly url: string };
   readonly details: readonly (readonly [label: string, value: string])[];
   readonly closing: string;
 }
 
-export function renderEmail(notification: Notification, options: { readonly from: string }): Email {
+export interface RenderOptions {
+  /** EMAIL_FROM. */
+  readonly from: string;
+  /**
+   * The customer's manage link (docs/api.md section 3), signed for this email's subscription: receipts and
+   * payment-failed notices carry it (docs/api.md section 6). @default - none: the email says nothing of it
+   */
+  readonly manageUrl?: string;
+}
+
+export function renderEmail(notification: Notification, options: RenderOptions): Email {
   const kind = NOTIFICATION_KINDS[notification.type];
-  const content = contentOf(notification);
+  const content = contentOf(notification, options.manageUrl);
   return {
     to: notification.data.subscription.customer.email,
     from: options.from,
@@ -66,7 +78,7 @@ export function renderEmail(notification: Notification, options: { readonly from
   };
 }
 
-function contentOf(notification: Notification): Content {
+function contentOf(notification: Notification, manageUrl: string | undefined): Content {
   switch (notification.type) {
     case 'subscription.charged': {
       const { subscription, charge } = notification.data;
@@ -84,41 +96,66 @@ function contentOf(notification: Notification): Content {
           ['Payment reference', charge.paymentIntentId],
           ...nextCharge(subscription),
         ],
+        ...(manageUrl
+          ? { link: { text: 'Manage your subscription (payment method, cancel):', url: manageUrl } }
+          : {}),
         closing: 'Keep this email as your receipt.',
       };
     }
     case 'subscription.payment_failed': {
       const { subscription, charge, dunning, finalAction } = notification.data;
       const amount = formatMoney(charge.amount, charge.currency);
+      // Three cases: a hard decline (this card is not tried again: only a new payment method helps), a soft one
+      // (tried again on a date), or the last step (the final action was applied).
+      const waiting = dunning?.waitingForPaymentMethod === true;
+      let next: string;
+      let link: string;
+      if (dunning && waiting) {
+        next = `This payment method will not be tried again. Please update your payment method before ${formatDate(dunning.nextRetryAt)} to keep your subscription.`;
+        link = 'Update your payment method:';
+      } else if (dunning) {
+        next = `We will try again on ${formatDate(dunning.nextRetryAt)}. Please make sure your payment method is up to date.`;
+        link = 'Update your payment method or manage your subscription:';
+      } else {
+        next = finalNotice(finalAction);
+        link = 'See your subscription:';
+      }
       return {
-        subject: `Payment failed for your ${subscription.plan} subscription`,
+        subject: waiting
+          ? `Action needed: update your payment method for your ${subscription.plan} subscription`
+          : `Payment failed for your ${subscription.plan} subscription`,
         paragraphs: [
           `We could not charge ${amount} for your ${subscription.plan} subscription.`,
           ...(charge.message ? [`Reason: ${charge.message}`] : []),
-          dunning
-            ? `We will try again on ${formatDate(dunning.nextRetryAt)}. Please make sure your payment method is up to date.`
-            : finalNotice(finalAction),
+          next,
         ],
+        ...(manageUrl ? { link: { text: link, url: manageUrl } } : {}),
         details: [
           ['Subscription', subscription.id],
           ['Period', formatDate(charge.period)],
           ['Attempted on', formatDate(charge.at)],
-          ...(dunning ? [['Next attempt', formatDate(dunning.nextRetryAt)] as const] : []),
+          ...(dunning && !waiting ? [['Next attempt', formatDate(dunning.nextRetryAt)] as const] : []),
+          ...(dunning && waiting ? [['Update before', formatDate(dunning.nextRetryAt)] as const] : []),
         ],
-        closing: 'If you have already updated your payment method, no action is needed.',
+        closing: waiting
+          ? 'Until a new payment method is given, no payment is attempted.'
+          : 'If you have already updated your payment method, no action is needed.',
       };
     }
     case 'subscription.canceled': {
       const { subscription, reason, canceledAt } = notification.data;
       const on = formatDate(canceledAt);
+      const why = {
+        requested: `Your ${subscription.plan} subscription was canceled on ${on}, as requested.`,
+        ended: `Your ${subscription.plan} subscription ended on ${on}, as it was set to.`,
+        payment_failed: `Your ${subscription.plan} subscription was canceled on ${on} because we could not collect its payment.`,
+      }[reason];
       return {
-        subject: `Your ${subscription.plan} subscription has been canceled`,
-        paragraphs: [
-          reason === 'requested'
-            ? `Your ${subscription.plan} subscription was canceled on ${on}, as requested.`
-            : `Your ${subscription.plan} subscription was canceled on ${on} because we could not collect its payment.`,
-          'You will not be charged for it again.',
-        ],
+        subject:
+          reason === 'ended'
+            ? `Your ${subscription.plan} subscription has ended`
+            : `Your ${subscription.plan} subscription has been canceled`,
+        paragraphs: [why, 'You will not be charged for it again.'],
         details: [
           ['Subscription', subscription.id],
           ['Canceled on', on],
@@ -165,7 +202,8 @@ function oneLine(text: string): string {
 function textOf(content: Content): string {
   const width = Math.max(...content.details.map(([label]) => label.length)) + 2;
   const details = content.details.map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`);
-  return `${[...content.paragraphs, details.join('\n'), content.closing].join('\n\n')}\n`;
+  const link = content.link ? [`${content.link.text}\n${content.link.url}`] : [];
+  return `${[...content.paragraphs, ...link, details.join('\n'), content.closing].join('\n\n')}\n`;
 }
 
 function htmlOf(content: Content): string {
@@ -179,6 +217,11 @@ function htmlOf(content: Content): string {
     `<html><head><meta charset="utf-8"><title>${escapeHtml(oneLine(content.subject))}</title></head>`,
     '<body style="font-family: sans-serif; line-height: 1.5">',
     ...content.paragraphs.map((paragraph) => `<p>${escapeHtml(paragraph)}</p>`),
+    ...(content.link
+      ? [
+          `<p>${escapeHtml(content.link.text)} <a href="${escapeHtml(content.link.url)}">${escapeHtml(content.link.url)}</a></p>`,
+        ]
+      : []),
     `<table cellpadding="4">\n${rows}\n</table>`,
     `<p>${escapeHtml(content.closing)}</p>`,
     '</body></html>',

@@ -13,6 +13,23 @@ import { parseDuration, parseDurationList } from '../duration';
  *   NOTIFICATIONS_QUEUE_URL.
  */
 
+/** Stripe's decline codes that say not to retry the same payment method (DUNNING_HARD_DECLINES's default). */
+export const DEFAULT_HARD_DECLINES = [
+  'lost_card',
+  'stolen_card',
+  'pickup_card',
+  'fraudulent',
+  'restricted_card',
+  'revocation_of_authorization',
+  'revocation_of_all_authorizations',
+  'stop_payment_order',
+  'invalid_account',
+  'do_not_try_again',
+  'authentication_required',
+  'expired_card',
+  'incorrect_number',
+] as const;
+
 const optionalString = z.string().trim().min(1, 'must not be empty when set').optional();
 
 const positiveInteger = (defaultValue: number, unit: string, max = 2_147_483_647) =>
@@ -121,8 +138,30 @@ export const SETTINGS = {
   DUNNING_FINAL_ACTION: z
     .enum(['cancel', 'unpaid'], { message: 'must be "cancel" or "unpaid"' })
     .default('cancel'),
+  /**
+   * Decline codes after which the same payment method is never asked again (docs/api.md section 5): Stripe's "do
+   * not retry" codes. A comma-separated list; empty means every decline is retried on DUNNING_SCHEDULE.
+   */
+  DUNNING_HARD_DECLINES: z
+    .string()
+    .default(DEFAULT_HARD_DECLINES.join(','))
+    .transform((text) =>
+      text
+        .split(',')
+        .map((code) => code.trim())
+        .filter((code) => code.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .regex(/^[a-z0-9_]{1,64}$/, 'must be decline codes such as stolen_card, separated by commas'),
+      ),
+    ),
   PAYMENT_PROCESSING_POLL: duration('15m'),
   RECONCILE_AFTER: duration('1h'),
+  /** How long a customer's manage link (docs/api.md section 3, `POST /v1/subscriptions/{id}/manage-link`) is valid. */
+  MANAGE_LINK_TTL: duration('30d'),
   /** How long a function keeps a secret's value before it reads Secrets Manager again. middy reads a cache
    * expiry above one day as a point in time, not a duration, so longer caches are refused. */
   SECRETS_CACHE_SECONDS: positiveInteger(300, 'seconds', 86_400),
@@ -170,6 +209,10 @@ export const RESOURCES = {
   DATAFEEDS_BUCKET_NAME: resource('datafeeds bucket name'),
   ADMIN_API_KEY_SECRET_ARN: resource('admin API key secret ARN'),
   PAYMENT_GATEWAY_API_KEY_SECRET_ARN: resource('payment gateway API key secret ARN'),
+  /** The key that signs customers' manage links (HMAC-SHA256); see billing/domain/manage-link.ts. */
+  MANAGE_LINK_KEY_SECRET_ARN: resource('manage link signing key secret ARN'),
+  /** The API's public base URL (the HTTP API's endpoint), which customers' manage links start with. Not a secret. */
+  PUBLIC_API_URL: resource('public base URL of the HTTP API').pipe(url(['http:', 'https:'])),
 } as const;
 
 export const VARIABLES = { ...SETTINGS, ...TUNING, ...RESOURCES } as const;

@@ -40,6 +40,7 @@ import {
 import { EVENT_ID_HEADER } from '../../../lambdas/notifications/domain/render-email';
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { LOCAL_REGION, localClientConfig, QUIET_SDK_ENVIRONMENT } from '../../../local/aws-clients';
+import { LocalSecretsManager } from '../../../local/emulators/secrets-manager';
 import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
 import { fakeLambdaContext } from '../../unit/support/lambda-context';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
@@ -361,6 +362,10 @@ describe('the notify handler on the emulators', () => {
 
   it('sends from SQS records through its own wiring, and fails a malformed message for the DLQ', async () => {
     const sink = await startSink();
+    // The manage link key, read from Secrets Manager as in AWS.
+    const secrets = await LocalSecretsManager.start();
+    const keyArn = `arn:aws:secretsmanager:${LOCAL_REGION}:000000000000:secret:manage-link-key`;
+    secrets.create({ arn: keyArn, name: 'manage-link-key', value: 'notify-integration-key-0123456789' });
     const saved = { ...process.env };
     Object.assign(process.env, {
       ...QUIET_SDK_ENVIRONMENT,
@@ -374,11 +379,17 @@ describe('the notify handler on the emulators', () => {
       NOTIFICATIONS_LOG_TABLE_NAME: tableName,
       SMTP_URL: sink.url,
       EMAIL_FROM: FROM,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      MANAGE_LINK_KEY_SECRET_ARN: keyArn,
+      PUBLIC_API_URL: 'https://api.shop.example.com',
     });
+    // The secrets middleware's cache refreshes itself on a timer: cleared at the end, in the handler's module copy.
+    let clearSecretsCache: (() => void) | undefined;
     try {
       let handler: ((event: SQSEvent, context: Context) => Promise<unknown>) | undefined;
       jest.isolateModules(() => {
         handler = require('../../../lambdas/notifications/handlers/notify').handler;
+        clearSecretsCache = require('@middy/util').clearCache;
       });
       if (!handler) throw new Error('handler not loaded');
       const event = chargedEvent();
@@ -398,8 +409,11 @@ describe('the notify handler on the emulators', () => {
       // A redelivery of m1 sends nothing more.
       await handler({ Records: [record('m1', JSON.stringify(messageFor(event)))] }, context);
       expect(sink.mails.map((mail) => mail.messageId)).toEqual([`<${event.id}.receipt@shop.example.com>`]);
+      expect(sink.mails[0]?.text).toMatch(/https:\/\/api\.shop\.example\.com\/manage\/v1\.[\w-]+\.[\w-]+/);
     } finally {
       process.env = saved;
+      clearSecretsCache?.();
+      await secrets.stop();
     }
   });
 });

@@ -44,6 +44,8 @@ import {
   newSubscription,
   type Subscription,
 } from '../../../lambdas/billing/domain/subscription';
+import type { SubscriptionPatch } from '../../../lambdas/billing/domain/subscription-changes';
+import { updateSubscription } from '../../../lambdas/billing/domain/update';
 import { type EventsRepository, eventIdFor, type PipelineEvent } from '../../../lambdas/events/domain/events';
 import { createIndexGate } from '../../../lambdas/index-gate/adapters/gated-index-query';
 import type { IndexGate } from '../../../lambdas/index-gate/domain/index-gate';
@@ -168,10 +170,17 @@ export type Op =
   | 'stall'
   /** A subscription is canceled through its repository, as `DELETE /v1/subscriptions/{id}` does. */
   | 'cancel'
+  /** A subscription is paused through PATCH's domain function (`updateSubscription`), racing its charge. */
+  | 'pause'
+  /** Its amount is changed through PATCH's domain function, racing its charge (a claim not sent takes it). */
+  | 'reprice'
   /** The gateway's API key is revoked (401) until quiescence rotates a new one in. */
   | 'revoke'
   /** A day passes: leases expire, Stripe prunes every key older than 24 h. */
   | 'jump';
+/** The amount a `reprice` decision sets (the scenario's subscriptions are charged another). */
+export const REPRICED_AMOUNT = 4321;
+
 export const FAULTS = [
   'none',
   'crash',
@@ -501,6 +510,8 @@ export class ChaosWorld {
     takeovers: 0,
     timeouts: 0,
     cancels: 0,
+    pauses: 0,
+    reprices: 0,
     revokes: 0,
     jumps: 0,
     released: 0,
@@ -536,6 +547,10 @@ export class ChaosWorld {
   readonly forcedDeclines = new Set<string>();
   /** Subscriptions canceled by a `cancel` decision, and the I/O sequence number the cancel was written at. */
   readonly cancels = new Map<string, number>();
+  /** Subscriptions paused by a `pause` decision, and the I/O sequence number the pause was written at. */
+  readonly pauses = new Map<string, number>();
+  /** Subscriptions whose amount a `reprice` decision changed: the new amount and the write's I/O sequence number. */
+  readonly reprices = new Map<string, { readonly seq: number; readonly amount: number }>();
   /** Each create request the gateway executed: its key, subscription and I/O sequence number. */
   readonly asks: { readonly seq: number; readonly key: string; readonly subscriptionId: string }[] = [];
   /** The charges table as the adapters' successful writes left it (the stream's old images). */
@@ -555,6 +570,7 @@ export class ChaosWorld {
   private drained?: () => void;
   private taskCounter = 0;
   private readonly cancelRequested = new Set<number>();
+  private readonly changeRequested = new Set<number>();
   private ownerCounter = 0;
   private seq = 0;
   private leaseHighWater = 0;
@@ -970,6 +986,17 @@ export class ChaosWorld {
         this.spawnCancel(index);
         return;
       }
+      case 'pause':
+      case 'reprice': {
+        // A PATCH racing whatever the subscription's charge is doing: one change per subscription.
+        const index = decision.index % this.scenario.subscriptions.length;
+        if (!room || this.changeRequested.has(index)) break;
+        this.changeRequested.add(index);
+        if (decision.op === 'pause') this.stats.pauses += 1;
+        else this.stats.reprices += 1;
+        this.spawnPatch(index, decision.op === 'pause' ? { pause: {} } : { amount: REPRICED_AMOUNT });
+        return;
+      }
       case 'revoke':
         // The gateway key is revoked (an operator's mistake, a leak): 401 until quiescence rotates a new one in.
         if (this.gateway.apiKey === undefined) break;
@@ -1256,6 +1283,26 @@ export class ChaosWorld {
     });
   }
 
+  /** `PATCH /v1/subscriptions/{id}`: the same domain function the API route calls. */
+  private spawnPatch(index: number, patch: SubscriptionPatch): void {
+    const id = subscriptionIdOf(index);
+    this.spawn(`patch ${id}`, async (task) => {
+      try {
+        const io = this.io(task);
+        const result = await updateSubscription(
+          { subscriptions: io.subscriptions, charges: io.charges },
+          storeOf(index),
+          id,
+          patch,
+          { now: this.clock.now, eventId: `evt_patch_${id}` },
+        );
+        this.trace.push(`  patch ${id} ${JSON.stringify(patch)}: ${result.outcome}`);
+      } catch (error) {
+        if (!isInjected(error)) throw error;
+      }
+    });
+  }
+
   private async runQueueSend(task: Task, message: RunMessage, delaySeconds = 0): Promise<void> {
     const fault = await this.point(task, { kind: 'send', label: `send run step ${message.owner}` });
     const queued = { message, receives: 0, visibleAt: this.clock.now + delaySeconds * 1000 };
@@ -1283,6 +1330,7 @@ export class ChaosWorld {
     return {
       runs: io.runs,
       due: io.due,
+      subscriptions: io.subscriptions,
       charges: io.charges,
       chargeQueue: {
         send: async (messages: readonly DomainChargeMessage[]) => {
@@ -1387,6 +1435,16 @@ export class ChaosWorld {
     }
     if (input.TableName === this.tables.subscriptions && command instanceof PutCommand) {
       const item = input.Item as Subscription;
+      if (item.changeType) {
+        // A change (PATCH's `replace`), not a creation.
+        if (item.status === 'paused' && !this.pauses.has(item.subscriptionId)) {
+          this.pauses.set(item.subscriptionId, seq);
+        }
+        if (item.amount === REPRICED_AMOUNT && !this.reprices.has(item.subscriptionId)) {
+          this.reprices.set(item.subscriptionId, { seq, amount: item.amount });
+        }
+        return;
+      }
       this.lateWrites.set(item.subscriptionId, { seq, runCompleted: this.completedBy !== undefined });
       return;
     }

@@ -111,6 +111,40 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
     }
   }
 
+  // (6b) The same for a pause: nothing is charged after a pause that came before the ask.
+  for (const [subscriptionId, pausedAt] of world.pauses) {
+    for (const [ref, intents] of movedByCharge) {
+      if (!ref.includes(`#${subscriptionId}|`)) continue;
+      const askedAt = world.askedAt.get(ref);
+      if (askedAt === undefined || askedAt >= pausedAt) {
+        problems.push(
+          `${ref} moved money (${intents}) though ${subscriptionId} was paused (I/O ${pausedAt}) before its ask (I/O ${askedAt})`,
+        );
+      }
+    }
+  }
+  // (6c) A change of amount applies from the next charge not yet sent: a charge first asked after the change was
+  // written is sent with the new amount, one asked before it with the old; the gateway saw what the claim holds.
+  for (const entry of moving) {
+    const ref = chargeRefToString({
+      storeId: entry.metadata.store_id ?? '',
+      subscriptionId: entry.metadata.subscription_id ?? '',
+      period: entry.metadata.period ?? '',
+      attempt: Number(entry.metadata.attempt),
+    });
+    const charge = charges.find((c) => chargeRefToString(c) === ref);
+    if (charge && charge.amount !== entry.amount) {
+      problems.push(`${ref} moved ${entry.amount} but its claim holds ${charge.amount}`);
+    }
+    const reprice = world.reprices.get(entry.metadata.subscription_id ?? '');
+    const askedAt = world.askedAt.get(ref);
+    if (reprice && askedAt !== undefined && askedAt > reprice.seq && entry.amount !== reprice.amount) {
+      problems.push(
+        `${ref} was first asked (I/O ${askedAt}) after the amount changed (I/O ${reprice.seq}) but moved ${entry.amount}`,
+      );
+    }
+  }
+
   // (2) Every subscription's end state.
   const byId = new Map(subscriptions.map((subscription) => [subscription.subscriptionId, subscription]));
   const asOf = Date.parse(AS_OF);
@@ -122,7 +156,7 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
     const ownSuccesses = moving.filter((entry) => entry.metadata.subscription_id === id);
     if (!isDue(plan)) {
       if (own.length > 0 || ownSuccesses.length > 0) problems.push(`${id} was not due but was charged`);
-      const canceled = world.cancels.has(id);
+      const canceled = world.cancels.has(id) || world.pauses.has(id);
       if (final && plan.state === 'future' && final.dueAt !== initial.dueAt && !canceled) {
         problems.push(`${id} moved`);
       }
@@ -133,6 +167,13 @@ export async function verify(world: ChaosWorld, scenario: Scenario): Promise<Ver
       // A late one whose creation never happened (the chaos ended first) is no subscription at all.
       if (isLate(plan)) return;
       problems.push(`${id} vanished`);
+      return;
+    }
+    if (world.pauses.has(id) && !world.cancels.has(id)) {
+      // Paused during the chaos: what it may have been charged is checked by (1) and (6b).
+      if (final.status !== 'paused') problems.push(`${id} was paused but is ${final.status}`);
+      if (final.dueShard) problems.push(`${id} was paused but is still in the due index`);
+      outcomes['paused mid-run'] = (outcomes['paused mid-run'] ?? 0) + 1;
       return;
     }
     if (world.cancels.has(id)) {

@@ -140,7 +140,7 @@ describe('with DUNNING_SCHEDULE=1s,1s and DUNNING_FINAL_ACTION=cancel', () => {
     const declines = await store.client.call('GET', '/v1/subscriptions/dun_declines');
     expect(declines.body).toMatchObject({
       status: 'canceled',
-      cancelReason: 'payment_failed',
+      cancelReason: 'dunning',
       nextChargeAt: null,
       charges: [{ period, status: 'failed', attempts: 3 }],
     });

@@ -96,6 +96,7 @@ async function billing() {
   const deps = (pausable: boolean): RunWorkDeps => ({
     runs,
     charges,
+    subscriptions,
     due: {
       page: async (shard, asOf, after, limit) => {
         if (pausable && pause.shard === shard) {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
 import type { ApiAnswer } from '../support/pipeline-client';
 import { sleep, waitFor } from '../support/wait-for';
@@ -7,6 +8,7 @@ import { parseDatafeed } from './datafeed-xml';
 import {
   type BillingTestStack,
   chargeKey,
+  clearOfMidnight,
   daysAgo,
   eventsOf,
   fetchDatafeed,
@@ -35,7 +37,8 @@ afterAll(async () => {
 
 describe('a subscription run', () => {
   it('charges each due subscription once, starts dunning on declines, and produces the datafeed after completion', async () => {
-    // Prepare
+    // Prepare: the cancellation below and the run fall on one UTC day.
+    await clearOfMidnight();
     const store = await newStore(billing);
     const visa = await store.client.call('POST', '/v1/subscriptions', subscriptionBody({ id: 'sub_visa' }));
     const declined = await store.client.call(
@@ -48,8 +51,33 @@ describe('a subscription run', () => {
       '/v1/subscriptions',
       subscriptionBody({ id: 'sub_future', startAt: new Date(Date.now() + 86_400_000 * 3).toISOString() }),
     );
-    expect([visa.status, declined.status, future.status]).toEqual([201, 201, 201]);
+    // For the datafeed's lists: one canceled today, one that ends in three days (written as PATCH {endAt} does).
+    const canceled = await store.client.call(
+      'POST',
+      '/v1/subscriptions',
+      subscriptionBody({ id: 'sub_canceled', plan: 'tea & <biscuits> "daily"' }),
+    );
+    const ending = await store.client.call(
+      'POST',
+      '/v1/subscriptions',
+      subscriptionBody({ id: 'sub_ending', startAt: new Date(Date.now() + 86_400_000 * 2).toISOString() }),
+    );
+    expect([visa.status, declined.status, future.status, canceled.status, ending.status]).toEqual([
+      201, 201, 201, 201, 201,
+    ]);
     expect(visa.body).toMatchObject({ id: 'sub_visa', status: 'active', charges: [] });
+    expect((await store.client.call('DELETE', '/v1/subscriptions/sub_canceled')).status).toBe(200);
+    const endAt = new Date(
+      Date.parse(`${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`) + 3 * 86_400_000,
+    );
+    await billing.stack.clients.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: billing.stack.ref('SubscriptionsTable'),
+        Key: { storeId: { S: store.id }, subscriptionId: { S: 'sub_ending' } },
+        UpdateExpression: 'SET endAt = :endAt',
+        ExpressionAttributeValues: { ':endAt': { S: endAt.toISOString() } },
+      }),
+    );
 
     // Act
     const asOf = new Date().toISOString();
@@ -91,6 +119,46 @@ describe('a subscription run', () => {
     expect(datafeed.subscriptions.map((subscription) => subscription.charges[0]?.status)).toEqual([
       'failed',
       'succeeded',
+    ]);
+    // Each with its state after the run, as GET shows it: a merchant's script needs no second call.
+    const [pastDueFeed, visaFeed] = datafeed.subscriptions;
+    expect(visaFeed?.attributes).toEqual({
+      id: 'sub_visa',
+      status: 'active',
+      customer_id: 'cus_1',
+      customer_email: 'customer@example.com',
+      plan: 'coffee-monthly',
+      amount: '1999',
+      currency: 'USD',
+      next_charge_at: charged.body.nextChargeAt,
+    });
+    expect(visaFeed?.pastDue).toBeUndefined();
+    expect(pastDueFeed?.attributes).toMatchObject({ id: 'sub_declined', status: 'past_due' });
+    expect(pastDueFeed?.pastDue).toEqual({
+      amount: '1999',
+      since: pastDue.body.dunning.since ?? expect.any(String),
+      attempt: String(pastDue.body.dunning.attempt),
+      next_retry_at: pastDue.body.dunning.nextRetryAt,
+      decline_code: 'insufficient_funds',
+    });
+    // Each with its customer's manage link (signed by the run function), which opens that subscription's page.
+    for (const listed of datafeed.subscriptions) {
+      expect(listed.manageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/manage\/v1\.\S+$/);
+      const page = await fetch(listed.manageUrl as string);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(listed.attributes.plan as string);
+    }
+    expect(datafeed.canceledToday?.subscriptions).toEqual([
+      expect.objectContaining({
+        id: 'sub_canceled',
+        status: 'canceled',
+        plan: 'tea & <biscuits> "daily"',
+        reason: 'requested',
+        canceled_at: expect.stringMatching(new RegExp(`^${runId}T`)),
+      }),
+    ]);
+    expect(datafeed.endingSoon?.subscriptions).toEqual([
+      expect.objectContaining({ id: 'sub_ending', status: 'active', end_at: endAt.toISOString() }),
     ]);
   }, 90_000);
 });

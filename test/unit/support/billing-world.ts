@@ -7,7 +7,7 @@ import {
   type ChargeRetryQueue,
   consumeChargeMessage,
 } from '../../../lambdas/billing/domain/charges/consumer';
-import type { AskedKey, ChargeResolution } from '../../../lambdas/billing/domain/charges/ports';
+import type { AskedKey, ChargeResolution, ChargeTerms } from '../../../lambdas/billing/domain/charges/ports';
 import type { ChargeMessage } from '../../../lambdas/billing/domain/messages';
 import { chargeChangeEffects, emptyEffects } from '../../../lambdas/billing/domain/outbox-effects';
 import type { RunStepPoint, RunWorkDeps } from '../../../lambdas/billing/domain/runs/ports';
@@ -59,6 +59,9 @@ class OutboxCharges extends InMemoryCharges {
   override release(ref: ChargeRef, asked?: AskedKey) {
     return this.streamed(ref, () => super.release(ref, asked));
   }
+  override reprice(ref: ChargeRef, terms: ChargeTerms) {
+    return this.streamed(ref, () => super.reprice(ref, terms));
+  }
   override releaseUnsent(ref: ChargeRef) {
     return this.streamed(ref, () => super.releaseUnsent(ref));
   }
@@ -105,6 +108,7 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
   const runDeps: RunWorkDeps = {
     runs: ports.runs,
     due: ports.subscriptions,
+    subscriptions: ports.subscriptions,
     charges,
     chargeQueue: ports.chargeQueue,
     datafeeds: ports.datafeeds,
@@ -127,7 +131,11 @@ export function billingWorld(settings: Partial<RunSettings> = {}) {
     charges,
     subscriptions: ports.subscriptions,
     gateway,
-    dunning: { scheduleMs: [DAY, 3 * DAY], finalAction: 'cancel' as const },
+    dunning: {
+      scheduleMs: [DAY, 3 * DAY],
+      finalAction: 'cancel' as const,
+      hardDeclines: ['stolen_card', 'expired_card'],
+    },
     now: () => clock.now,
   };
   let owners = 0;

@@ -8,6 +8,7 @@ import type {
   AskedKey,
   ChargeResolution,
   ChargesRepository,
+  ChargeTerms,
 } from '../../../lambdas/billing/domain/charges/ports';
 import type { ChargeMessage, RunMessage } from '../../../lambdas/billing/domain/messages';
 import type { CounterAddResult, CounterSource, RunCounters } from '../../../lambdas/billing/domain/outbox';
@@ -70,6 +71,22 @@ export class InMemorySubscriptions implements SubscriptionsRepository, DueSubscr
     };
     this.items.set(key, canceled);
     return { outcome: 'canceled' as const, subscription: clone(canceled) };
+  }
+
+  async replace(expected: Subscription, next: Subscription) {
+    const key = this.key(expected.storeId, expected.subscriptionId);
+    const item = this.items.get(key);
+    if (
+      !item ||
+      (item.revision ?? 0) !== (expected.revision ?? 0) ||
+      item.cycle !== expected.cycle ||
+      item.attempt !== expected.attempt ||
+      item.status !== expected.status
+    ) {
+      return false;
+    }
+    this.items.set(key, clone(next));
+    return true;
   }
 
   async applyChange(
@@ -165,6 +182,15 @@ export class InMemoryCharges implements ChargesRepository {
     if (!unchanged) return false;
     this.items.delete(this.key(ref));
     return true;
+  }
+
+  async reprice(ref: ChargeRef, terms: ChargeTerms) {
+    const key = this.key(ref);
+    const item = this.items.get(key);
+    if (item?.status !== 'pending' || item.asks !== 1) return undefined;
+    const repriced: ChargeRecord = { ...item, ...terms };
+    this.items.set(key, repriced);
+    return clone(repriced);
   }
 
   async releaseUnsent(ref: ChargeRef) {

@@ -38,6 +38,12 @@ export interface ChargesRepository {
    */
   markAsked(ref: ChargeRef, at: string): Promise<ChargeRecord | undefined>;
   /**
+   * Gives a pending claim marked asked exactly once (`asks = 1`: only the caller meant to ask, and nothing was sent
+   * yet) the subscription's current terms, changed since the claim (`PATCH` amount, plan or payment method).
+   * @returns the claim as stored after, or undefined when it was not (another process marked it, or it moved on).
+   */
+  reprice(ref: ChargeRef, terms: ChargeTerms): Promise<ChargeRecord | undefined>;
+  /**
    * Deletes a pending claim marked asked exactly once (`asks = 1`): the one process that marked it found the
    * subscription no longer owing it before sending anything. @returns whether it did.
    */
@@ -70,6 +76,13 @@ export interface ChargesRepository {
   listForSubscription(storeId: string, subscriptionId: string): Promise<ChargeRecord[]>;
   /** Many charges by reference (missing ones are left out). */
   getMany(refs: readonly ChargeRef[]): Promise<ChargeRecord[]>;
+}
+
+/** What a charge asks the gateway for, of what a subscription's PATCH can change. */
+export interface ChargeTerms {
+  readonly amount: number;
+  readonly plan: string;
+  readonly paymentMethod: string;
 }
 
 /** A claim's key as a process saw it, and when it was last asked: what rekeying and releasing are conditional on. */

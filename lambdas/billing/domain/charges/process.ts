@@ -1,7 +1,7 @@
 import { afterDecline, afterSuccess, type DunningPolicy, type Subscription } from '../subscription';
 import { type ChargeRecord, type ChargeRef, chargeEventId, chargeRefToString, owes } from './charge';
 import { chargeRequestOf, type GatewayOutcome, type PaymentGateway } from './gateway';
-import type { ChargeResolution, ChargesRepository, SubscriptionStateRepository } from './ports';
+import type { ChargeResolution, ChargesRepository, ChargeTerms, SubscriptionStateRepository } from './ports';
 import { reconcileBySearch } from './search';
 
 /** One charge, from its claim to its recorded outcome (charge.ts explains the exactly-once rules). */
@@ -105,6 +105,13 @@ export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<C
   const owed = owes(subscription, charge);
   // Nobody else marked it and the subscription no longer owes it: nothing was ever sent, the claim goes.
   if (marked.first && !owed && (await deps.charges.releaseUnsent(ref))) return { outcome: 'released' };
+  // Nobody else marked it and the subscription's terms changed since the claim (PATCH amount, plan or payment
+  // method, written before the mark): nothing was sent under this key yet, so the claim takes the new terms.
+  if (marked.first && owed && subscription && termsChanged(subscription, charge)) {
+    const repriced = await deps.charges.reprice(ref, termsOf(subscription));
+    if (!repriced) return processCharge(deps, ref);
+    charge = repriced;
+  }
   const keyAge = deps.now() - Date.parse(charge.firstAskedAt as string);
   if (owed && keyAge < settings.keyMaxAgeMs && !charge.serverErrorAt) {
     if (!marked.first) {
@@ -137,6 +144,18 @@ export async function processCharge(deps: ChargeDeps, ref: ChargeRef): Promise<C
   answer ??= await reconcileBySearch(deps, settings, charge, owed);
   if (answer.kind === 'released') return { outcome: 'released' };
   return record(deps, charge, answer, subscription);
+}
+
+function termsOf(subscription: Subscription): ChargeTerms {
+  return { amount: subscription.amount, plan: subscription.plan, paymentMethod: subscription.paymentMethod };
+}
+
+function termsChanged(subscription: Subscription, charge: ChargeRecord): boolean {
+  return (
+    subscription.amount !== charge.amount ||
+    subscription.plan !== charge.plan ||
+    subscription.paymentMethod !== charge.paymentMethod
+  );
 }
 
 /** A `processing` charge, looked up by id: settled, or still processing. */
@@ -200,7 +219,7 @@ async function record(
       ...(answer.paymentIntentId ? { paymentIntentId: answer.paymentIntentId } : {}),
       ...(answer.declineCode ? { declineCode: answer.declineCode } : {}),
       eventId: (deps.newEventId ?? chargeEventId)(charge, now, 'outcome'),
-      ...(current ? { change: afterDecline(current, at, deps.dunning) } : {}),
+      ...(current ? { change: afterDecline(current, at, deps.dunning, answer.declineCode) } : {}),
     };
   }
   const stored = await deps.charges.resolve(charge, resolution, from);

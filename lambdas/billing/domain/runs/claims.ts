@@ -3,6 +3,7 @@ import { mapLimit } from '../../../platform/map-limit';
 import { type ChargeRecord, chargeRefToString, claimFor, refOf } from '../charges/charge';
 import type { ChargeMessage } from '../messages';
 import type { Subscription } from '../subscription';
+import { dueAction } from '../subscription-changes';
 import type { RunWorkDeps } from './ports';
 import type { Run } from './run';
 
@@ -33,7 +34,8 @@ export async function claimAndSend(
   confirm: (claimed: number) => Promise<Run | undefined>,
 ): Promise<{ run: Run; claimed: number; held: number } | undefined> {
   const now = deps.now();
-  const claims = subscriptions.map((subscription) => claimFor(subscription, run.runId, now));
+  const { chargeable, settled } = await settleDue(deps, run, subscriptions);
+  const claims = chargeable.map((subscription) => claimFor(subscription, run.runId, now));
   // The manifest first: a charge this run claims is listed before it exists, so the datafeed cannot miss it.
   await deps.runs.addToManifest(
     run.runId,
@@ -72,12 +74,47 @@ export async function claimAndSend(
   }
   // Held, not owed: a `processing` charge (an answer; polled until it settles), or another run's charge still
   // unanswered (sent again above, but never holding this run: that run waits for it, this one does not).
-  const held = owed.filter(
-    (charge) =>
-      charge !== undefined &&
-      (charge.status === 'processing' || (charge.status === 'pending' && charge.runId !== run.runId)),
-  ).length;
+  const held =
+    settled +
+    owed.filter(
+      (charge) =>
+        charge !== undefined &&
+        (charge.status === 'processing' || (charge.status === 'pending' && charge.runId !== run.runId)),
+    ).length;
   return { run: confirmed, claimed: made.length, held };
+}
+
+/**
+ * The page's subscriptions that are to be charged, once those that must not be (subscription-changes.ts
+ * `dueAction`) are settled: a pause whose `resumesAt` came is resumed (and charged here if its next period is due
+ * too), an `endAt` reached ends it, a hard decline's wait that ran out takes the final action. Each settlement is a
+ * fenced write (`replace`), safe to repeat and to race: one that lost to another change leaves the subscription due,
+ * and the next sweep reads it again. @returns those to claim, and how many of the page are settled (not owed).
+ */
+async function settleDue(
+  deps: RunWorkDeps,
+  run: Run,
+  subscriptions: readonly Subscription[],
+): Promise<{ chargeable: Subscription[]; settled: number }> {
+  const policy = { finalAction: deps.dunningFinalAction ?? 'cancel' };
+  const actions = subscriptions.map((subscription) => ({
+    subscription,
+    action: dueAction(subscription, run.asOf, policy),
+  }));
+  if (actions.every(({ action }) => action.kind === 'charge')) {
+    return { chargeable: [...subscriptions], settled: 0 };
+  }
+  const results = await mapLimit(actions, 16, async ({ subscription, action }) => {
+    if (action.kind === 'charge') return subscription;
+    if (action.kind === 'skip') return undefined;
+    if (!(await deps.subscriptions.replace(subscription, action.next))) return subscription.dueAt;
+    const next = action.next;
+    return next.status === 'active' && next.dueAt !== undefined && next.dueAt <= run.asOf ? next : undefined;
+  });
+  const chargeable = results.filter((result): result is Subscription => typeof result === 'object');
+  // A settlement that lost a race stays owed (counted as such), and is read again by the next sweep.
+  const lost = results.filter((result) => typeof result === 'string').length;
+  return { chargeable, settled: subscriptions.length - chargeable.length - lost };
 }
 
 /** The message for one charge. */

@@ -1,5 +1,5 @@
 import { type ChargeRecord, chargeRefFromString } from '../charges/charge';
-import { buildDatafeed } from '../datafeed';
+import { buildDatafeed, type DatafeedSubscription, datafeedWindows } from '../datafeed';
 import { factEventId } from '../event-ids';
 import type { RunWorkDeps } from './ports';
 import type { Run, RunFence } from './run';
@@ -10,6 +10,21 @@ import type { Run, RunFence } from './run';
 export async function chargesOfRun(deps: RunWorkDeps, run: Run): Promise<ChargeRecord[]> {
   const refs = (await deps.runs.manifest(run.runId)).map(chargeRefFromString);
   return (await deps.charges.getMany(refs)).filter((charge) => charge.runId === run.runId);
+}
+
+/** The subscriptions of the run's charges, as they stand after the run, for the datafeeds (none without the port). */
+async function chargedSubscriptions(
+  deps: RunWorkDeps,
+  charges: readonly ChargeRecord[],
+): Promise<DatafeedSubscription[]> {
+  if (!deps.datafeedSubscriptions) return [];
+  const keys = new Map(
+    charges.map(({ storeId, subscriptionId }) => [
+      `${storeId}#${subscriptionId}`,
+      { storeId, subscriptionId },
+    ]),
+  );
+  return deps.datafeedSubscriptions.getMany([...keys.values()]);
 }
 
 /**
@@ -27,13 +42,19 @@ export async function finish(
   // Under this holder's version: the put is not fenced, so a holder that loses its lease right here and writes
   // late cannot overwrite the datafeeds of the one that completes (found by the chaos test); the completion, which
   // is fenced, names the version that counts.
+  const charged = await chargedSubscriptions(deps, charges);
+  const windows = datafeedWindows(run.runId);
   for (const storeId of stores) {
-    await deps.datafeeds.put(
-      run.runId,
+    const ofWindows = (await deps.datafeedSubscriptions?.ofWindows(storeId, windows)) ?? [];
+    const xml = buildDatafeed({
+      runId: run.runId,
       storeId,
-      buildDatafeed({ runId: run.runId, storeId, generatedAt: completedAt, charges }),
-      fence.version,
-    );
+      generatedAt: completedAt,
+      charges,
+      subscriptions: [...charged, ...ofWindows],
+      ...(deps.manageUrlOf ? { manageUrlOf: deps.manageUrlOf } : {}),
+    });
+    await deps.datafeeds.put(run.runId, storeId, xml, fence.version);
   }
   await deps.checkpoint?.('after-datafeeds');
   const count = (status: ChargeRecord['status']) =>

@@ -1,7 +1,9 @@
 import type { EventsRepository } from '../../../events/domain/events';
 import type { ChargesRepository } from '../charges/ports';
+import type { DatafeedSubscriptions } from '../datafeed';
 import type { ChargeMessage, RunMessage } from '../messages';
 import type { Subscription } from '../subscription';
+import type { SubscriptionsRepository } from '../subscriptions-repository';
 import type { Run, RunFence, RunProgressPatch } from './run';
 import type { RunSettings } from './settings';
 import type { RunView } from './view';
@@ -62,9 +64,20 @@ export interface DatafeedStore {
 export interface RunWorkDeps {
   readonly runs: RunsRepository;
   readonly due: DueSubscriptions;
+  /** The due subscriptions a run settles instead of charging (claims.ts `settleDue`). */
+  readonly subscriptions: Pick<SubscriptionsRepository, 'replace'>;
+  /** DUNNING_FINAL_ACTION, taken when a hard decline's wait runs out. @default 'cancel' */
+  readonly dunningFinalAction?: 'cancel' | 'unpaid';
   readonly charges: ChargesRepository;
   readonly chargeQueue: ChargeQueue;
   readonly datafeeds: DatafeedStore;
+  /**
+   * The subscriptions the datafeeds show (their state, `<canceled_today>`, `<ending_soon>`). Absent: each
+   * `<subscription>` carries its id and charges only, and the two lists are empty.
+   */
+  readonly datafeedSubscriptions?: DatafeedSubscriptions;
+  /** The customer's manage link of a subscription, for the datafeeds' `<manage_url>`; absent: none written. */
+  readonly manageUrlOf?: (storeId: string, subscriptionId: string) => string;
   readonly events: EventsRepository;
   readonly now: () => number;
   readonly settings?: Partial<RunSettings>;
