@@ -34,10 +34,12 @@ import type { PipelineEvent } from '../lambdas/events/domain/events';
 import { acceptTransaction } from '../lambdas/events/domain/transactions';
 import { createDocumentClient } from '../lambdas/platform/dynamodb';
 import { DynamoAttemptsRepository } from '../lambdas/webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointStats } from '../lambdas/webhooks/adapters/dynamo-endpoint-stats';
 import { DynamoEndpointsRepository } from '../lambdas/webhooks/adapters/dynamo-endpoints-repository';
 import { SqsDeliveryQueue } from '../lambdas/webhooks/adapters/sqs-delivery-queue';
 import { WebhookHttpClient } from '../lambdas/webhooks/adapters/webhook-http-client';
 import { Delivery } from '../lambdas/webhooks/domain/delivery';
+import { BatchedEndpointStats } from '../lambdas/webhooks/domain/endpoint-stats';
 import { signingSecrets } from '../lambdas/webhooks/domain/endpoints';
 import { CachedEndpoints } from '../lambdas/webhooks/domain/fanout';
 import { signWebhook } from '../lambdas/webhooks/domain/signature';
@@ -440,8 +442,16 @@ async function measureWriteUnits(stack: LocalStack, receivers: Receiver[]) {
     const sqs = new SQSClient(localClientConfig(stack.endpoints.sqs));
     const leasedReplay = `rpl_bench_${ulid()}`;
     let delivery: Delivery | undefined;
+    let stats: BatchedEndpointStats | undefined;
     const leased = await meterDeliveries(stack, events, async (event, documents) => {
+      // The endpoint stats' counters, written as the deliver function writes them: one ADD per endpoint, hour and
+      // environment every STATS_FLUSH_MS; these deliveries all fall in one such window, so one write at the end.
+      stats ??= new BatchedEndpointStats(
+        new DynamoEndpointStats({ client: documents, tableName: tables.attempts }),
+        { timer: false },
+      );
       delivery ??= new Delivery({
+        stats,
         endpoints: new CachedEndpoints(
           new DynamoEndpointsRepository({ client: documents, tableName: tables.webhooks }),
         ),
@@ -463,6 +473,7 @@ async function measureWriteUnits(stack: LocalStack, receivers: Receiver[]) {
         { storeId: deliveryStore, endpointId, eventId: event.id, replayId: leasedReplay, attempt: 1, event },
         { deadline: Date.now() + 60_000 },
       );
+      if (event === events.at(-1)) await stats.flush();
       return result.kind === 'attempted' && result.outcome === 'succeeded';
     });
     sqs.destroy();

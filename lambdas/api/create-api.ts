@@ -12,6 +12,7 @@ import { reconciliationRoutes } from './routes/reconciliations';
 import { subscriptionRunRoutes } from './routes/subscription-runs';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { transactionRoutes } from './routes/transactions';
+import { webhookRefeedRoutes } from './routes/webhook-refeeds';
 import { webhookRoutes } from './routes/webhooks';
 import { type ApiDependencies, createServices, type RequestSecrets } from './services';
 
@@ -49,6 +50,7 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
     ...adminStoreRoutes(services),
     ...transactionRoutes(services),
     ...webhookRoutes(services),
+    ...webhookRefeedRoutes(services),
     ...eventRoutes(services),
     ...subscriptionRoutes(services),
     ...managePageRoutes(services),

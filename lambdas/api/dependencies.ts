@@ -16,6 +16,7 @@ import { DynamoStoreWindowCounters } from '../stores/adapters/dynamo-store-windo
 import { DynamoStoresRepository } from '../stores/adapters/dynamo-stores-repository';
 import { dnsResolver } from '../webhooks/adapters/dns-resolver';
 import { DynamoAttemptsRepository } from '../webhooks/adapters/dynamo-attempts-repository';
+import { DynamoEndpointStats } from '../webhooks/adapters/dynamo-endpoint-stats';
 import { DynamoEndpointsRepository } from '../webhooks/adapters/dynamo-endpoints-repository';
 import { SqsReplayQueue } from '../webhooks/adapters/sqs-replay-queue';
 import { DynamoIdempotencyStore } from './adapters/dynamo-idempotency-store';
@@ -59,6 +60,7 @@ export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependenc
     events: new DynamoEventsRepository(table(config.EVENTS_TABLE_NAME)),
     endpoints: new DynamoEndpointsRepository(table(config.WEBHOOKS_TABLE_NAME)),
     attempts: new DynamoAttemptsRepository(table(config.ATTEMPTS_TABLE_NAME)),
+    endpointStats: new DynamoEndpointStats(table(config.ATTEMPTS_TABLE_NAME)),
     replays: new SqsReplayQueue({ client: sqs, queueUrl: config.REPLAYS_QUEUE_URL }),
     billing: {
       subscriptions: new DynamoSubscriptionsRepository(table(config.SUBSCRIPTIONS_TABLE_NAME)),

@@ -12,6 +12,7 @@ import {
 } from '../stores/domain/store-throttle';
 import type { StoresRepository } from '../stores/domain/stores';
 import type { AttemptsRepository } from '../webhooks/domain/attempts';
+import type { EndpointStatsRepository } from '../webhooks/domain/endpoint-stats';
 import type { EndpointsRepository } from '../webhooks/domain/endpoints';
 import type { ReplayQueue } from '../webhooks/domain/messages';
 import type { HostResolver, TargetPolicy } from '../webhooks/domain/target';
@@ -29,6 +30,8 @@ export interface ApiDependencies {
   readonly events: EventsRepository;
   readonly endpoints: EndpointsRepository;
   readonly attempts: AttemptsRepository;
+  /** The endpoints' hourly counters, for their `stats`. @default - endpoints show zero counts */
+  readonly endpointStats?: Pick<EndpointStatsRepository, 'hours'>;
   readonly replays: ReplayQueue;
   /** Subscriptions, runs and datafeeds. */
   readonly billing?: BillingDependencies;

@@ -28,9 +28,13 @@ export const DELIVER_FUNCTION_VARIABLES = [
   'WEBHOOK_DISABLE_AFTER',
 ] as const satisfies readonly VariableName[];
 
-/** Replay only sends first attempts of its window: neither the dead-letter queue nor the endpoints table. */
+/**
+ * Replay only sends first attempts of its window: neither the dead-letter queue nor the endpoints table. A recover
+ * reads which deliveries succeeded from the attempts table.
+ */
 export const REPLAY_FUNCTION_VARIABLES = [
   'EVENTS_TABLE_NAME',
+  'ATTEMPTS_TABLE_NAME',
   'DELIVERIES_QUEUE_URL',
 ] as const satisfies readonly VariableName[];
 

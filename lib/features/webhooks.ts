@@ -146,6 +146,8 @@ export class Webhooks extends Construct {
       }),
     });
     this.eventsTable.table.grantReadData(this.deliverFunction.fn);
+    // Announces a disabling (webhook_endpoint.disabled): a conditional put of the event, fanned out by its stream.
+    this.eventsTable.table.grant(this.deliverFunction.fn, 'dynamodb:PutItem');
     // Endpoint health: failingSince, and disabling on 410 or after WEBHOOK_DISABLE_AFTER of failures.
     this.webhooksTable.table.grantReadWriteData(this.deliverFunction.fn);
     // Writes the attempt log, and takes the delivery's sending lease there (a conditional put) before a POST: a
@@ -162,18 +164,25 @@ export class Webhooks extends Construct {
     this.replayFunction = new PipelineFunction(this, 'ReplayFunction', {
       entry: 'lambdas/webhooks/handlers/replay.ts',
       description:
-        "Refeeds a time window of a store's events to one endpoint, one delivery message per event.",
+        "Refeeds a time window of a store's events to one endpoint (replay, recover), one delivery message per event; forwards resends and tests.",
       timeout: replayTimeout,
       logRetention,
       environment: functionEnvironment('ReplayFunction', REPLAY_FUNCTION_VARIABLES, {
         settings,
         values: {
           EVENTS_TABLE_NAME: this.eventsTable.table.tableName,
+          ATTEMPTS_TABLE_NAME: this.attemptsTable.table.tableName,
           DELIVERIES_QUEUE_URL: this.deliveriesQueue.queue.queueUrl,
         },
       }),
     });
     this.eventsTable.table.grantReadData(this.replayFunction.fn);
+    // A recover leaves out the events whose delivery succeeded: one key range of the endpoint's attempts per page.
+    iam.Grant.addToPrincipal({
+      grantee: this.replayFunction.fn,
+      actions: ['dynamodb:Query'],
+      resourceArns: [this.attemptsTable.table.tableArn],
+    });
     this.deliveriesQueue.queue.grantSendMessages(this.replayFunction.fn);
     this.replaysQueue.addConsumer(this.replayFunction, { batchSize: 1, maxConcurrency: 2 });
 

@@ -525,14 +525,17 @@ describe('webhook side', () => {
     expect(actionsOn('FanoutFunction', tableId('WebhooksTable'))).not.toContain('dynamodb:PutItem');
     expect(actionsOn('FanoutFunction', queueId('DeliveriesQueue'))).toContain(send);
 
-    // Replay: reads events and endpoints, sends deliveries.
+    // Replay: reads events and endpoints, sends deliveries; a recover queries the attempts (nothing more).
     expect(actionsOn('ReplayFunction', tableId('EventsTable'))).not.toContain('dynamodb:PutItem');
     expect(actionsOn('ReplayFunction', tableId('WebhooksTable'))).not.toContain('dynamodb:PutItem');
     expect(actionsOn('ReplayFunction', queueId('DeliveriesQueue'))).toContain(send);
-    expect(actionsOn('ReplayFunction', tableId('AttemptsTable'))).toEqual([]);
+    expect(actionsOn('ReplayFunction', tableId('AttemptsTable'))).toEqual(['dynamodb:Query']);
 
-    // Deliver: reads events, endpoint health, the attempt log, retries and dead letters.
-    expect(actionsOn('DeliverFunction', tableId('EventsTable'))).not.toContain('dynamodb:PutItem');
+    // Deliver: reads events and puts the webhook_endpoint.disabled notice (no other write), endpoint health, the
+    // attempt log, retries and dead letters.
+    expect(actionsOn('DeliverFunction', tableId('EventsTable'))).toContain('dynamodb:PutItem');
+    expect(actionsOn('DeliverFunction', tableId('EventsTable'))).not.toContain('dynamodb:UpdateItem');
+    expect(actionsOn('DeliverFunction', tableId('EventsTable'))).not.toContain('dynamodb:DeleteItem');
     expect(actionsOn('DeliverFunction', tableId('WebhooksTable'))).toContain('dynamodb:UpdateItem');
     expect(actionsOn('DeliverFunction', tableId('AttemptsTable'))).toEqual(
       expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']),

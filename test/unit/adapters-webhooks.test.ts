@@ -387,18 +387,84 @@ describe('DynamoAttemptsRepository', () => {
     expect(sent[2]?.input.ConditionExpression).toBeUndefined();
   });
 
-  it('lists newest first without its own key attributes, leaving leases out and paging to the limit', async () => {
+  it('lists newest first without its own key attributes, leaving leases out; a full page continues after its last', async () => {
     const { client, sent } = recordingClient([
-      () => ({ Items: [{ ...attempt, sk: 'evt_A#0#002', expiresAt: 1 }], LastEvaluatedKey: { sk: 'x' } }),
-      () => ({ Items: [{ ...attempt, attempt: 1, sk: 'evt_A#0#001', expiresAt: 1 }] }),
+      () => ({
+        Items: [{ ...attempt, sk: 'evt_A#0#002', expiresAt: 1 }],
+        LastEvaluatedKey: { endpointId: 'ep_1', sk: 'evt_A#0#002' },
+        ScannedCount: 2,
+      }),
+      () => ({
+        Items: [
+          { ...attempt, attempt: 1, sk: 'evt_A#0#001', expiresAt: 1 },
+          { ...attempt, eventId: 'evt_0', sk: 'evt_0#0#001', expiresAt: 1 },
+        ],
+        ScannedCount: 2,
+      }),
     ]);
     const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
-    expect(await repository.list('ep_1', 2)).toEqual([attempt, { ...attempt, attempt: 1 }]);
-    expect(sent[0]?.input).toMatchObject({
-      ScanIndexForward: false,
-      FilterExpression: '#status <> :sending',
+    expect(await repository.list('ep_1', { limit: 2 })).toEqual({
+      attempts: [attempt, { ...attempt, attempt: 1 }],
+      next: 'evt_A#0#001',
     });
-    expect(sent[1]?.input.ExclusiveStartKey).toEqual({ sk: 'x' });
+    expect(sent[0]?.input).toMatchObject({
+      KeyConditionExpression: 'endpointId = :endpointId',
+      ScanIndexForward: false,
+      FilterExpression: '#status IN (:status0, :status1)',
+      ExpressionAttributeValues: { ':status0': 'succeeded', ':status1': 'failed' },
+    });
+    expect(sent[0]?.input.ExclusiveStartKey).toBeUndefined();
+    expect(sent[1]?.input.ExclusiveStartKey).toEqual({ endpointId: 'ep_1', sk: 'evt_A#0#002' });
+  });
+
+  it('filters by event as a key prefix and by status, from the cursor; the last page has no next', async () => {
+    const { client, sent } = recordingClient([
+      () => ({ Items: [{ ...attempt, sk: 'evt_A#0#001', expiresAt: 1 }], ScannedCount: 1 }),
+    ]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    expect(
+      await repository.list('ep_1', { limit: 5, status: 'failed', eventId: 'evt_A', after: 'evt_A#0#002' }),
+    ).toEqual({ attempts: [attempt] });
+    expect(sent[0]?.input).toMatchObject({
+      KeyConditionExpression: 'endpointId = :endpointId AND begins_with(sk, :event)',
+      FilterExpression: '#status IN (:status0)',
+      ExpressionAttributeValues: { ':endpointId': 'ep_1', ':event': 'evt_A#', ':status0': 'failed' },
+      ExclusiveStartKey: { endpointId: 'ep_1', sk: 'evt_A#0#002' },
+    });
+  });
+
+  it('gives no next when the partition ends after pages that did not fill the limit', async () => {
+    const { client, sent } = recordingClient([
+      () => ({
+        Items: [{ ...attempt, sk: 'evt_B#0#ok', expiresAt: 1 }],
+        LastEvaluatedKey: { endpointId: 'ep_1', sk: 'evt_A#0#ok' },
+        ScannedCount: 25,
+      }),
+      () => ({ Items: [{ ...attempt, sk: 'evt_0#0#ok', expiresAt: 1 }], ScannedCount: 3 }),
+    ]);
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    expect(await repository.list('ep_1', { limit: 5 })).toEqual({ attempts: [attempt, attempt] });
+    expect(sent).toHaveLength(2);
+  });
+
+  it('reads a bounded number of items per request: a rare status answers a short page with a next', async () => {
+    let served = 0;
+    const page = () => {
+      served += 1;
+      return {
+        Items: [],
+        ScannedCount: 100,
+        LastEvaluatedKey: { endpointId: 'ep_1', sk: `evt_${1000 - served}#0#ok` },
+      };
+    };
+    const { client, sent } = recordingClient(Array.from({ length: 20 }, () => page));
+    const repository = new DynamoAttemptsRepository({ client, tableName: 'Attempts' });
+    const result = await repository.list('ep_1', { limit: 10, status: 'failed' });
+    expect(result.attempts).toEqual([]);
+    expect(result.next).toBe(`evt_${1000 - sent.length}#0#ok`);
+    // 500 items evaluated at most, whatever the log holds.
+    expect(sent.length).toBe(5);
+    expect(sent.every((call) => Number(call.input.Limit) <= 500)).toBe(true);
   });
 });
 

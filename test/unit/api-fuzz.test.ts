@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { EVENT_TYPES } from '../../lambdas/events/domain/events';
+import { encodeAttemptsCursor } from '../../lambdas/webhooks/domain/attempt-log';
 import { apiEvent } from './support/api-events';
 import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-api';
 
@@ -10,12 +11,42 @@ import { ADMIN_KEY, STORE_KEY, webhookApi } from './support/in-memory-api';
  */
 describe('API under random requests', () => {
   it('never answers 5xx on any route', async () => {
-    const { api, call } = await webhookApi();
+    const { api, call, deps } = await webhookApi();
     const created = await call('POST', '/v1/webhooks', {
       body: JSON.stringify({ url: 'https://hooks.example.com/', events: ['*'] }),
       headers: { authorization: `Bearer ${STORE_KEY}` },
     });
     const realId: string = created.body.id;
+    // A stored event of the store, and one of another store (resend).
+    const eventOf = (storeId: string, id: string) =>
+      deps.events.put(
+        { id, type: 'transaction.created', createdAt: '2024-06-01T00:00:00.000Z', storeId, data: {} },
+        'transaction',
+      );
+    await eventOf('acme', 'evt_01HZ9TQFGR6G4TRDPVDHGNXX62');
+    await eventOf('other', 'evt_01HZ9TQFGR6G4TRDPVDHGNXX63');
+    for (const [attempt, status] of [
+      [1, 'failed'],
+      [2, 'succeeded'],
+    ] as const) {
+      await deps.attempts.record({
+        endpointId: realId,
+        eventId: 'evt_01HZ9TQFGR6G4TRDPVDHGNXX62',
+        attempt,
+        status,
+        responseBody: '\u0000<script>',
+        durationMs: 1,
+        at: '2024-06-01T00:00:00.000Z',
+      });
+    }
+    const eventId = fc.oneof(
+      fc.constantFrom(
+        'evt_01HZ9TQFGR6G4TRDPVDHGNXX62',
+        'evt_01HZ9TQFGR6G4TRDPVDHGNXX63',
+        'evt_8ZZZZZZZZZZZZZZZZZZZZZZZZZ',
+      ),
+      fc.string({ minLength: 1 }).map(encodeURIComponent),
+    );
 
     const id = fc.oneof(
       fc.constant(realId),
@@ -29,7 +60,11 @@ describe('API under random requests', () => {
       id.map((i) => `/v1/webhooks/${i}`),
       id.map((i) => `/v1/webhooks/${i}/rotate-secret`),
       id.map((i) => `/v1/webhooks/${i}/attempts`),
+      eventId.map((e) => `/v1/events/${e}`),
       id.map((i) => `/v1/webhooks/${i}/replay`),
+      id.map((i) => `/v1/webhooks/${i}/recover`),
+      id.map((i) => `/v1/webhooks/${i}/test`),
+      fc.tuple(id, eventId).map(([i, e]) => `/v1/webhooks/${i}/events/${e}/resend`),
       fc.constantFrom('/v1/subscriptions', '/v1/admin/subscription-runs', '/v1/subscriptions/sub_fuzz'),
       id.map((i) => `/v1/subscriptions/${i}`),
       fc
@@ -49,10 +84,26 @@ describe('API under random requests', () => {
       time,
       fc.integer().map(String),
       fc.constantFrom(...EVENT_TYPES, 'evt_01J00000000000000000000000', 'evt_8ZZZZZZZZZZZZZZZZZZZZZZZZZ'),
+      // The attempts log's and the events' parameters: filters, orders and cursors, real and forged.
+      fc.constantFrom('succeeded', 'failed', 'sending', 'asc', 'desc'),
+      fc
+        .constantFrom('evt_01HZ9TQFGR6G4TRDPVDHGNXX62', 'evt_8ZZZZZZZZZZZZZZZZZZZZZZZZZ')
+        .map((e) => encodeAttemptsCursor(`${e}#0#ok`)),
+      fc.json().map((j) => Buffer.from(j).toString('base64url')),
+      fc.string().map((text) => encodeAttemptsCursor(text)),
     );
     const query = fc
       .record(
-        { since: queryValue, type: queryValue, limit: queryValue, other: fc.string() },
+        {
+          since: queryValue,
+          type: queryValue,
+          limit: queryValue,
+          status: queryValue,
+          eventId: queryValue,
+          cursor: queryValue,
+          order: queryValue,
+          other: fc.string(),
+        },
         { requiredKeys: [] },
       )
       .map((q) => new URLSearchParams(q).toString());
@@ -90,6 +141,19 @@ describe('API under random requests', () => {
         events: fc.oneof(fc.subarray([...EVENT_TYPES, '*']), fc.array(fc.string())),
         status: fc.oneof(fc.constantFrom('enabled', 'disabled'), anyValue),
         description: anyValue,
+        rateLimit: fc.oneof(fc.integer({ min: -5, max: 1005 }), fc.double(), fc.constant(null), anyValue),
+        headers: fc.oneof(
+          fc.dictionary(
+            fc.oneof(
+              fc.constantFrom('Authorization', 'X-Shop', 'webhook-id', 'Host', 'content-type', '__proto__'),
+              fc.string(),
+            ),
+            fc.oneof(fc.constantFrom('Bearer zap_0123456789abcdef', 'a\r\nb', ''), fc.string()),
+            { maxKeys: 25 },
+          ),
+          fc.constant(null),
+          anyValue,
+        ),
         since: fc.oneof(time, anyValue),
         until: fc.oneof(time, anyValue),
       },

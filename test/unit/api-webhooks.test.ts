@@ -179,7 +179,8 @@ describe('webhook endpoints', () => {
   describe('GET, PATCH and DELETE /v1/webhooks/{id}', () => {
     it('gets and lists the endpoint', async () => {
       const { call, endpoint } = await withEndpoint();
-      const { secret: _secret, ...shown } = endpoint;
+      const { secret: _secret, ...rest } = endpoint;
+      const shown = { ...rest, stats: { since: '2024-05-31T13:00:00.000Z', succeeded: 0, failed: 0 } };
       expect((await call('GET', `/v1/webhooks/${endpoint.id}`, { headers: acme })).body).toEqual(shown);
       expect((await call('GET', '/v1/webhooks', { headers: acme })).body).toEqual({ data: [shown] });
     });
@@ -324,6 +325,7 @@ describe('webhook endpoints', () => {
         eventId: first,
         attempt: 1,
         status: 'failed',
+        trigger: 'scheduled',
         responseStatus: 500,
         error: 'HTTP 500',
         durationMs: 10,

@@ -89,6 +89,7 @@ describe('Delivery', () => {
         eventId: t.event.id,
         attempt: 1,
         status: 'succeeded',
+        trigger: 'scheduled',
         responseStatus: 200,
         durationMs: 42,
         at: new Date(START).toISOString(),

@@ -1,6 +1,7 @@
 import { ulid } from 'ulid';
 import * as z from 'zod';
-import { EVENT_TYPES, type EventType, firstEventIdAt } from '../../events/domain/events';
+import { type EventType, firstEventIdAt, SUBSCRIBABLE_EVENT_TYPES } from '../../events/domain/events';
+import { parseCustomHeaders } from '../../webhooks/domain/endpoint-headers';
 import {
   type Endpoint,
   type EndpointSecret,
@@ -12,9 +13,9 @@ import { checkWebhookTarget } from '../../webhooks/domain/target';
 import { HttpProblem, problems } from '../http/problem';
 import { readJsonBody, validateBody } from '../http/request-body';
 import type { Route } from '../http/router';
-import { limitParam, validateQuery } from '../query';
 import type { RouteContext } from '../route-context';
 import { type ApiServices, storeScope } from '../services';
+import { endpointWithStats, listAttempts } from './webhook-attempts';
 
 /** Endpoint ids are generated: anything else cannot name an endpoint, and is not worth a read. */
 const ENDPOINT_ID_PATTERN = /^ep_[0-9A-Z]{26}$/;
@@ -22,7 +23,11 @@ const MAX_REPLAY_WINDOW_MS = 30 * 86_400_000;
 const REPLAY_COUNT_PAGE = 100;
 
 const eventFilter = z
-  .array(z.enum([...EVENT_TYPES, '*'], { message: `must be "*" or one of ${EVENT_TYPES.join(', ')}` }))
+  .array(
+    z.enum([...SUBSCRIBABLE_EVENT_TYPES, '*'], {
+      message: `must be "*" or one of ${SUBSCRIBABLE_EVENT_TYPES.join(', ')}`,
+    }),
+  )
   .min(1, 'must name at least one event type, or "*" for all')
   .max(20, 'must name at most 20 event types')
   // "*" subsumes the rest; duplicates would only be noise in what the merchant reads back.
@@ -30,7 +35,29 @@ const eventFilter = z
 const url = z.string().min(1, 'must not be empty');
 const description = z.string().max(500, 'must be at most 500 characters');
 
-const createBody = z.strictObject({ url, events: eventFilter, description: description.optional() });
+/** docs/api.md section 3: deliveries per second to one endpoint, 1-1000 (domain/endpoint-pace.ts). */
+const rateLimit = z
+  .number({ message: 'must be a whole number of deliveries per second, from 1 to 1000' })
+  .int('must be a whole number of deliveries per second, from 1 to 1000')
+  .min(1, 'must be at least 1 delivery per second')
+  .max(1000, 'must be at most 1000 deliveries per second');
+/** Custom headers, checked by the webhooks domain; each problem names `headers.<name>` (or `headers`). */
+const customHeaders = z.unknown().transform((input, ctx) => {
+  const parsed = parseCustomHeaders(input);
+  if (parsed.ok) return parsed.headers;
+  for (const problem of parsed.problems) {
+    ctx.addIssue({ code: 'custom', message: problem.message, path: [...problem.path] });
+  }
+  return z.NEVER;
+});
+
+const createBody = z.strictObject({
+  url,
+  events: eventFilter,
+  description: description.optional(),
+  rateLimit: rateLimit.optional(),
+  headers: customHeaders.optional(),
+});
 
 const patchBody = z
   .strictObject({
@@ -38,10 +65,14 @@ const patchBody = z
     events: eventFilter.optional(),
     status: z.enum(['enabled', 'disabled'], { message: 'must be "enabled" or "disabled"' }).optional(),
     description: description.optional(),
+    /** null removes the limit. */
+    rateLimit: rateLimit.nullable().optional(),
+    /** Replaces the whole set; null or {} removes them. */
+    headers: customHeaders.nullable().optional(),
   })
   .refine(
     (body) => Object.values(body).some((value) => value !== undefined),
-    'must change at least one of url, events, status, description',
+    'must change at least one of url, events, status, description, rateLimit, headers',
   );
 
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
@@ -49,12 +80,12 @@ const replayBody = z.strictObject({
   since: isoTime,
   until: isoTime.optional(),
   events: z
-    .array(z.enum(EVENT_TYPES, { message: `must be one of ${EVENT_TYPES.join(', ')}` }))
+    .array(
+      z.enum(SUBSCRIBABLE_EVENT_TYPES, { message: `must be one of ${SUBSCRIBABLE_EVENT_TYPES.join(', ')}` }),
+    )
     .min(1, 'must name at least one event type; leave it out for all')
     .optional(),
 });
-
-const attemptsQuery = z.object({ limit: limitParam(100) });
 
 /** The endpoint registry, REST-hooks style: create, list, get, patch, delete, rotate, attempts, replay. */
 export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
@@ -96,6 +127,10 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
             url: body.url,
             events: body.events,
             ...(body.description !== undefined ? { description: body.description } : {}),
+            ...(body.rateLimit !== undefined ? { rateLimit: body.rateLimit } : {}),
+            ...(body.headers !== undefined && Object.keys(body.headers).length > 0
+              ? { headers: body.headers }
+              : {}),
             status: 'enabled',
             secrets: [{ secret }],
             createdAt: at,
@@ -113,7 +148,10 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
       handle: async (request) => {
         const storeId = await services.auth.store(request);
         const list = await endpoints.list(storeId);
-        return { status: 200, body: { data: list.map(publicEndpoint) } };
+        return {
+          status: 200,
+          body: { data: await Promise.all(list.map((endpoint) => endpointWithStats(services, endpoint))) },
+        };
       },
     },
     {
@@ -121,7 +159,10 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
       path: '/v1/webhooks/{id}',
       handle: async (request, params) => {
         const storeId = await services.auth.store(request);
-        return { status: 200, body: publicEndpoint(await findEndpoint(storeId, params.id)) };
+        return {
+          status: 200,
+          body: await endpointWithStats(services, await findEndpoint(storeId, params.id)),
+        };
       },
     },
     {
@@ -138,6 +179,14 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
           ...(body.url !== undefined ? { url: body.url } : {}),
           ...(body.events !== undefined ? { events: body.events } : {}),
           ...(body.description !== undefined ? { description: body.description } : {}),
+          ...(body.rateLimit !== undefined ? { rateLimit: body.rateLimit } : {}),
+          // The whole set is replaced; none left removes the attribute.
+          ...(body.headers !== undefined
+            ? {
+                headers:
+                  body.headers === null || Object.keys(body.headers).length === 0 ? null : body.headers,
+              }
+            : {}),
           // Enabling also clears the reason and the failing state (the repository's contract for `enabled`).
           ...(body.status === 'disabled' ? { status: 'disabled', disabledReason: 'manual' } : {}),
           ...(body.status === 'enabled' ? { status: 'enabled' } : {}),
@@ -181,11 +230,9 @@ export function webhookRoutes(services: ApiServices): Route<RouteContext>[] {
       path: '/v1/webhooks/{id}/attempts',
       handle: async (request, params) => {
         const storeId = await services.auth.store(request);
-        const query = validateQuery(attemptsQuery, request);
         // The attempts table is keyed by endpoint alone: the store is checked through its endpoint.
         const endpoint = await findEndpoint(storeId, params.id);
-        const attempts = await services.deps.attempts.list(endpoint.id, query.limit ?? 20);
-        return { status: 200, body: { data: attempts.map(({ endpointId: _id, ...attempt }) => attempt) } };
+        return listAttempts(services, endpoint.id, request);
       },
     },
     {
@@ -224,8 +271,8 @@ function rotatedSecrets(current: readonly EndpointSecret[], secret: string, now:
   return [{ secret }, ...live.map((s) => (s.expiresAt === undefined ? { secret: s.secret, expiresAt } : s))];
 }
 
-/** since < until <= now, at most 30 days apart; `until` defaults to now. Epoch ms. */
-function replayWindow(
+/** since < until <= now, at most 30 days apart; `until` defaults to now. Epoch ms. Replay's and recover's. */
+export function replayWindow(
   body: { since: string; until?: string },
   now: number,
 ): { since: number; until: number } {

@@ -57,7 +57,10 @@ export class DynamoEventsRepository implements EventsRepository {
   }
 
   async list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }> {
-    const range = keyRange(query.afterId, query.untilTime);
+    const range =
+      query.order === 'desc'
+        ? descendingRange(query.afterId, query.beforeId, query.untilTime)
+        : keyRange(query.afterId, query.untilTime);
     if (!range) return { events: [] };
     const filter = typeFilter(query.types);
     const events: PipelineEvent[] = [];
@@ -75,12 +78,13 @@ export class DynamoEventsRepository implements EventsRepository {
           ExpressionAttributeValues: { ':storeId': storeId, ...range.values, ...filter?.values },
           // Limit bounds the items read, before the filter: a filtered page may match fewer.
           Limit: filter ? Math.max(remaining, FILTERED_PAGE_SIZE) : remaining,
+          ScanIndexForward: query.order !== 'desc',
           ExclusiveStartKey: startKey,
         }),
       );
       for (const item of Items ?? []) {
-        // BETWEEN is inclusive: the cursor's own event is not "after" it.
-        if (item.eventId === query.afterId) continue;
+        // BETWEEN is inclusive: the cursors' own events are not "after" or "before" them.
+        if (item.eventId === query.afterId || item.eventId === query.beforeId) continue;
         if (events.length === query.limit) {
           more = true;
           break;
@@ -121,6 +125,31 @@ function keyRange(afterId: string | undefined, untilTime: number | undefined): E
     condition: ' AND #eventId BETWEEN :after AND :last',
     names,
     values: { ':after': afterId, ':last': last },
+  };
+}
+
+/**
+ * The key range of a newest-first read: after `afterId` and before `beforeId` (both exclusive) and before
+ * `untilTime`. Undefined when empty.
+ */
+function descendingRange(
+  afterId: string | undefined,
+  beforeId: string | undefined,
+  untilTime: number | undefined,
+): ExpressionPart | undefined {
+  const names = { '#eventId': 'eventId' };
+  const until = untilTime === undefined ? undefined : firstEventIdAt(untilTime);
+  const before = beforeId !== undefined && (until === undefined || beforeId < until) ? beforeId : until;
+  if (before === undefined) return keyRange(afterId, undefined);
+  if (afterId === undefined) {
+    return { condition: ' AND #eventId < :before', names, values: { ':before': before } };
+  }
+  if (afterId >= before) return undefined;
+  // BETWEEN is inclusive at both ends: the bounds' own items are skipped when read (an `until` bound is no id).
+  return {
+    condition: ' AND #eventId BETWEEN :after AND :before',
+    names,
+    values: { ':after': afterId, ':before': before },
   };
 }
 

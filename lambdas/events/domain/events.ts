@@ -16,9 +16,20 @@ export const EVENT_TYPES = [
   'subscription.payment_failed',
   'subscription.canceled',
   'datafeed.ready',
+  'webhook_endpoint.disabled',
+  'webhook.test',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * What an endpoint can subscribe to (by name or by `*`): every type but `webhook.test`, which goes only to the
+ * endpoint it tests, on request (docs/api.md section 4).
+ */
+export type SubscribableEventType = Exclude<EventType, 'webhook.test'>;
+export const SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES.filter(
+  (type) => type !== 'webhook.test',
+) as readonly EventType[] as readonly [SubscribableEventType, ...SubscribableEventType[]];
 
 /** The webhook body: `{id, type, createdAt, storeId, data}`. */
 export interface PipelineEvent {
@@ -81,6 +92,10 @@ export interface EventsQuery {
   readonly untilTime?: number;
   readonly types?: readonly EventType[];
   readonly limit: number;
+  /** `desc`: newest first, strictly before `beforeId` when given (and still after `afterId`). @default 'asc' */
+  readonly order?: 'asc' | 'desc';
+  /** With `order: 'desc'`: the id to continue before (the previous page's `next`). */
+  readonly beforeId?: string;
 }
 
 /** Port: the events table. */
@@ -94,6 +109,8 @@ export interface EventsRepository {
   /**
    * A store's events, oldest first, strictly after `afterId` (or from `firstEventIdAt(since)`) and before
    * `untilTime` when given, optionally of some types. `next` is the id to continue after, when there may be more.
+   * With `order: 'desc'`, newest first down to `afterId`, from before `beforeId`; `next` is then the id to continue
+   * before.
    */
   list(storeId: string, query: EventsQuery): Promise<{ events: PipelineEvent[]; next?: string }>;
 }

@@ -4,10 +4,14 @@ import { DynamoEventsRepository } from '../../events/adapters/dynamo-events-repo
 import { documentClient } from '../../platform/dynamodb';
 import { metrics } from '../../platform/metrics';
 import { Delivery, type DeliveryMetrics, type WebhookLogger } from '../domain/delivery';
+import { EndpointPace } from '../domain/endpoint-pace';
+import { BatchedEndpointStats } from '../domain/endpoint-stats';
 import { CachedEndpoints } from '../domain/fanout';
 import type { DeliverConfig } from '../function-variables';
 import { dnsResolver } from './dns-resolver';
 import { DynamoAttemptsRepository } from './dynamo-attempts-repository';
+import { DynamoEndpointSchedule } from './dynamo-endpoint-schedule';
+import { DynamoEndpointStats } from './dynamo-endpoint-stats';
 import { DynamoEndpointsRepository } from './dynamo-endpoints-repository';
 import { SqsDeliveryQueue } from './sqs-delivery-queue';
 import { WebhookHttpClient } from './webhook-http-client';
@@ -41,6 +45,13 @@ export function createDelivery(config: DeliverConfig, logger: WebhookLogger): De
       client: documentClient(),
       tableName: config.ATTEMPTS_TABLE_NAME,
     }),
+    stats: new BatchedEndpointStats(
+      new DynamoEndpointStats({ client: documentClient(), tableName: config.ATTEMPTS_TABLE_NAME }),
+      {
+        onError: (error) =>
+          logger.warn('endpoint stats could not be written; kept for the next flush', { error }),
+      },
+    ),
     queue: new SqsDeliveryQueue({
       client: new SQSClient({}),
       queueUrl: config.DELIVERIES_QUEUE_URL,
@@ -53,6 +64,10 @@ export function createDelivery(config: DeliverConfig, logger: WebhookLogger): De
       requireHttps: !allowPrivateTargets,
       resolver: dnsResolver,
     }),
+    // Rate-limited endpoints' schedules live in the attempts table, which delivery already writes.
+    pace: new EndpointPace(
+      new DynamoEndpointSchedule({ client: documentClient(), tableName: config.ATTEMPTS_TABLE_NAME }),
+    ),
     metrics: deliveryMetrics,
     logger,
     retryScheduleMs: config.WEBHOOK_RETRY_SCHEDULE,

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { isConditionalCheckFailure } from '../../platform/dynamodb';
+import { type AttemptsPage, type AttemptsQuery, eventPosition } from '../domain/attempt-log';
 import type {
   AttemptsRepository,
   ClaimResult,
@@ -20,6 +21,8 @@ const ATTEMPT_RETENTION_SECONDS = 30 * 86_400;
 
 /** The page size `list` reads with, at least: leases in flight are skipped, and a page should still fill. */
 const MIN_LIST_PAGE = 25;
+/** The most items one `list` evaluates (before its filter): a page's read is bounded whatever the filter. */
+const MAX_LIST_READ = 500;
 
 /**
  * The attempts table (pk `endpointId`, sk `<eventId>#<replayId or 0>#<attempt, 3 digits>` for a failed attempt
@@ -134,28 +137,93 @@ export class DynamoAttemptsRepository implements AttemptsRepository {
     return Item?.status === 'succeeded';
   }
 
-  async list(endpointId: string, limit: number): Promise<DeliveryAttempt[]> {
-    const attempts: DeliveryAttempt[] = [];
+  async succeededEventIds(
+    endpointId: string,
+    firstEventId: string,
+    lastEventId: string,
+  ): Promise<ReadonlySet<string>> {
+    const succeeded = new Set<string>();
     let startKey: Record<string, unknown> | undefined;
     do {
       const { Items, LastEvaluatedKey } = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'endpointId = :endpointId',
-          FilterExpression: '#status <> :sending',
+          // Every delivery of these events (any replay id, any attempt) sorts between `<first>#` and `<last>#~`.
+          KeyConditionExpression: 'endpointId = :endpointId AND sk BETWEEN :from AND :to',
+          FilterExpression: '#status = :succeeded',
+          ProjectionExpression: 'eventId',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':endpointId': endpointId, ':sending': 'sending' },
-          ScanIndexForward: false,
-          Limit: Math.max(limit, MIN_LIST_PAGE),
+          ExpressionAttributeValues: {
+            ':endpointId': endpointId,
+            ':from': `${firstEventId}#`,
+            ':to': `${lastEventId}#~`,
+            ':succeeded': 'succeeded',
+          },
+          ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const { sk: _sk, expiresAt: _expiresAt, ...attempt } of Items ?? []) {
-        if (attempts.length < limit) attempts.push(attempt as DeliveryAttempt);
+      for (const item of Items ?? []) succeeded.add(String(item.eventId));
+      startKey = LastEvaluatedKey;
+    } while (startKey);
+    return succeeded;
+  }
+
+  /**
+   * Newest first: the endpoint's partition read backwards from `after`, `eventId` as a key prefix (bounded), and
+   * `status` (and the exclusion of leases) as a filter over a bounded read: a request evaluates at most
+   * MAX_LIST_READ items, so a rare status among many others answers a short (even empty) page with a `next`
+   * rather than reading the whole log.
+   */
+  async list(endpointId: string, query: AttemptsQuery): Promise<AttemptsPage> {
+    const attempts: DeliveryAttempt[] = [];
+    const statuses = query.status ? [query.status] : ['succeeded', 'failed'];
+    let startKey: Record<string, unknown> | undefined =
+      query.after === undefined ? undefined : { endpointId, sk: query.after };
+    let read = 0;
+    let next: string | undefined;
+    while (read < MAX_LIST_READ) {
+      const { Items, LastEvaluatedKey, ScannedCount } = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression:
+            query.eventId === undefined
+              ? 'endpointId = :endpointId'
+              : 'endpointId = :endpointId AND begins_with(sk, :event)',
+          FilterExpression: `#status IN (${statuses.map((_, index) => `:status${index}`).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':endpointId': endpointId,
+            ...(query.eventId === undefined ? {} : { ':event': eventPosition(query.eventId) }),
+            ...Object.fromEntries(statuses.map((status, index) => [`:status${index}`, status])),
+          },
+          ScanIndexForward: false,
+          Limit: Math.min(MAX_LIST_READ - read, Math.max(query.limit + 1, MIN_LIST_PAGE)),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      // At least one per request, so the loop is bounded whatever the answers.
+      read += Math.max(1, ScannedCount ?? Items?.length ?? 0);
+      next = undefined;
+      const items = Items ?? [];
+      const room = query.limit - attempts.length;
+      let lastKey: string | undefined;
+      for (const { sk, expiresAt: _expiresAt, ...attempt } of items.slice(0, room)) {
+        attempts.push(attempt as DeliveryAttempt);
+        lastKey = String(sk);
+      }
+      if (items.length > room) {
+        // The page is full and the query found more: continue after its last attempt.
+        next = lastKey;
+        break;
       }
       startKey = LastEvaluatedKey;
-    } while (startKey && attempts.length < limit);
-    return attempts;
+      if (!startKey) break;
+      // Stopped by the read bound (or a full page at a page's end): continue from the last key read.
+      next = String(startKey.sk);
+      if (attempts.length === query.limit) break;
+    }
+    return next === undefined ? { attempts } : { attempts, next };
   }
 }
 

@@ -67,19 +67,26 @@ export class DynamoEndpointsRepository implements EndpointsRepository {
     const names: Record<string, string> = { '#endpointId': 'endpointId' };
     const values: Record<string, unknown> = {};
     const sets: string[] = [];
+    const removes: string[] = [];
     for (const [field, value] of Object.entries(changes)) {
       // Enabling removes the reason (below); DynamoDB refuses an expression that both sets and removes it.
       if (value === undefined || (field === 'disabledReason' && changes.status === 'enabled')) continue;
       names[`#${field}`] = field;
+      // null removes the attribute (a rate limit or custom headers taken away).
+      if (value === null) {
+        removes.push(`#${field}`);
+        continue;
+      }
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
-    let expression = `SET ${sets.join(', ')}`;
     if (changes.status === 'enabled') {
       names['#disabledReason'] = 'disabledReason';
       names['#failingSince'] = 'failingSince';
-      expression += ' REMOVE #disabledReason, #failingSince';
+      removes.push('#disabledReason', '#failingSince');
     }
+    let expression = `SET ${sets.join(', ')}`;
+    if (removes.length > 0) expression += ` REMOVE ${removes.join(', ')}`;
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
@@ -150,7 +157,7 @@ export class DynamoEndpointsRepository implements EndpointsRepository {
     }
   }
 
-  async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<void> {
+  async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateCommand({
@@ -167,9 +174,11 @@ export class DynamoEndpointsRepository implements EndpointsRepository {
           },
         }),
       );
+      return true;
     } catch (error) {
       // Already disabled (or deleted): keep the first reason.
       if (!isConditionalCheckFailure(error)) throw error;
+      return false;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type ReplayJob, type ReplayQueue, replayJob } from '../domain/messages';
+import { type RefeedJob, type ReplayQueue, refeedJob } from '../domain/messages';
 
-/** The replays queue: one message per replay (refeed) request; the fanout pages the window. */
+/** The replays queue: one message per replay, recover, resend or test request; ReplayFunction runs it. */
 export class SqsReplayQueue implements ReplayQueue {
   private readonly client: SQSClient;
   private readonly queueUrl: string;
@@ -11,10 +11,10 @@ export class SqsReplayQueue implements ReplayQueue {
     this.queueUrl = props.queueUrl;
   }
 
-  async send(job: ReplayJob): Promise<void> {
+  async send(job: RefeedJob): Promise<void> {
     // Parsed here too, so a malformed job fails the request that made it rather than the consumer.
     await this.client.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(replayJob.parse(job)) }),
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(refeedJob.parse(job)) }),
     );
   }
 }

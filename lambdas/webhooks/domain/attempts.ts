@@ -1,3 +1,6 @@
+import type { AttemptsPage, AttemptsQuery } from './attempt-log';
+import type { DeliveryTrigger } from './messages';
+
 /** The attempt log: one item per delivery attempt (docs/api.md `GET /v1/webhooks/{id}/attempts`). */
 export interface DeliveryAttempt {
   readonly endpointId: string;
@@ -7,7 +10,11 @@ export interface DeliveryAttempt {
   /** 1 for the first attempt. */
   readonly attempt: number;
   readonly status: 'succeeded' | 'failed';
+  /** What asked for the delivery. Absent on attempts recorded before it was kept: read as 'scheduled' or 'replay'. */
+  readonly trigger?: DeliveryTrigger;
   readonly responseStatus?: number;
+  /** The start of the receiver's answer as safe text (attempt-log.ts `responseBodyToKeep`). */
+  readonly responseBody?: string;
   readonly durationMs: number;
   /** Why it failed, for people: `timeout`, `connection refused`, `HTTP 500`, `redirect not followed`, ... */
   readonly error?: string;
@@ -73,6 +80,19 @@ export interface AttemptsRepository {
   release(delivery: DeliveryRef, holder: string): Promise<void>;
   /** Whether the delivery succeeded: strongly consistent. */
   hasSucceeded(endpointId: string, eventId: string, replayId?: string): Promise<boolean>;
-  /** Newest event first; the attempts of one event newest first. Leases are not attempts: never listed. */
-  list(endpointId: string, limit: number): Promise<DeliveryAttempt[]>;
+  /**
+   * The events from `firstEventId` to `lastEventId` (inclusive, by id) with a delivery to the endpoint that succeeded,
+   * whatever asked for it (fan-out, replay, recover, resend): what a recover leaves out. One key range of the
+   * endpoint's attempts, not a scan; strongly consistent.
+   */
+  succeededEventIds(
+    endpointId: string,
+    firstEventId: string,
+    lastEventId: string,
+  ): Promise<ReadonlySet<string>>;
+  /**
+   * A page of the attempt log in `attemptPosition` order, newest first (attempt-log.ts). Leases are not attempts:
+   * never listed. A page reads a bounded number of items, so it may hold fewer than `limit` attempts with a `next`.
+   */
+  list(endpointId: string, query: AttemptsQuery): Promise<AttemptsPage>;
 }

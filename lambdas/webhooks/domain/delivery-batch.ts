@@ -15,7 +15,7 @@ export async function deliverBatch(
   batch: readonly ReceivedDelivery[],
   invocation: { readonly deadline: number },
 ): Promise<BatchResponse> {
-  return settleBatch(
+  const response = await settleBatch(
     batch,
     async (received) => {
       if ('invalid' in received) throw new Error(`Not a delivery message: ${received.invalid}`);
@@ -44,4 +44,7 @@ export async function deliverBatch(
       return received.messageId;
     },
   );
+  // Stats tallies are written every few seconds; an environment may be frozen after this batch (endpoint-stats.ts).
+  await delivery.flushDueStats();
+  return response;
 }

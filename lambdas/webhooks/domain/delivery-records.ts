@@ -1,3 +1,4 @@
+import { triggerOf } from './attempt-log';
 import type { AttemptsRepository, DeliveryAttempt } from './attempts';
 import { deliveryRef } from './attempts';
 import type { DeliveryMetrics, DeliveryResult, WebhookLogger } from './delivery';
@@ -94,6 +95,7 @@ export class SuccessRecords {
       ...deliveryRef(message),
       attempt: message.attempt,
       status: 'succeeded',
+      trigger: triggerOf(message),
       responseStatus: recordOnly.responseStatus,
       durationMs: recordOnly.durationMs,
       at: recordOnly.at,

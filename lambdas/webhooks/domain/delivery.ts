@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventsRepository } from '../../events/domain/events';
 import { arrivedEarly } from '../../platform/delayed-messages';
+import { responseBodyToKeep, triggerOf } from './attempt-log';
 import { type AttemptsRepository, type DeliveryAttempt, deliveryRef, type SendingLease } from './attempts';
 import {
   type AttemptResult,
@@ -13,7 +14,11 @@ import {
   startsCoolDown,
 } from './delivery-policy';
 import { SuccessRecords } from './delivery-records';
-import { type Endpoint, type EndpointsRepository, endpointWants, signingSecrets } from './endpoints';
+import { disabledNotice } from './disabled-notice';
+import { deliveryHeaders } from './endpoint-headers';
+import { type EndpointPace, LATE_TOLERANCE_MS, type PaceDecision, SLOT_LEAD_MS } from './endpoint-pace';
+import type { AttemptTally } from './endpoint-stats';
+import { type Endpoint, type EndpointsRepository, endpointAccepts, signingSecrets } from './endpoints';
 import type { CachedEndpoints } from './fanout';
 import type { DeliveryMessage, DeliveryQueue } from './messages';
 import { signWebhook } from './signature';
@@ -51,7 +56,13 @@ export type DeliveryEventMetric =
   | 'DeliveryCopyHeld'
   | 'DeliveryLeaseTakenOver'
   | 'DeliveryRecordDeferred'
-  | 'DeliveryRecordLost';
+  | 'DeliveryRecordLost'
+  /** Per-endpoint rate limit (endpoint-pace.ts): a delivery went back to the queue to wait for its slot. */
+  | 'DeliveryRateLimited'
+  /** A reserved slot passed before the POST could go (given up; the delivery reserves again). */
+  | 'EndpointLimitSlotMissed'
+  /** The endpoint's shared schedule could not be reached: the delivery went back to the queue, unsent. */
+  | 'EndpointLimitSyncFailures';
 
 /** The logger delivery needs; Powertools' Logger satisfies it. Never given secrets or signatures. */
 export interface WebhookLogger {
@@ -70,6 +81,8 @@ export interface WebhookLogger {
 export const LEASE_GRACE_MS = 5 * 60_000;
 /** Lambda's longest invocation: the bound used where an invocation's own deadline is not known. */
 export const MAX_INVOCATION_MS = 15 * 60_000;
+/** A disabled notice whose put failed is put again after these pauses, in the same invocation. */
+const NOTICE_RETRY_DELAYS_MS: readonly number[] = [100, 400, 1_600];
 
 export type DeliveryResult =
   | { readonly kind: 'deferred' }
@@ -78,6 +91,8 @@ export type DeliveryResult =
   /** Another copy holds the delivery's lease: this one is re-queued until that lease ends. */
   | { readonly kind: 'held' }
   | { readonly kind: 'cooling-down' }
+  /** The endpoint's rate limit: re-queued for its reserved slot (or to reserve again), its attempt not spent. */
+  | { readonly kind: 'rate-limited' }
   /** A record-only follow-up: `recorded`, or sent again to try later. */
   | { readonly kind: 'recorded' }
   | { readonly kind: 'record-deferred' }
@@ -101,7 +116,8 @@ export interface DeliveryReceipt {
 export interface DeliveryDependencies {
   readonly endpoints: CachedEndpoints;
   readonly endpointWrites: Pick<EndpointsRepository, 'recordFailure' | 'recordSuccess' | 'disable'>;
-  readonly events: Pick<EventsRepository, 'get'>;
+  /** Reads an event not embedded in its message; puts the `webhook_endpoint.disabled` notice of a disabling. */
+  readonly events: Pick<EventsRepository, 'get' | 'put'>;
   readonly attempts: Pick<AttemptsRepository, 'claim' | 'record' | 'release'>;
   readonly queue: DeliveryQueue;
   readonly sender: WebhookSender;
@@ -110,6 +126,10 @@ export interface DeliveryDependencies {
   readonly retryScheduleMs: readonly number[];
   readonly disableAfterMs: number;
   readonly coolDowns?: CoolDowns;
+  /** The endpoint stats' tally (endpoint-stats.ts): told of each attempt made, written in batches. */
+  readonly stats?: AttemptTally;
+  /** The per-endpoint rate limit's pacer; required once an endpoint has a `rateLimit`. */
+  readonly pace?: EndpointPace;
   readonly now?: () => number;
   readonly random?: () => number;
   /** Waits between the record's in-process retries. @default setTimeout */
@@ -122,19 +142,23 @@ export class Delivery {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly records: SuccessRecords;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly deps: DeliveryDependencies) {
     this.coolDowns = deps.coolDowns ?? new CoolDowns();
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
-    this.records = new SuccessRecords({
-      ...deps,
-      sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
-    });
+    this.sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.records = new SuccessRecords({ ...deps, sleep: this.sleep });
   }
 
   get logger(): WebhookLogger {
     return this.deps.logger;
+  }
+
+  /** Writes the stats tallies that are due: at the end of a batch, as the environment may be frozen after it. */
+  async flushDueStats(): Promise<void> {
+    await this.deps.stats?.flushDue?.();
   }
 
   async deliver(message: DeliveryMessage, receipt: DeliveryReceipt = {}): Promise<DeliveryResult> {
@@ -178,12 +202,23 @@ export class Delivery {
     const event = message.event ?? (await deps.events.get(message.storeId, message.eventId));
     // The event is written before any message that names it: its absence is a bug, so fail loudly (the DLQ keeps it).
     if (!event) throw new Error(`Event ${message.eventId} of store ${message.storeId} not found.`);
-    if (!endpointWants(endpoint, event.type)) {
+    if (!endpointAccepts(endpoint, event)) {
       deps.logger.info('delivery ended without an attempt', {
         ...where,
         reason: `endpoint no longer wants ${event.type}`,
       });
       return { kind: 'skipped', reason: 'event type not wanted' };
+    }
+
+    // The endpoint's rate limit (endpoint-pace.ts): only a limited endpoint pays its reservation write. A far slot
+    // sends the message back to the queue to wait for it there; waiting spends no attempt and is no failure.
+    let sendAt: number | undefined;
+    if (endpoint.rateLimit !== undefined) {
+      if (!deps.pace)
+        throw new Error('Delivery was built without its endpoint pacer (DeliveryDependencies.pace).');
+      const decision = await deps.pace.decide(endpoint.id, endpoint.rateLimit, message.rateSlot);
+      if (decision.kind !== 'send') return this.waitForRate(message, decision, where, now);
+      sendAt = decision.sendAt;
     }
 
     // Sent once: no message can be trusted to be the only copy of its delivery (SQS duplicates, a fan-out's second
@@ -217,10 +252,29 @@ export class Delivery {
       });
     }
 
+    if (sendAt !== undefined) {
+      const wait = sendAt - this.now();
+      if (wait > 0) await this.sleep(wait);
+      if (this.now() > sendAt + LATE_TOLERANCE_MS) {
+        // The slot passed while the lease was taken (or a timer was late): sent now, it could come too close to
+        // the next one. It is given up, and the delivery reserves again.
+        await deps.attempts.release(ref, lease.holder);
+        const { rateSlot: _missed, notBefore: _due, ...unslotted } = message;
+        await deps.queue.send([unslotted]);
+        deps.metrics.count('EndpointLimitSlotMissed');
+        return { kind: 'rate-limited' };
+      }
+    }
+
     const startedAt = this.now();
     const body = JSON.stringify(event);
-    const headers = signWebhook(event.id, body, signingSecrets(endpoint, startedAt), new Date(startedAt));
-    const result = await deps.sender.post(endpoint.url, body, { ...headers });
+    const signature = signWebhook(event.id, body, signingSecrets(endpoint, startedAt), new Date(startedAt));
+    // The endpoint's custom headers are its owner's secrets: they go on the wire only, never into a log.
+    const result = await deps.sender.post(
+      endpoint.url,
+      body,
+      deliveryHeaders(endpoint.headers, { ...signature }),
+    );
     const finishedAt = this.now();
     const outcome = decideOutcome(result, message.attempt, deps.retryScheduleMs, finishedAt, this.random);
     const succeeded = outcome.kind === 'succeeded';
@@ -229,7 +283,9 @@ export class Delivery {
       ...ref,
       attempt: message.attempt,
       status: succeeded ? 'succeeded' : 'failed',
+      trigger: triggerOf(message),
       ...(result.status !== undefined ? { responseStatus: result.status } : {}),
+      ...withResponseBody(result.responseBody, succeeded),
       durationMs: result.durationMs,
       ...(succeeded ? {} : { error: failureReason(result) }),
       at: new Date(startedAt).toISOString(),
@@ -241,6 +297,7 @@ export class Delivery {
       const recordDeferred =
         !(await this.records.record(attempt)) && (await this.records.followUp(message, attempt, lease.until));
       deps.metrics.attempted(true, result.durationMs);
+      deps.stats?.note(endpoint.id, true, startedAt);
       // Only a recovery costs a write: a healthy endpoint's success is its attempt item alone.
       if (endpoint.failingSince !== undefined) {
         await deps.endpointWrites.recordSuccess(endpoint.storeId, endpoint.id);
@@ -253,6 +310,7 @@ export class Delivery {
     await deps.attempts.record(attempt);
     await deps.attempts.release(ref, lease.holder);
     deps.metrics.attempted(false, result.durationMs);
+    deps.stats?.note(endpoint.id, false, startedAt);
 
     const failure = {
       ...where,
@@ -295,6 +353,38 @@ export class Delivery {
     return { kind: 'attempted', outcome: 'retry' };
   }
 
+  /** Sends a rate-limited delivery back to the queue: for its reserved slot, or shortly when none could be had. */
+  private async waitForRate(
+    message: DeliveryMessage,
+    decision: Exclude<PaceDecision, { kind: 'send' }>,
+    where: Record<string, string>,
+    now: number,
+  ): Promise<DeliveryResult> {
+    const { deps } = this;
+    if (decision.kind === 'wait') {
+      await deps.queue.send([
+        { ...message, rateSlot: decision.slot, notBefore: Math.floor(decision.slot.at - SLOT_LEAD_MS) },
+      ]);
+      deps.metrics.count('DeliveryRateLimited');
+      deps.logger.debug?.('delivery waits for its endpoint rate limit', {
+        ...where,
+        attempt: message.attempt,
+        sendAt: new Date(decision.slot.at).toISOString(),
+      });
+      return { kind: 'rate-limited' };
+    }
+    // Fail closed: the limit protects the merchant's server, so nothing is sent without a slot.
+    const { rateSlot: _stale, ...unslotted } = message;
+    await deps.queue.send([{ ...unslotted, notBefore: Math.floor(now + 1_000 + 1_000 * this.random()) }]);
+    deps.metrics.count('EndpointLimitSyncFailures');
+    deps.logger.warn('endpoint rate limit unavailable: delivery re-queued unsent', {
+      ...where,
+      attempt: message.attempt,
+      error: decision.error,
+    });
+    return { kind: 'rate-limited' };
+  }
+
   /**
    * How long after `failingSince` was set a success may still have left it in place. A success clears it only when
    * its environment's cached view of the endpoint shows it (so that healthy deliveries cost no write); a view is at
@@ -308,9 +398,48 @@ export class Delivery {
   }
 
   private async disable(endpoint: Endpoint, reason: 'gone' | 'failing', at: number): Promise<void> {
-    await this.deps.endpointWrites.disable(endpoint.storeId, endpoint.id, reason, new Date(at).toISOString());
+    const disabled = await this.deps.endpointWrites.disable(
+      endpoint.storeId,
+      endpoint.id,
+      reason,
+      new Date(at).toISOString(),
+    );
     this.deps.endpoints.remember({ ...endpoint, status: 'disabled', disabledReason: reason });
+    // Only the call that disabled it announces it: a copy that found it disabled already does not.
+    if (disabled) await this.announceDisabled(endpoint, reason, at);
   }
+
+  /**
+   * Puts the `webhook_endpoint.disabled` event (stored once: its id is the disabling's). Retried in process, never
+   * thrown: the message's retry would find the endpoint disabled and end without announcing anything.
+   */
+  private async announceDisabled(endpoint: Endpoint, reason: 'gone' | 'failing', at: number): Promise<void> {
+    const notice = disabledNotice(endpoint, reason, at);
+    const where = { storeId: endpoint.storeId, endpointId: endpoint.id, eventId: notice.id, reason };
+    for (let retry = 0; ; retry += 1) {
+      try {
+        await this.deps.events.put(notice, 'direct');
+        this.deps.logger.info('endpoint disabled: notice sent to the store’s other endpoints', where);
+        return;
+      } catch (error) {
+        const pause = NOTICE_RETRY_DELAYS_MS[retry];
+        if (pause === undefined) {
+          this.deps.logger.error('the webhook_endpoint.disabled notice could not be stored', {
+            ...where,
+            error,
+          });
+          return;
+        }
+        await this.sleep(pause);
+      }
+    }
+  }
+}
+
+/** The receiver's answer as the attempt keeps it (attempt-log.ts): safe text, short for a success. */
+function withResponseBody(body: string | undefined, succeeded: boolean): { responseBody?: string } {
+  const kept = responseBodyToKeep(body, succeeded ? 'succeeded' : 'failed');
+  return kept === undefined ? {} : { responseBody: kept };
 }
 
 function holderName(receipt: DeliveryReceipt): string {

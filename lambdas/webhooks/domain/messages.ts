@@ -6,16 +6,27 @@ import { EVENT_TYPES, type PipelineEvent } from '../../events/domain/events';
  * reported as a batch item failure (it ends on the DLQ) rather than silently dropped.
  */
 
+/** What asks for a delivery: the fan-out, a replay, a recover, a resend or a test (docs/api.md section 3). */
+export const DELIVERY_TRIGGERS = ['scheduled', 'replay', 'recover', 'resend', 'test'] as const;
+export type DeliveryTrigger = (typeof DELIVERY_TRIGGERS)[number];
+
 /** One delivery of one event to one endpoint: the message makes attempt number `attempt`. */
-const deliveryMessage = z.object({
+export const deliveryMessage = z.object({
   storeId: z.string().min(1),
   endpointId: z.string().min(1),
   eventId: z.string().min(1),
   /** Set when a replay (refeed) asked for this delivery. */
   replayId: z.string().min(1).optional(),
+  /** What asked for this delivery (shown on its attempts). @default 'scheduled' (or 'replay' with a replayId) */
+  trigger: z.enum(DELIVERY_TRIGGERS).optional(),
   attempt: z.number().int().min(1),
   /** Epoch ms before which the attempt must not be made (SQS delays stop at 15 minutes: longer ones chain). */
   notBefore: z.number().int().optional(),
+  /**
+   * The send time this delivery reserved on its endpoint's rate limit (domain/endpoint-pace.ts) while it waits in
+   * the queue for it; `limit` is the rateLimit it was reserved under. Waiting for it spends no attempt.
+   */
+  rateSlot: z.object({ at: z.number(), limit: z.number().int().min(1) }).optional(),
   /**
    * Set on the follow-up of an attempt that succeeded but whose record could not be written (docs/webhooks-design.md,
    * "sent once"): the message only records that success, it never POSTs. `tries` counts its own re-sends.
@@ -64,8 +75,21 @@ export const replayJob = z.object({
   /** Epoch ms, exclusive. */
   until: z.number().int(),
   types: z.array(z.enum(EVENT_TYPES)).optional(),
+  /**
+   * `recover`: only the events whose delivery to the endpoint has not succeeded (docs/api.md section 3); `replayId`
+   * is then the recovery's id. @default 'replay'
+   */
+  trigger: z.enum(['replay', 'recover']).optional(),
 });
 export type ReplayJob = z.infer<typeof replayJob>;
+
+/** One delivery message handed over as it is (a resend or a test): the replays queue forwards it. */
+export const deliveryJob = z.object({ delivery: deliveryMessage });
+export type DeliveryJob = z.infer<typeof deliveryJob>;
+
+/** What the replays queue carries. */
+export const refeedJob = z.union([deliveryJob, replayJob]);
+export type RefeedJob = z.infer<typeof refeedJob>;
 
 /**
  * A received delivery message: parsed, or why it could not be. `receiveCount` is SQS's ApproximateReceiveCount,
@@ -134,5 +158,5 @@ export interface DeliveryQueue {
 
 /** Port: the replays queue. */
 export interface ReplayQueue {
-  send(job: ReplayJob): Promise<void>;
+  send(job: RefeedJob): Promise<void>;
 }

@@ -19,6 +19,8 @@ export interface ReceivedWebhook {
   /** Which of the receiver's secrets verified it (index into `secrets`). */
   readonly verifiedWith: number[];
   readonly receivedAt: number;
+  /** Every request header as Node gives them (lower-case names). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** What this receiver answered. */
   readonly answered: number | 'hang';
 }
@@ -116,6 +118,7 @@ export class WebhookReceiver {
       verified: verifiedWith.length > 0,
       verifiedWith,
       receivedAt: Date.now(),
+      headers: req.headers,
       answered: answer === 'hang' ? 'hang' : answer.status,
     });
     if (answer === 'hang') {

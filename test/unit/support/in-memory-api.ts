@@ -18,6 +18,7 @@ import { silentLogger } from './logger';
 import {
   checkKey,
   InMemoryAttemptsRepository,
+  InMemoryEndpointStats,
   InMemoryEndpointsRepository,
   InMemoryEventsRepository,
   InMemoryReplayQueue,
@@ -66,6 +67,7 @@ export function webhookDependencies<Overrides extends Partial<ApiDependencies> =
     events: new InMemoryEventsRepository(),
     endpoints: new InMemoryEndpointsRepository(),
     attempts: new InMemoryAttemptsRepository(),
+    endpointStats: new InMemoryEndpointStats(),
     replays: new InMemoryReplayQueue(),
     billing: {
       subscriptions: new InMemorySubscriptions(),

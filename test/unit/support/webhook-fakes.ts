@@ -7,6 +7,11 @@ import {
   firstEventIdAt,
   type PipelineEvent,
 } from '../../../lambdas/events/domain/events';
+import {
+  type AttemptsPage,
+  type AttemptsQuery,
+  attemptPosition,
+} from '../../../lambdas/webhooks/domain/attempt-log';
 import type {
   AttemptsRepository,
   ClaimResult,
@@ -15,6 +20,7 @@ import type {
   SendingLease,
 } from '../../../lambdas/webhooks/domain/attempts';
 import type { AttemptResult, WebhookSender } from '../../../lambdas/webhooks/domain/delivery';
+import type { EndpointStatsRepository, HourCounts } from '../../../lambdas/webhooks/domain/endpoint-stats';
 import type {
   DisabledReason,
   Endpoint,
@@ -23,7 +29,7 @@ import type {
 import type {
   DeliveryMessage,
   DeliveryQueue,
-  ReplayJob,
+  RefeedJob,
   ReplayQueue,
 } from '../../../lambdas/webhooks/domain/messages';
 import type { HostResolver } from '../../../lambdas/webhooks/domain/target';
@@ -78,7 +84,8 @@ export class InMemoryEventsRepository implements EventsRepository {
       .filter((e) => query.afterId === undefined || e.id > query.afterId)
       .filter((e) => until === undefined || e.id < until)
       .filter((e) => !query.types || query.types.includes(e.type))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
+      .filter((e) => query.order !== 'desc' || query.beforeId === undefined || e.id < query.beforeId)
+      .sort((a, b) => (a.id < b.id ? -1 : 1) * (query.order === 'desc' ? -1 : 1));
     const events = matching.slice(0, query.limit);
     const last = events.at(-1);
     return matching.length > query.limit && last ? { events, next: last.id } : { events };
@@ -125,6 +132,10 @@ export class InMemoryEndpointsRepository implements EndpointsRepository {
     if (!existing) return undefined;
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
     let updated: Endpoint = { ...existing, ...defined };
+    // As the adapter: null removes the attribute (rateLimit, headers).
+    for (const [field, value] of Object.entries(changes)) {
+      if (value === null) delete (updated as unknown as Record<string, unknown>)[field];
+    }
     // As the adapter: enabling an endpoint also clears why it was disabled and its run of failures.
     if (changes.status === 'enabled') {
       const { disabledReason: _reason, failingSince: _since, ...healthy } = updated;
@@ -157,11 +168,12 @@ export class InMemoryEndpointsRepository implements EndpointsRepository {
     this.seed(healthy);
   }
 
-  async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<void> {
+  async disable(storeId: string, id: string, reason: DisabledReason, at: string): Promise<boolean> {
     this.io.writes += 1;
     const existing = this.items.get(itemKey(storeId, id));
-    if (existing?.status !== 'enabled') return;
+    if (existing?.status !== 'enabled') return false;
     this.seed({ ...existing, status: 'disabled', disabledReason: reason, updatedAt: at });
+    return true;
   }
 }
 
@@ -210,17 +222,47 @@ export class InMemoryAttemptsRepository implements AttemptsRepository {
     return this.succeeded(deliveryKey({ endpointId, eventId, ...(replayId ? { replayId } : {}) }));
   }
 
-  /** Newest first, in the adapter's key order. */
-  async list(endpointId: string, limit: number): Promise<DeliveryAttempt[]> {
+  async succeededEventIds(
+    endpointId: string,
+    firstEventId: string,
+    lastEventId: string,
+  ): Promise<ReadonlySet<string>> {
+    this.io.reads += 1;
+    return new Set(
+      this.attempts
+        .filter(
+          (a) =>
+            a.endpointId === endpointId &&
+            a.status === 'succeeded' &&
+            a.eventId >= firstEventId &&
+            a.eventId <= lastEventId,
+        )
+        .map((a) => a.eventId),
+    );
+  }
+
+  /** Newest first, in the adapter's key order, with its filters and its bound on the items read per page. */
+  async list(endpointId: string, query: AttemptsQuery): Promise<AttemptsPage> {
     this.io.reads += 1;
     checkKey(endpointId);
-    const key = (a: DeliveryAttempt) =>
-      `${a.eventId}#${a.replayId ?? '0'}#${a.status === 'succeeded' ? 'ok' : String(a.attempt).padStart(3, '0')}`;
-    return this.attempts
+    const positioned = this.attempts
       .filter((a) => a.endpointId === endpointId)
-      .sort((a, b) => (key(a) < key(b) ? 1 : -1))
-      .slice(0, limit);
+      .map((attempt) => ({ attempt, position: attemptPosition(attempt) }))
+      .filter(({ position }) => query.after === undefined || position < query.after)
+      .filter(({ position }) => query.eventId === undefined || position.startsWith(`${query.eventId}#`))
+      .sort((a, b) => (a.position < b.position ? 1 : -1));
+    // As the adapter: at most `maxRead` items are evaluated, then the page ends with a `next`.
+    const read = positioned.slice(0, this.maxRead);
+    const matching = read.filter(({ attempt }) => !query.status || attempt.status === query.status);
+    const page = matching.slice(0, query.limit);
+    const more = matching.length > query.limit || positioned.length > read.length;
+    const next =
+      matching.length > query.limit ? page.at(-1)?.position : more ? read.at(-1)?.position : undefined;
+    return { attempts: page.map(({ attempt }) => attempt), ...(next !== undefined ? { next } : {}) };
   }
+
+  /** The adapter's bound on the items one `list` evaluates (settable to test short pages). */
+  maxRead = 500;
 
   private succeeded(key: string): boolean {
     return this.attempts.some((a) => a.status === 'succeeded' && deliveryKey(a) === key);
@@ -247,9 +289,9 @@ export class FakeDeliveryQueue implements DeliveryQueue {
 }
 
 export class InMemoryReplayQueue implements ReplayQueue {
-  readonly jobs: ReplayJob[] = [];
+  readonly jobs: RefeedJob[] = [];
 
-  async send(job: ReplayJob): Promise<void> {
+  async send(job: RefeedJob): Promise<void> {
     this.jobs.push(job);
   }
 }
@@ -330,5 +372,33 @@ export class RecordingMetrics {
   }
   count(name: string): void {
     this.counts.push(name);
+  }
+}
+
+/** The hourly counters of endpoint stats, as the adapter keeps them (ADDs, the later last success). */
+export class InMemoryEndpointStats implements EndpointStatsRepository {
+  readonly items = new Map<string, HourCounts>();
+  writes = 0;
+  reads = 0;
+
+  async add(endpointId: string, counts: HourCounts): Promise<void> {
+    this.writes += 1;
+    const key = `${endpointId}#${counts.hour}`;
+    const existing = this.items.get(key) ?? { hour: counts.hour, succeeded: 0, failed: 0 };
+    const last = [existing.lastSucceededAt, counts.lastSucceededAt].filter(Boolean).sort().at(-1);
+    this.items.set(key, {
+      hour: counts.hour,
+      succeeded: existing.succeeded + counts.succeeded,
+      failed: existing.failed + counts.failed,
+      ...(last ? { lastSucceededAt: last } : {}),
+    });
+  }
+
+  async hours(endpointId: string, fromHour: string): Promise<HourCounts[]> {
+    this.reads += 1;
+    return [...this.items.entries()]
+      .filter(([key, counts]) => key.startsWith(`${endpointId}#`) && counts.hour >= fromHour)
+      .map(([, counts]) => counts)
+      .sort((a, b) => (a.hour < b.hour ? -1 : 1));
   }
 }
