@@ -2,6 +2,7 @@ import { CreateTableCommand, DeleteTableCommand, type DynamoDBClient } from '@aw
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   QueryCommand,
   ScanCommand,
@@ -557,6 +558,12 @@ export class ChaosWorld {
   private readonly shadow = new Map<string, ChargeRecord>();
   /** When each charge was first marked asked (I/O sequence number): "the ask" a cancel is ordered against. */
   readonly askedAt = new Map<string, number>();
+  /**
+   * The task that marked each charge asked first, and when it then read the subscription (I/O sequence number):
+   * the charge's terms are fixed by what that read saw. Absent `readAt`: it died before reading, and the terms stayed
+   * the claim's (no later process can know whether it sent them).
+   */
+  readonly firstMarks = new Map<string, { readonly task: string; readAt?: number }>();
   /** Claims deleted by a release (a cancel that came before the ask), not by a withdrawal. */
   readonly released = new Set<string>();
   /** The gateway key the charge function reads from its secret; `revoke` makes the gateway refuse it. */
@@ -1422,6 +1429,7 @@ export class ChaosWorld {
       }
       if (after && !before?.firstAskedAt && after.firstAskedAt && !this.askedAt.has(id)) {
         this.askedAt.set(id, seq);
+        this.firstMarks.set(id, { task: task.name });
       }
       if (
         after &&
@@ -1431,6 +1439,19 @@ export class ChaosWorld {
         this.resolutions.set(id, (this.resolutions.get(id) ?? 0) + 1);
       }
       if (after && (after.keyGeneration ?? 0) > (before?.keyGeneration ?? 0)) this.stats.rekeys += 1;
+      return;
+    }
+    if (input.TableName === this.tables.subscriptions && command instanceof GetCommand) {
+      const key = input.Key as { storeId: string; subscriptionId: string };
+      for (const [id, mark] of this.firstMarks) {
+        if (
+          mark.task === task.name &&
+          mark.readAt === undefined &&
+          id.startsWith(`${key.storeId}#${key.subscriptionId}|`)
+        ) {
+          mark.readAt = seq;
+        }
+      }
       return;
     }
     if (input.TableName === this.tables.subscriptions && command instanceof PutCommand) {
