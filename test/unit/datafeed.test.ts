@@ -24,6 +24,10 @@ function subscription(id: string, overrides: Partial<DatafeedSubscription> = {})
     currency: 'USD',
     nextChargeAt: '2026-04-10T00:00:00.000Z',
     dueShard: 'due#03',
+    anchor: '2026-03-10T00:00:00.000Z',
+    interval: 'month',
+    intervalCount: 1,
+    cycle: 1,
     ...overrides,
   };
 }
@@ -238,7 +242,8 @@ describe('the datafeed of a run', () => {
       subscriptions: [
         subscription('sub_charged'),
         ending('e_run_day', '2026-03-10T23:59:59.999Z'),
-        ending('e_first', '2026-03-11T00:00:00.000Z'),
+        // Its last charge is still ahead of its endAt: shown, as the API shows it.
+        ending('e_first', '2026-03-11T00:00:00.000Z', { nextChargeAt: '2026-03-10T12:00:00.000Z' }),
         ending('e_last', '2026-03-17T23:59:59.999Z', { status: 'paused', dueShard: undefined }),
         ending('e_past_due', '2026-03-15T00:00:00.000Z', { status: 'past_due' }),
         ending('e_after', '2026-03-18T00:00:00.000Z'),
@@ -262,7 +267,7 @@ describe('the datafeed of a run', () => {
       ['e_offset', 'active', '2026-03-18T01:00:00.000+02:00'],
       ['e_past_due', 'past_due', '2026-03-15T00:00:00.000Z'],
     ]);
-    expect(list?.subscriptions[0]).toHaveProperty('next_charge_at', '2026-04-10T00:00:00.000Z');
+    expect(list?.subscriptions[0]).toHaveProperty('next_charge_at', '2026-03-10T12:00:00.000Z');
     expect(list?.subscriptions[1]).not.toHaveProperty('next_charge_at');
     // A subscription may be both charged in the run and ending soon: it is in both.
     const both = build({

@@ -1,5 +1,5 @@
 import type { ChargeRecord } from './charges/charge';
-import type { Subscription } from './subscription';
+import { cancelReasonView, type Subscription, upcomingChargeAt } from './subscription';
 
 /**
  * The subscription datafeed (docs/api.md `GET /v1/datafeeds/subscriptions/{runId}`): one XML document per store
@@ -39,6 +39,12 @@ export type DatafeedSubscription = Pick<
   | 'canceledAt'
   | 'cancelReason'
   | 'endAt'
+  // What `upcomingChargeAt` needs to say when it is next charged, as the API does.
+  | 'pause'
+  | 'anchor'
+  | 'interval'
+  | 'intervalCount'
+  | 'cycle'
 >;
 
 /** The attributes `DatafeedSubscription` names, for an adapter's projection. */
@@ -56,6 +62,11 @@ export const DATAFEED_SUBSCRIPTION_FIELDS = [
   'canceledAt',
   'cancelReason',
   'endAt',
+  'pause',
+  'anchor',
+  'interval',
+  'intervalCount',
+  'cycle',
 ] as const satisfies readonly (keyof DatafeedSubscription)[];
 
 /** The time windows of a run's datafeed, ISO times, each from inclusive to exclusive. */
@@ -89,13 +100,6 @@ export interface DatafeedSubscriptions {
    */
   ofWindows(storeId: string, windows: DatafeedWindows): Promise<DatafeedSubscription[]>;
 }
-
-/** How the API shows a stored cancel reason (docs/api.md `GET /v1/subscriptions/{id}`). */
-const REASON_SHOWN: Readonly<Record<NonNullable<Subscription['cancelReason']>, string>> = {
-  requested: 'requested',
-  payment_failed: 'dunning',
-  ended: 'ended',
-};
 
 export interface DatafeedInput {
   readonly runId: string;
@@ -175,9 +179,7 @@ export function buildDatafeed(input: DatafeedInput): string {
   lines.push(
     ...group('canceled_today', windows.canceled, canceled, (subscription) => [
       ...(subscription.canceledAt ? [`canceled_at="${attr(subscription.canceledAt)}"`] : []),
-      ...(subscription.cancelReason
-        ? [`reason="${attr(REASON_SHOWN[subscription.cancelReason] ?? subscription.cancelReason)}"`]
-        : []),
+      ...(subscription.cancelReason ? [`reason="${attr(cancelReasonView(subscription.cancelReason))}"`] : []),
     ]),
     ...group('ending_soon', windows.ending, ending, (subscription) => [
       `end_at="${attr(subscription.endAt ?? '')}"`,
@@ -216,8 +218,8 @@ function subscriptionAttributes(subscription: DatafeedSubscription): string {
     `plan="${attr(subscription.plan)}"`,
     `amount="${integer(subscription.amount)}"`,
     `currency="${attr(subscription.currency)}"`,
-    // As the API: a subscription that is charged no more (ended) has no next charge.
-    ...(subscription.dueShard ? [`next_charge_at="${attr(subscription.nextChargeAt)}"`] : []),
+    // As the API shows it: none once it is charged no more (ended, paused without resumesAt, past its endAt).
+    ...optionalAttr('next_charge_at', upcomingChargeAt(subscription)),
   ].join(' ');
 }
 
@@ -264,4 +266,8 @@ function attr(value: string): string {
 /** Element text: escaped as an attribute value is (which is stricter than text needs). */
 function text(value: string): string {
   return attr(value);
+}
+
+function optionalAttr(name: string, value: string | null): string[] {
+  return value === null ? [] : [`${name}="${attr(value)}"`];
 }

@@ -205,26 +205,45 @@ function pauseView(pause: Pause): { resumesAt?: string } {
 }
 
 /** When a subscription is next charged, or null: what the API and the events show as `nextChargeAt`. */
-export function upcomingChargeAt(subscription: Subscription): string | null {
+export function upcomingChargeAt(subscription: ScheduleState): string | null {
   const s = subscription;
   if (s.status === 'canceled' || s.status === 'unpaid') return null;
   if (s.status === 'paused') {
     if (!s.pause?.resumesAt) return null;
-    const at = resumed(s, Date.parse(s.pause.resumesAt)).nextChargeAt;
+    const at = chargeTimeAt(
+      s.anchor,
+      s.interval,
+      s.intervalCount,
+      resumeCycle(s, Date.parse(s.pause.resumesAt)),
+    );
     return s.endAt && at >= s.endAt ? null : at;
   }
   if (s.status === 'active' && s.endAt && s.nextChargeAt >= s.endAt) return null;
   return s.nextChargeAt;
 }
 
+/** What `upcomingChargeAt` reads of a subscription (the datafeed projects these fields only). */
+export type ScheduleState = Pick<
+  Subscription,
+  'status' | 'nextChargeAt' | 'endAt' | 'pause' | 'anchor' | 'interval' | 'intervalCount' | 'cycle'
+>;
+
+/** The first cycle whose charge time is at or after `at` (epoch ms), from the subscription's current one. */
+function resumeCycle(
+  subscription: Pick<Subscription, 'anchor' | 'interval' | 'intervalCount' | 'cycle'>,
+  at: number,
+): number {
+  const { anchor, interval, intervalCount, cycle } = subscription;
+  const current = Date.parse(chargeTimeAt(anchor, interval, intervalCount, cycle));
+  return current >= at
+    ? cycle
+    : nextCycleAfter(anchor, interval, intervalCount, cycle, new Date(at - 1).toISOString());
+}
+
 /** Active again at the first period whose charge time is at or after `at`: the periods in between are skipped. */
 export function resumed(subscription: Subscription, at: number): Subscription {
   const { anchor, interval, intervalCount, cycle } = subscription;
-  const current = Date.parse(chargeTimeAt(anchor, interval, intervalCount, cycle));
-  const nextCycle =
-    current >= at
-      ? cycle
-      : nextCycleAfter(anchor, interval, intervalCount, cycle, new Date(at - 1).toISOString());
+  const nextCycle = resumeCycle(subscription, at);
   const next: { -readonly [K in keyof Subscription]: Subscription[K] } = {
     ...subscription,
     status: 'active',
