@@ -1,134 +1,43 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SqsRedriveQueues } from '../lambdas/operations/adapters/sqs-queues';
+import { QUEUE_NAMES, type QueueName, type QueuePair } from '../lambdas/operations/domain/queues';
 import {
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+  type RedriveOptions,
+  type RedriveResult,
+  redrive as redriveQueues,
+} from '../lambdas/operations/domain/redrive';
 import { localClientConfig } from '../local/aws-clients';
 import { readLocalStackFile } from './local-stack-file';
 import { stackOutputs, TargetError } from './target';
-
-/** A queue and the dead-letter queue its redrive policy moves failed messages to. */
-export interface QueuePair {
-  readonly sourceUrl: string;
-  readonly deadLetterUrl: string;
-}
 
 /**
  * The queue pairs of the pipeline (each a DurableQueue: `<Construct>Queue` and `<Construct>DeadLetterQueue`,
  * with the stack outputs `<Construct>QueueUrl` and `<Construct>DeadLetterQueueUrl`), by the name
  * `npx pipeline redrive <queue>` takes.
  */
-const QUEUES = {
+const QUEUES: Readonly<Record<QueueName, { readonly construct: string }>> = {
   deliveries: { construct: 'Deliveries' },
   replays: { construct: 'Replays' },
   charges: { construct: 'Charges' },
   runs: { construct: 'Runs' },
   notifications: { construct: 'Notifications' },
-} as const;
-export type QueueName = keyof typeof QUEUES;
-export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];
+};
 
-export interface RedriveOptions {
-  /** Seconds each receive waits for a message. @default 1 - short: the DLQ is not being written to */
-  readonly waitTimeSeconds?: number;
-  /** How long a received message stays hidden while it is moved. @default 60 */
-  readonly visibilityTimeoutSeconds?: number;
-  /** Called after every batch with the number of messages moved so far. */
-  readonly onProgress?: (moved: number) => void;
-}
-
-export interface RedriveResult {
-  readonly moved: number;
-  /** Messages that could not be sent to the source queue; they stay on the DLQ. */
-  readonly failed: number;
-}
-
-const BATCH = 10;
+export { approximateDepth } from '../lambdas/operations/adapters/sqs-queues';
+export { QUEUE_NAMES, type QueueName, type QueuePair } from '../lambdas/operations/domain/queues';
+export type { RedriveOptions, RedriveResult } from '../lambdas/operations/domain/redrive';
 
 /**
- * Moves every message of `pair.deadLetterUrl` back to `pair.sourceUrl`: receive a batch, send it to the source
- * queue with its body and message attributes (and, on FIFO queues, its group and deduplication ids), then delete
- * from the DLQ only what was sent. A message is never deleted before its copy is on the source queue, so a crash
- * midway duplicates at most one batch and loses none; deliveries are idempotent by design. Ends when the DLQ
- * reads empty twice in a row (SQS's receive samples servers: one empty answer does not mean an empty queue).
+ * Moves every message of `pair.deadLetterUrl` back to `pair.sourceUrl` (lambdas/operations/domain/redrive.ts:
+ * receive, send, then delete only what was sent), until the DLQ reads empty twice in a row.
  */
 export async function redrive(
   sqs: SQSClient,
   pair: QueuePair,
-  options: RedriveOptions = {},
-): Promise<RedriveResult> {
-  let moved = 0;
-  let failed = 0;
-  let emptyReads = 0;
-  while (emptyReads < 2) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: pair.deadLetterUrl,
-        MaxNumberOfMessages: BATCH,
-        WaitTimeSeconds: options.waitTimeSeconds ?? 1,
-        VisibilityTimeout: options.visibilityTimeoutSeconds ?? 60,
-        MessageAttributeNames: ['All'],
-        MessageSystemAttributeNames: ['MessageGroupId', 'MessageDeduplicationId'],
-      }),
-    );
-    if (Messages.length === 0) {
-      emptyReads += 1;
-      continue;
-    }
-    emptyReads = 0;
-    const sent = await sendBatch(sqs, pair.sourceUrl, Messages);
-    failed += Messages.length - sent.length;
-    if (sent.length > 0) {
-      const { Failed = [] } = await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: pair.deadLetterUrl,
-          Entries: sent.map((message, index) => ({
-            Id: String(index),
-            ReceiptHandle: message.ReceiptHandle,
-          })),
-        }),
-      );
-      // Not deleted: it is on both queues now, and comes back to this loop after its visibility timeout.
-      moved += sent.length - Failed.length;
-    }
-    options.onProgress?.(moved);
-  }
+  options: Omit<RedriveOptions, 'budgetMs' | 'now'> = {},
+): Promise<Omit<RedriveResult, 'stoppedBy'>> {
+  const { moved, failed } = await redriveQueues(new SqsRedriveQueues(sqs), pair, options);
   return { moved, failed };
-}
-
-/** Sends `messages` to `queueUrl` as they were; returns those that were sent. */
-async function sendBatch(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<Message[]> {
-  const { Successful = [] } = await sqs.send(
-    new SendMessageBatchCommand({
-      QueueUrl: queueUrl,
-      Entries: messages.map((message, index) => ({
-        Id: String(index),
-        MessageBody: message.Body ?? '',
-        ...(message.MessageAttributes && Object.keys(message.MessageAttributes).length > 0
-          ? { MessageAttributes: message.MessageAttributes }
-          : {}),
-        ...(message.Attributes?.MessageGroupId ? { MessageGroupId: message.Attributes.MessageGroupId } : {}),
-        ...(message.Attributes?.MessageDeduplicationId
-          ? { MessageDeduplicationId: message.Attributes.MessageDeduplicationId }
-          : {}),
-      })),
-    }),
-  );
-  return Successful.flatMap((entry) => {
-    const message = messages[Number(entry.Id)];
-    return message ? [message] : [];
-  });
-}
-
-/** Messages visible on a queue, to size the progress bar (SQS's approximate count). */
-export async function approximateDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }),
-  );
-  return Number(Attributes.ApproximateNumberOfMessages ?? 0);
 }
 
 /** The SQS client and the queue pair `npx pipeline redrive <queue>` works on. */

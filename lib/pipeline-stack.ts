@@ -138,6 +138,7 @@ export class PipelineStack extends Stack {
     });
     this.billing.useManageLinks({ keySecret: this.api.manageLinkKeySecret, baseUrl: this.api.publicUrl });
     this.webhooks.fanOutNotificationsTo(this.notifications.queue);
+    this.api.operateNotificationsQueue(this.notifications.queue);
 
     this.observability = new Observability(this, 'Observability', {
       httpApi: this.api.httpApi,

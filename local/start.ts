@@ -97,6 +97,7 @@ function printSummary(stack: LocalStack, startupMs: number): void {
       stack.eventSources.map((source) => source.description),
     ),
     `  API              ${stack.apiUrl}`,
+    `  Console          ${stack.apiUrl}/console  (sign in with the admin key or a store key)`,
     `  Admin key        ${stack.adminApiKey}`,
     ...(stack.demoStore ? [`  Demo store       ${stack.demoStore.id}, key ${stack.demoStore.apiKey}`] : []),
     '',

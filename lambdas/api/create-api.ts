@@ -5,10 +5,15 @@ import { createRouter } from './http/router';
 import { serializeResponse } from './responses';
 import type { RouteContext } from './route-context';
 import { adminStoreRoutes } from './routes/admin-stores';
+import { consoleRoutes } from './routes/console';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { managePageRoutes } from './routes/manage-page';
+import { openApiRoutes } from './routes/openapi';
+import { queueRoutes } from './routes/queues';
 import { reconciliationRoutes } from './routes/reconciliations';
+import { runHistoryRoutes } from './routes/run-history';
+import { subscriptionListRoutes } from './routes/subscription-list';
 import { subscriptionRunRoutes } from './routes/subscription-runs';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { transactionRoutes } from './routes/transactions';
@@ -47,6 +52,8 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
   const services = createServices(deps);
   const route = createRouter<RouteContext>([
     ...healthRoutes(),
+    ...openApiRoutes(services),
+    ...consoleRoutes(),
     ...adminStoreRoutes(services),
     ...transactionRoutes(services),
     ...webhookRoutes(services),
@@ -56,6 +63,9 @@ export function createApi(deps: ApiDependencies, logger: ApiLogger) {
     ...managePageRoutes(services),
     ...subscriptionRunRoutes(services),
     ...reconciliationRoutes(services),
+    ...subscriptionListRoutes(services),
+    ...runHistoryRoutes(services),
+    ...queueRoutes(services),
   ]);
 
   return async (
@@ -105,12 +115,23 @@ function toApiRequest(event: APIGatewayProxyEventV2): ApiRequest {
   const body = event.body ?? '';
   return {
     method: event.requestContext.http.method.toUpperCase(),
-    path: event.rawPath,
+    path: withoutStage(event.rawPath, event.requestContext.stage),
     headers,
     query,
     rawBody: event.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body,
     requestId: event.requestContext.requestId,
   };
+}
+
+/**
+ * The route's path without the stage's base path: behind a named API Gateway stage (not `$default`) the raw path
+ * starts with `/<stage>`, which the routes do not name.
+ */
+export function withoutStage(rawPath: string, stage: string | undefined): string {
+  if (!stage || stage === '$default') return rawPath;
+  const prefix = `/${stage}`;
+  if (rawPath === prefix) return '/';
+  return rawPath.startsWith(`${prefix}/`) ? rawPath.slice(prefix.length) : rawPath;
 }
 
 function toResult(response: {

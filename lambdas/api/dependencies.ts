@@ -10,6 +10,8 @@ import { datafeedsS3Client, S3DatafeedStore } from '../billing/adapters/s3-dataf
 import { SqsReconciliationQueue, SqsRunQueue } from '../billing/adapters/sqs-billing-queues';
 import { DynamoEventsRepository } from '../events/adapters/dynamo-events-repository';
 import { DynamoTransactionsRepository } from '../events/adapters/dynamo-transactions-repository';
+import { createIndexGate } from '../index-gate/adapters/gated-index-query';
+import { queueAgeReader, sqsQueueOperations } from '../operations/adapters/queue-operations';
 import { createDocumentClient } from '../platform/dynamodb';
 import { publishCount } from '../platform/metrics';
 import { DynamoStoreWindowCounters } from '../stores/adapters/dynamo-store-window-counters';
@@ -63,7 +65,11 @@ export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependenc
     endpointStats: new DynamoEndpointStats(table(config.ATTEMPTS_TABLE_NAME)),
     replays: new SqsReplayQueue({ client: sqs, queueUrl: config.REPLAYS_QUEUE_URL }),
     billing: {
-      subscriptions: new DynamoSubscriptionsRepository(table(config.SUBSCRIPTIONS_TABLE_NAME)),
+      // The list reads the created index through the readiness gate (503 while it is built).
+      subscriptions: new DynamoSubscriptionsRepository({
+        ...table(config.SUBSCRIPTIONS_TABLE_NAME),
+        gate: createIndexGate(dynamodb),
+      }),
       charges: new DynamoChargesRepository(table(config.CHARGES_TABLE_NAME)),
       runs: new DynamoRunsRepository(table(config.RUNS_TABLE_NAME)),
       runQueue: new SqsRunQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
@@ -74,6 +80,7 @@ export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependenc
         queue: new SqsReconciliationQueue({ client: sqs, queueUrl: config.RUNS_QUEUE_URL }),
       },
     },
+    operations: sqsQueueOperations(sqs, queuePairs(config), queueAgeReader()),
     ...(storeThrottle.rateLimit > 0 ? { storeThrottle, storeCounters } : {}),
     onStoreCountersFailure: (storeId, error) => {
       logger.warn('store limit sync failed: this environment limits the store alone', {
@@ -88,5 +95,19 @@ export function apiDependencies(config: ApiConfig, logger: Logger): ApiDependenc
     webhookPolicy: { allowPrivate, requireHttps: !allowPrivate },
     // Published at once (one EMF line), so requests that accept nothing publish no empty metric set.
     onTransactionAccepted: () => publishCount('TransactionsAccepted'),
+  };
+}
+
+/** The work queues and their dead-letter queues; notifications' only in a deployment that has them. */
+function queuePairs(config: ApiConfig) {
+  const pair = (sourceUrl: string, deadLetterUrl: string) => ({ sourceUrl, deadLetterUrl });
+  return {
+    deliveries: pair(config.DELIVERIES_QUEUE_URL, config.DELIVERIES_DLQ_URL),
+    replays: pair(config.REPLAYS_QUEUE_URL, config.REPLAYS_DLQ_URL),
+    charges: pair(config.CHARGES_QUEUE_URL, config.CHARGES_DLQ_URL),
+    runs: pair(config.RUNS_QUEUE_URL, config.RUNS_DLQ_URL),
+    ...(config.NOTIFICATIONS_QUEUE_URL && config.NOTIFICATIONS_DLQ_URL
+      ? { notifications: pair(config.NOTIFICATIONS_QUEUE_URL, config.NOTIFICATIONS_DLQ_URL) }
+      : {}),
   };
 }

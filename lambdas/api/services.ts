@@ -4,6 +4,7 @@ import type { DatafeedStore, RunQueue, RunsRepository } from '../billing/domain/
 import type { SubscriptionsRepository } from '../billing/domain/subscriptions-repository';
 import type { EventsRepository } from '../events/domain/events';
 import type { TransactionsRepository } from '../events/domain/transactions';
+import type { QueueOperations } from '../operations/domain/queue-operations';
 import { SharedStoreThrottle, type StoreWindowCounters } from '../stores/domain/shared-store-throttle';
 import {
   StoreThrottle,
@@ -35,6 +36,8 @@ export interface ApiDependencies {
   readonly replays: ReplayQueue;
   /** Subscriptions, runs and datafeeds. */
   readonly billing?: BillingDependencies;
+  /** The work queues and their dead-letter queues, for the admin's queue routes (routes/queues.ts). */
+  readonly operations?: QueueOperations;
   /** Resolves webhook hosts for the SSRF guard. */
   readonly resolver: HostResolver;
   /** Which webhook URLs are refused: private targets are allowed locally only; https is required in AWS. */

@@ -3,11 +3,13 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { API_FUNCTION_VARIABLES } from '../../lambdas/api/function-variables';
-import { functionEnvironment } from '../constructs/function-environment';
+import type { DurableQueue } from '../constructs/durable-queue';
+import { addFunctionVariables, functionEnvironment } from '../constructs/function-environment';
 import { suppliedLocallyFrom } from '../constructs/local-value';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { PipelineTable } from '../constructs/pipeline-table';
@@ -130,6 +132,13 @@ export class Api extends Construct {
           PUBLIC_API_URL: Lazy.string({ produce: () => this.publicUrl }),
           ...webhooks.apiVariables,
           ...billing.apiVariables,
+          // The work queues the admin routes show and redrive (GET /v1/admin/queues); notifications' come later.
+          DELIVERIES_QUEUE_URL: webhooks.deliveriesQueue.queue.queueUrl,
+          DELIVERIES_DLQ_URL: webhooks.deliveriesQueue.deadLetterQueue.queueUrl,
+          REPLAYS_DLQ_URL: webhooks.replaysQueue.deadLetterQueue.queueUrl,
+          CHARGES_QUEUE_URL: billing.chargesQueue.queue.queueUrl,
+          CHARGES_DLQ_URL: billing.chargesQueue.deadLetterQueue.queueUrl,
+          RUNS_DLQ_URL: billing.runsQueue.deadLetterQueue.queueUrl,
         },
       }),
     });
@@ -139,6 +148,24 @@ export class Api extends Construct {
     this.manageLinkKeySecret.grantRead(this.apiFunction.fn);
     webhooks.grantApi(this.apiFunction);
     billing.grantApi(this.apiFunction);
+    for (const queue of [
+      webhooks.deliveriesQueue,
+      webhooks.replaysQueue,
+      billing.chargesQueue,
+      billing.runsQueue,
+    ]) {
+      this.grantQueueOperations(queue);
+    }
+    // The queues' oldest ages: CloudWatch's ApproximateAgeOfOldestMessage (SQS has no attribute for it).
+    const queueAges = new iam.Policy(this.apiFunction, 'QueueAgesPolicy', {
+      roles: [this.apiFunction.fn.role as iam.IRole],
+      statements: [new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] })],
+    });
+    Validations.of(queueAges).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:GetMetricData supports no resource-level permissions; it only reads metrics (the queues’ ApproximateAgeOfOldestMessage for GET /v1/admin/queues).',
+    });
 
     this.httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       description: 'Commerce pipeline API: every route and method goes to ApiFunction, which routes itself.',
@@ -190,6 +217,28 @@ export class Api extends Construct {
 
     // Everything here was first deployed directly on the stack: it keeps those logical IDs (stack-level-ids.ts).
     keepStackLevelLogicalIds(...this.node.children);
+  }
+
+  /**
+   * Lets the admin routes show and redrive the notifications queue (`notifications` in GET /v1/admin/queues). The
+   * queue is made after the API (its function uses the API's tables and manage link key), so the stack hands it
+   * over once it exists.
+   */
+  public operateNotificationsQueue(queue: DurableQueue): void {
+    addFunctionVariables(this.apiFunction, API_FUNCTION_VARIABLES, {
+      NOTIFICATIONS_QUEUE_URL: queue.queue.queueUrl,
+      NOTIFICATIONS_DLQ_URL: queue.deadLetterQueue.queueUrl,
+    });
+    this.grantQueueOperations(queue);
+  }
+
+  /**
+   * The queue routes' permissions on one work queue: the depths of both queues (sqs:GetQueueAttributes, in both
+   * grants), and the redrive (receive and delete on the dead-letter queue, send to the source queue).
+   */
+  private grantQueueOperations(queue: DurableQueue): void {
+    queue.queue.grantSendMessages(this.apiFunction.fn);
+    queue.deadLetterQueue.grantConsumeMessages(this.apiFunction.fn);
   }
 
   /** The API's public base URL, without a trailing slash: the HTTP API's endpoint (its stage is `$default`). */

@@ -155,6 +155,16 @@ export class Billing extends Construct {
           sortKey: { name: 'dueAt', type: string },
           projection: dynamodb.ProjectionType.ALL,
         },
+        // A store's subscriptions newest first (GET /v1/subscriptions): every subscription has createdAt from its
+        // first write, so the index covers them all. Keys and status only: the list filters on status here and
+        // reads the items by key. Read through the readiness gate.
+        {
+          indexName: 'created',
+          partitionKey: { name: 'storeId', type: string },
+          sortKey: { name: 'createdAt', type: string },
+          projection: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: ['status'],
+        },
       ],
     });
     this.chargesTable = new PipelineTable(this, 'ChargesTable', {
@@ -417,6 +427,8 @@ export class Billing extends Construct {
       'dynamodb:PutItem',
       'dynamodb:UpdateItem',
     );
+    // The list reads the created index (through the gate: DescribeTable) and the items (BatchGetItem).
+    this.subscriptionsTable.grantIndexRead(api);
     this.chargesTable.table.grantReadData(api.fn);
     // A cancel or a pause releases the claim of a charge nobody asked the gateway for (a conditional delete).
     grantItemActions(this.chargesTable, api, 'dynamodb:DeleteItem');

@@ -510,7 +510,15 @@ describe('webhook side', () => {
       expect.arrayContaining([...read, ...write]),
     );
     expect(actionsOn('ApiFunction', queueId('ReplaysQueue'))).toContain(send);
-    expect(actionsOn('ApiFunction', queueId('DeliveriesQueue'))).toEqual([]);
+    // The queue routes (GET /v1/admin/queues, redrive): the depths, and the redrive's send to each work queue and
+    // receive and delete on its dead-letter queue; never a receive from a work queue.
+    expect(actionsOn('ApiFunction', queueId('DeliveriesQueue'))).toEqual(
+      ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', send].sort(),
+    );
+    expect(actionsOn('ApiFunction', queueId('DeliveriesDeadLetterQueue'))).toEqual(
+      expect.arrayContaining(['sqs:GetQueueAttributes', 'sqs:ReceiveMessage', 'sqs:DeleteMessage']),
+    );
+    expect(actionsOn('ApiFunction', queueId('DeliveriesDeadLetterQueue'))).not.toContain(send);
 
     // Fanout: puts events (only), reads endpoints, sends deliveries, reads both streams.
     expect(actionsOn('FanoutFunction', tableId('EventsTable'))).toEqual(

@@ -24,6 +24,9 @@ class Reports implements ReconciliationReports {
   async get(date: string) {
     return this.items.get(date);
   }
+  async getMany(dates: readonly string[]) {
+    return dates.flatMap((date) => this.items.get(date) ?? []);
+  }
 }
 
 class Queue {

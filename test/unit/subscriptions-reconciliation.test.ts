@@ -456,6 +456,9 @@ class FakeReports implements ReconciliationReports {
   async get(date: string) {
     return this.items.get(date);
   }
+  async getMany(dates: readonly string[]) {
+    return dates.flatMap((date) => this.items.get(date) ?? []);
+  }
 }
 
 class FakeQueue {

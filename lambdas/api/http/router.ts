@@ -15,6 +15,11 @@ export interface Route<Context> {
     params: Readonly<Record<string, string>>,
     context: Context,
   ) => Promise<ApiResponse>;
+  /**
+   * Only answers 405 for a method its path does not take (in the path's own format, such as the manage page's
+   * HTML): no operation of the API, so the OpenAPI document does not list it.
+   */
+  readonly methodNotAllowed?: true;
 }
 
 interface CompiledRoute<Context> extends Route<Context> {

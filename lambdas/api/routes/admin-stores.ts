@@ -6,7 +6,7 @@ import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';
 
-const createStoreBody = z.strictObject({
+export const createStoreBody = z.strictObject({
   id: z
     .string()
     .regex(

@@ -8,7 +8,7 @@ import type { ApiServices } from '../services';
 
 const DEFAULT_LIMIT = 50;
 
-const listQuery = z.object({
+export const listQuery = z.object({
   /**
    * An ISO time (events created then or later) or an event id (events strictly after it). A page's `next` is
    * passed back as `since` to read the following page.

@@ -29,6 +29,9 @@ import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
 import { type ApiServices, billingOf, storeScope } from '../services';
 
+/** `POST /v1/subscriptions/{id}/manage-link` takes no field: an empty body, or `{}`. */
+export const manageLinkBody = z.strictObject({});
+
 /**
  * The customer's manage link (docs/api.md section 3): `POST /v1/subscriptions/{id}/manage-link` makes one for a
  * store's subscription, and `GET /manage/{token}` is the page it opens, outside `/v1`: the signed token is its only
@@ -105,8 +108,7 @@ export function managePageRoutes(services: ApiServices): Route<RouteContext>[] {
       handle: async (request, params, context) => {
         const storeId = await services.auth.store(request);
         // No fields: an empty body, or `{}`.
-        const body =
-          request.rawBody.trim() === '' ? {} : validateBody(z.strictObject({}), readJsonBody(request));
+        const body = request.rawBody.trim() === '' ? {} : validateBody(manageLinkBody, readJsonBody(request));
         const create = async (): Promise<ApiResponse> => {
           const subscription = await billing().subscriptions.get(storeId, params.id ?? '');
           if (!subscription) throw problems.notFound(`No subscription "${params.id ?? ''}" in this store.`);
@@ -204,6 +206,7 @@ function htmlRoute(
       : {
           method: candidate,
           path,
+          methodNotAllowed: true,
           handle: async () => ({
             status: 405,
             headers: { ...MANAGE_PAGE_HEADERS, allow: method },

@@ -11,7 +11,7 @@ const PATH = '/v1/admin/reconciliations';
 
 const DATE_MESSAGE = "must be a run's UTC date, YYYY-MM-DD (a real calendar day)";
 
-const requestBody = z.strictObject({
+export const requestBody = z.strictObject({
   date: z.string({ message: DATE_MESSAGE }).refine(isRunId, DATE_MESSAGE),
 });
 

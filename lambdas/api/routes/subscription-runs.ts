@@ -11,7 +11,7 @@ import { type ApiServices, billingOf } from '../services';
 
 const PATH = '/v1/admin/subscription-runs';
 
-const triggerBody = z.strictObject({
+export const triggerBody = z.strictObject({
   asOf: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' }).optional(),
 });
 

@@ -15,7 +15,7 @@ import type { ApiServices } from '../services';
 
 const DEFAULT_LIMIT = 20;
 
-const attemptsQuery = z.object({
+export const attemptsQuery = z.object({
   limit: limitParam(100),
   status: z.enum(['succeeded', 'failed'], { message: 'must be "succeeded" or "failed"' }).optional(),
   eventId: z

@@ -26,8 +26,8 @@ const ENDPOINT_ID_PATTERN = /^ep_[0-9A-Z]{26}$/;
 const RECOVER_PAGE = 100;
 
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
-const recoverBody = z.strictObject({ since: isoTime, until: isoTime.optional() });
-const testBody = z.strictObject({});
+export const recoverBody = z.strictObject({ since: isoTime, until: isoTime.optional() });
+export const testBody = z.strictObject({});
 
 export function webhookRefeedRoutes(services: ApiServices): Route<RouteContext>[] {
   const { endpoints, events, replays } = services.deps;

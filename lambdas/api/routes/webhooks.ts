@@ -42,7 +42,7 @@ const rateLimit = z
   .min(1, 'must be at least 1 delivery per second')
   .max(1000, 'must be at most 1000 deliveries per second');
 /** Custom headers, checked by the webhooks domain; each problem names `headers.<name>` (or `headers`). */
-const customHeaders = z.unknown().transform((input, ctx) => {
+export const customHeaders = z.unknown().transform((input, ctx) => {
   const parsed = parseCustomHeaders(input);
   if (parsed.ok) return parsed.headers;
   for (const problem of parsed.problems) {
@@ -51,7 +51,7 @@ const customHeaders = z.unknown().transform((input, ctx) => {
   return z.NEVER;
 });
 
-const createBody = z.strictObject({
+export const createBody = z.strictObject({
   url,
   events: eventFilter,
   description: description.optional(),
@@ -59,7 +59,7 @@ const createBody = z.strictObject({
   headers: customHeaders.optional(),
 });
 
-const patchBody = z
+export const patchBody = z
   .strictObject({
     url: url.optional(),
     events: eventFilter.optional(),
@@ -76,7 +76,7 @@ const patchBody = z
   );
 
 const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time' });
-const replayBody = z.strictObject({
+export const replayBody = z.strictObject({
   since: isoTime,
   until: isoTime.optional(),
   events: z

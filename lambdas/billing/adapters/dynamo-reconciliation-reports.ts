@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { batchGetConsistent } from '../../platform/dynamodb';
 import type { ReconciliationReports } from '../domain/reconciliation';
 import type { ReconciliationReport } from '../domain/reconciliation-report';
 
@@ -36,8 +37,16 @@ export class DynamoReconciliationReports implements ReconciliationReports {
         ConsistentRead: true,
       }),
     );
-    if (!Item) return undefined;
-    const { runId: _runId, sk: _sk, ...report } = Item;
-    return report as ReconciliationReport;
+    return Item ? toReport(Item) : undefined;
   }
+
+  async getMany(dates: readonly string[]): Promise<ReconciliationReport[]> {
+    const keys = [...new Set(dates)].map((runId) => ({ runId, sk: RECONCILIATION_SK }));
+    return (await batchGetConsistent(this.client, this.tableName, keys)).map(toReport);
+  }
+}
+
+function toReport(item: Record<string, unknown>): ReconciliationReport {
+  const { runId: _runId, sk: _sk, ...report } = item;
+  return report as unknown as ReconciliationReport;
 }

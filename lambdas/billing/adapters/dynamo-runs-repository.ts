@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { isConditionalCheckFailure } from '../../platform/dynamodb';
+import { batchGetConsistent, isConditionalCheckFailure } from '../../platform/dynamodb';
 import type { CounterAddResult, CounterSource, RunCounters } from '../domain/outbox';
 import type { CounterDelta } from '../domain/outbox-effects';
 import type { RunCompletion, RunsRepository } from '../domain/runs/ports';
@@ -34,6 +34,11 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       new GetCommand({ TableName: this.tableName, Key: { runId, sk: RUN_SK }, ConsistentRead: true }),
     );
     return Item ? toRun(Item) : undefined;
+  }
+
+  async getMany(runIds: readonly string[]): Promise<Run[]> {
+    const keys = [...new Set(runIds)].map((runId) => ({ runId, sk: RUN_SK }));
+    return (await batchGetConsistent(this.client, this.tableName, keys)).map(toRun);
   }
 
   async acquireLease(runId: string, owner: string, now: number, leaseMs: number): Promise<Run | undefined> {

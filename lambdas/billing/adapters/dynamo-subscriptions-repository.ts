@@ -2,14 +2,31 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } fr
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { gatedIndexQuery } from '../../index-gate/adapters/gated-index-query';
 import type { IndexGate } from '../../index-gate/domain/index-gate';
-import { isConditionalCheckFailure } from '../../platform/dynamodb';
+import { batchGetConsistent, isConditionalCheckFailure } from '../../platform/dynamodb';
 import type { DueSubscriptions } from '../domain/runs/ports';
 import { dueShardOf, type Subscription, type SubscriptionChange } from '../domain/subscription';
+import type {
+  SubscriptionListPage,
+  SubscriptionListPosition,
+  SubscriptionListQuery,
+} from '../domain/subscription-list';
 import type { SubscriptionsRepository } from '../domain/subscriptions-repository';
 import { putIfAbsent } from './put-if-absent';
 
 /** The due index of the subscriptions table (lib/features/billing.ts declares it). */
 export const DUE_INDEX_NAME = 'due';
+
+/**
+ * The created index of the subscriptions table (lib/features/billing.ts declares it): pk `storeId`, sk
+ * `createdAt`, projecting `status` beside the keys, for a store's subscriptions newest first.
+ */
+export const CREATED_INDEX_NAME = 'created';
+
+/**
+ * Index queries one page of a filtered list makes at most before it answers short (with `next`): a status that
+ * few subscriptions have must not turn one request into a read of the whole store.
+ */
+const MAX_INDEX_READS_PER_PAGE = 5;
 
 /** Statuses in which a subscription is still billed. */
 const BILLED = ['active', 'past_due'];
@@ -161,6 +178,77 @@ export class DynamoSubscriptionsRepository implements SubscriptionsRepository, D
     }
   }
 
+  /**
+   * A store's subscriptions newest first: up to `limit` keys from the created index (keys and `status` only, so
+   * the status filter is applied on the index), then the items themselves in one strongly consistent
+   * BatchGetItem. The index is eventually consistent: a subscription created a moment ago may not be listed
+   * yet, and one whose status changed since is left out when it no longer matches the filter.
+   */
+  async list(storeId: string, query: SubscriptionListQuery): Promise<SubscriptionListPage> {
+    if (!this.gate)
+      throw new Error('DynamoSubscriptionsRepository: reading the created index needs an index gate.');
+    const gate = this.gate;
+    const keys: SubscriptionListPosition[] = [];
+    let start: Record<string, unknown> | undefined = query.after
+      ? { storeId, subscriptionId: query.after.subscriptionId, createdAt: query.after.createdAt }
+      : undefined;
+    let next: SubscriptionListPosition | undefined;
+    for (let reads = 0; ; reads += 1) {
+      if (reads === MAX_INDEX_READS_PER_PAGE) {
+        // Short page: more may follow from where the index was read to.
+        next = start ? positionOf(start) : undefined;
+        break;
+      }
+      const page = await gatedIndexQuery(
+        gate,
+        this.client,
+        CREATED_INDEX_NAME,
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: 'storeId = :storeId',
+          ExpressionAttributeValues: {
+            ':storeId': storeId,
+            ...(query.status ? { ':status': query.status } : {}),
+          },
+          ...(query.status
+            ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
+            : {}),
+          ScanIndexForward: false,
+          Limit: query.limit,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        },
+        // The list answers 503 until the index is ready (the route's job): never a partial list.
+        { kind: 'fail' },
+        (output) => ({ items: (output.Items ?? []).map(positionOf), last: output.LastEvaluatedKey }),
+      );
+      const room = query.limit - keys.length;
+      keys.push(...page.items.slice(0, room));
+      if (page.items.length > room) {
+        // The page is full before the end of what the index returned: the next page starts after its last key.
+        next = keys[keys.length - 1];
+        break;
+      }
+      if (!page.last) break;
+      start = page.last;
+      if (keys.length === query.limit) {
+        next = positionOf(page.last);
+        break;
+      }
+    }
+    const items = (await batchGetConsistent(
+      this.client,
+      this.tableName,
+      keys.map(({ subscriptionId }) => ({ storeId, subscriptionId })),
+    )) as unknown as Subscription[];
+    const byId = new Map(items.map((item) => [item.subscriptionId, item]));
+    // In the index's order (newest first; equal times by id): the order the next page continues.
+    const subscriptions = keys
+      .map(({ subscriptionId }) => byId.get(subscriptionId))
+      .filter((item): item is Subscription => item !== undefined)
+      .filter((item) => query.status === undefined || item.status === query.status);
+    return { subscriptions, ...(next ? { next } : {}) };
+  }
+
   async page(
     shard: string,
     asOf: string,
@@ -188,4 +276,8 @@ export class DynamoSubscriptionsRepository implements SubscriptionsRepository, D
       }),
     );
   }
+}
+
+function positionOf(key: Record<string, unknown>): SubscriptionListPosition {
+  return { createdAt: String(key.createdAt), subscriptionId: String(key.subscriptionId) };
 }

@@ -27,6 +27,8 @@ export interface ReconciliationReports {
   /** Writes the date's report, replacing any earlier one. */
   put(report: ReconciliationReport): Promise<void>;
   get(date: string): Promise<ReconciliationReport | undefined>;
+  /** The reports of these dates that exist, in no particular order (read by key, strongly consistent). */
+  getMany(dates: readonly string[]): Promise<ReconciliationReport[]>;
 }
 
 /** Port: the runs queue, for reconcile messages. `delaySeconds` is SQS's, at most 900. */

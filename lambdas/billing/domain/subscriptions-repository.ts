@@ -1,8 +1,9 @@
 import type { SubscriptionStateRepository } from './charges/ports';
 import type { Subscription } from './subscription';
+import type { SubscriptionList } from './subscription-list';
 
 /** Port: the subscriptions table as the API uses it. */
-export interface SubscriptionsRepository extends SubscriptionStateRepository {
+export interface SubscriptionsRepository extends SubscriptionStateRepository, SubscriptionList {
   create(subscription: Subscription): Promise<{ created: true } | { created: false; existing: Subscription }>;
   /**
    * Cancels a subscription that is billed or unpaid. @returns the canceled subscription, or why not: it does not

@@ -111,6 +111,9 @@ const resource = (what: string) =>
     .trim()
     .min(1);
 
+/** A queue URL the deployment wires in: SQS's (https) in AWS, the emulator's (http) locally. */
+const queueUrl = (what: string) => resource(what).pipe(url(['http:', 'https:']));
+
 /** The public configuration: what users set for `npm start` and in PipelineStack's `settings`. */
 export const SETTINGS = {
   PORT: z
@@ -201,9 +204,13 @@ export const RESOURCES = {
   DELIVERIES_QUEUE_URL: resource('deliveries queue URL'),
   DELIVERIES_DLQ_URL: resource('deliveries dead-letter queue URL'),
   REPLAYS_QUEUE_URL: resource('replays queue URL'),
+  REPLAYS_DLQ_URL: queueUrl('replays dead-letter queue URL'),
   /** Optional: a deployment without the notifications queue sends no emails (fan-out queues none). */
   NOTIFICATIONS_QUEUE_URL: resource('notifications queue URL').optional(),
+  /** Optional with NOTIFICATIONS_QUEUE_URL: the API lists and redrives the notifications queue when both are set. */
+  NOTIFICATIONS_DLQ_URL: queueUrl('notifications dead-letter queue URL').optional(),
   RUNS_QUEUE_URL: resource('runs queue URL'),
+  RUNS_DLQ_URL: queueUrl('runs dead-letter queue URL'),
   CHARGES_QUEUE_URL: resource('charges queue URL'),
   CHARGES_DLQ_URL: resource('charges dead-letter queue URL'),
   DATAFEEDS_BUCKET_NAME: resource('datafeeds bucket name'),

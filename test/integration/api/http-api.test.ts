@@ -1,10 +1,12 @@
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoIdempotencyStore } from '../../../lambdas/api/adapters/dynamo-idempotency-store';
 import { runIdempotently } from '../../../lambdas/api/domain/idempotency';
+import { buildOpenApiDocument } from '../../../lambdas/api/openapi/document';
 import { createDocumentClient } from '../../../lambdas/platform/dynamodb';
 import { hashApiKey } from '../../../lambdas/stores/domain/api-keys';
 import { localClientConfig } from '../../../local/aws-clients';
 import { synthesizePipelineTemplate } from '../../../local/template';
+import { checkResponse } from '../support/openapi-validator';
 import { startTestStack, type TestStack } from '../support/test-stack';
 
 /**
@@ -34,6 +36,7 @@ async function request(
     headers: { 'content-type': 'application/json', ...options.headers },
   });
   const text = await response.text();
+  checkResponse(method, path, response.status, response.headers, text);
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
@@ -42,6 +45,17 @@ const admin = { authorization: 'Bearer admin-key-integration-0001' };
 describe('HTTP API on the local stack', () => {
   it('answers /health', async () => {
     expect(await request('GET', '/health')).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('serves its OpenAPI 3.1 document without a key, with this API as its server', async () => {
+    const answer = await request('GET', '/openapi.json');
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('content-type')).toBe('application/json');
+    const expected = buildOpenApiDocument(stack.apiUrl);
+    expect(answer.body.openapi).toBe('3.1.0');
+    expect(answer.body.servers).toEqual([{ url: stack.apiUrl, description: 'This API.' }]);
+    expect(Object.keys(answer.body.paths)).toEqual(Object.keys(expected.paths as object));
+    expect(Object.keys(answer.body.webhooks)).toContain('subscription.charged');
   });
 
   it('creates a store whose key is stored only as a digest, and refuses a duplicate', async () => {

@@ -4,6 +4,7 @@ import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { type CfnTemplate, resourcesOfType, synthesizePipelineTemplate } from '../../../local/template';
 import { httpTemplate } from '../../fixtures/stacks';
 import { sharedEmulators, uniquePrefix } from '../support/emulators';
+import { fetchApi } from '../support/openapi-validator';
 import { startTestStack, type TestStack } from '../support/test-stack';
 
 // Emulator round trips, visibility timeouts and retries: more than jest's default 5 s per test or hook.
@@ -21,14 +22,14 @@ describe('the local stack of the pipeline', () => {
   afterAll(() => stack.stop());
 
   it('answers GET /health', async () => {
-    const response = await fetch(`${stack.apiUrl}/health`);
+    const response = await fetchApi(`${stack.apiUrl}/health`);
 
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
   it('gives the API the admin key as a local secret and seeds the demo store', async () => {
-    const response = await fetch(`${stack.apiUrl}/v1/admin/stores`, {
+    const response = await fetchApi(`${stack.apiUrl}/v1/admin/stores`, {
       method: 'POST',
       headers: { authorization: `Bearer ${stack.adminApiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'integration', name: 'Integration' }),
@@ -40,7 +41,7 @@ describe('the local stack of the pipeline', () => {
   });
 
   it('refuses a wrong admin key', async () => {
-    const response = await fetch(`${stack.apiUrl}/v1/admin/stores`, {
+    const response = await fetchApi(`${stack.apiUrl}/v1/admin/stores`, {
       method: 'POST',
       headers: { authorization: 'Bearer wrong', 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'nope', name: 'Nope' }),

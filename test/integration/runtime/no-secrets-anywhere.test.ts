@@ -1,4 +1,5 @@
 import { synthesizePipelineTemplate } from '../../../local/template';
+import { fetchApi } from '../support/openapi-validator';
 import { pipelineClient, transaction } from '../support/pipeline-client';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { waitFor } from '../support/wait-for';
@@ -123,7 +124,7 @@ describe('no secret in a running stack’s function environments or logs', () =>
       201,
       'manage link',
     );
-    const page = await fetch(String(link.url));
+    const page = await fetchApi(String(link.url));
     expect(page.status).toBe(200);
   });
   afterAll(async () => {

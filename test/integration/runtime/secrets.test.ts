@@ -7,6 +7,7 @@ import {
 import { localClientConfig } from '../../../local/aws-clients';
 import { LocalSecretsManager } from '../../../local/emulators/secrets-manager';
 import { synthesizePipelineTemplate } from '../../../local/template';
+import { fetchApi } from '../support/openapi-validator';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { sleep, waitFor } from '../support/wait-for';
 
@@ -29,7 +30,7 @@ describe('secrets of a running local stack', () => {
   /** The status of an admin read: 404 (no such run) when the key is accepted, 401 when refused. */
   const adminStatus = async (key: string) =>
     (
-      await fetch(`${stack.apiUrl}/v1/admin/subscription-runs/2001-01-01`, {
+      await fetchApi(`${stack.apiUrl}/v1/admin/subscription-runs/2001-01-01`, {
         headers: { authorization: `Bearer ${key}` },
       })
     ).status;

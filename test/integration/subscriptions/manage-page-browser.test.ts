@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import chromium from '@sparticuz/chromium';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { manageLinkKeyring, manageUrl, signManageToken } from '../../../lambdas/billing/domain/manage-link';
+import { launchBrowser, watchedPage as newWatchedPage } from '../support/browser';
 import { sleep, waitFor } from '../support/wait-for';
 import {
   type BillingTestStack,
@@ -26,15 +26,7 @@ let browser: Browser;
 let store: TestStore;
 
 beforeAll(async () => {
-  [billing, browser] = await Promise.all([
-    startBillingTestStack(adminKey),
-    (async () =>
-      puppeteer.launch({
-        executablePath: await chromium.executablePath(),
-        args: [...chromium.args, '--no-sandbox'],
-        headless: true,
-      }))(),
-  ]);
+  [billing, browser] = await Promise.all([startBillingTestStack(adminKey), launchBrowser()]);
   // Two subscriptions charged by today's run: their receipts carry the links.
   store = await newStore(billing, 'manage');
   for (const [id, plan] of [
@@ -75,15 +67,7 @@ async function linkFromReceipt(subscriptionId: string): Promise<string> {
 
 /** A new page that records every request it makes and every dialog (an alert would be one), dismissing them. */
 async function watchedPage(): Promise<{ page: Page; requests: string[]; dialogs: string[] }> {
-  const page = await browser.newPage();
-  const requests: string[] = [];
-  const dialogs: string[] = [];
-  page.on('request', (request) => requests.push(request.url()));
-  page.on('dialog', async (dialog) => {
-    dialogs.push(dialog.message());
-    await dialog.dismiss();
-  });
-  return { page, requests, dialogs };
+  return newWatchedPage(browser);
 }
 
 /** The stack's manage link key (the local stack generated it), to sign tokens the way the API does. */

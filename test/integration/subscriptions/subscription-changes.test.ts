@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fetchApi } from '../support/openapi-validator';
 import { sleep } from '../support/wait-for';
 import {
   type BillingTestStack,
@@ -94,7 +95,7 @@ describe('PATCH /v1/subscriptions/{id}', () => {
       expect(answer.headers.get('content-type')).toContain('application/problem+json');
       expect((answer.body.errors as { field: string }[]).map((error) => error.field)).toContain(field);
     }
-    const malformed = await fetch(new URL('/v1/subscriptions/chg_bad', billing.stack.apiUrl), {
+    const malformed = await fetchApi(new URL('/v1/subscriptions/chg_bad', billing.stack.apiUrl), {
       method: 'PATCH',
       headers: { authorization: `Bearer ${store.apiKey}`, 'content-type': 'application/json' },
       body: '{"amount":',

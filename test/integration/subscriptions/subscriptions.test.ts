@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { GatewayFault } from '../../../local/payment-gateway/payment-gateway';
+import { fetchApi } from '../support/openapi-validator';
 import type { ApiAnswer } from '../support/pipeline-client';
 import { sleep, waitFor } from '../support/wait-for';
 import { WebhookReceiver } from '../support/webhook-receiver';
@@ -144,7 +145,7 @@ describe('a subscription run', () => {
     // Each with its customer's manage link (signed by the run function), which opens that subscription's page.
     for (const listed of datafeed.subscriptions) {
       expect(listed.manageUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/manage\/v1\.\S+$/);
-      const page = await fetch(listed.manageUrl as string);
+      const page = await fetchApi(listed.manageUrl as string);
       expect(page.status).toBe(200);
       expect(await page.text()).toContain(listed.attributes.plan as string);
     }

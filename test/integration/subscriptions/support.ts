@@ -9,6 +9,7 @@ import {
 import type { LocalFunction } from '../../../local/runtime/local-function';
 import { SmtpSink } from '../../../local/smtp-sink/smtp-sink';
 import { type CfnTemplate, synthesizePipelineTemplate } from '../../../local/template';
+import { fetchApi } from '../support/openapi-validator';
 import { pipelineClient } from '../support/pipeline-client';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { sleep, waitFor } from '../support/wait-for';
@@ -160,7 +161,7 @@ export async function runBilling(billing: BillingTestStack, asOf: string, timeou
 
 /** The store's datafeed of a run, as text (it is XML). */
 export async function fetchDatafeed(billing: BillingTestStack, apiKey: string, runId: string) {
-  const response = await fetch(new URL(`/v1/datafeeds/subscriptions/${runId}`, billing.stack.apiUrl), {
+  const response = await fetchApi(new URL(`/v1/datafeeds/subscriptions/${runId}`, billing.stack.apiUrl), {
     headers: { authorization: `Bearer ${apiKey}` },
   });
   return { status: response.status, headers: response.headers, text: await response.text() };

@@ -1,4 +1,9 @@
-/** A small client of the pipeline's HTTP API for tests: JSON in, `{status, headers, body}` out. */
+import { checkResponse } from './openapi-validator';
+
+/**
+ * A small client of the pipeline's HTTP API for tests: JSON in, `{status, headers, body}` out. Every answer is checked
+ * against the OpenAPI document (openapi-validator.ts): an answer the document does not describe fails the test.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: the tests read and assert answer bodies as loose JSON
 export interface ApiAnswer<T = any> {
   readonly status: number;
@@ -20,6 +25,8 @@ export function pipelineClient(apiUrl: string, key: string) {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await response.text();
+    // Every answer the integration tests get is checked against the OpenAPI document (GET /openapi.json).
+    checkResponse(method, path, response.status, response.headers, text);
     return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
   };
   return { call };

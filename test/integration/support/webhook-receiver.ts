@@ -28,7 +28,7 @@ export interface ReceivedWebhook {
 export type Behavior = (request: {
   webhookId: string;
   count: number;
-}) => { status: number; headers?: Record<string, string>; delayMs?: number } | 'hang';
+}) => { status: number; headers?: Record<string, string>; delayMs?: number; body?: string } | 'hang';
 
 /**
  * A merchant's endpoint: a real HTTP server on 127.0.0.1 that verifies every webhook with the `standardwebhooks`
@@ -126,6 +126,6 @@ export class WebhookReceiver {
       return;
     }
     if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
-    res.writeHead(answer.status, answer.headers).end('ok');
+    res.writeHead(answer.status, answer.headers).end(answer.body ?? 'ok');
   }
 }

@@ -26,7 +26,9 @@ import {
   type Subscription,
   type SubscriptionChange,
 } from '../../../lambdas/billing/domain/subscription';
+import { newestFirst, type SubscriptionListQuery } from '../../../lambdas/billing/domain/subscription-list';
 import type { SubscriptionsRepository } from '../../../lambdas/billing/domain/subscriptions-repository';
+import { IndexNotReadyError } from '../../../lambdas/index-gate/domain/index-gate';
 
 /**
  * In-memory billing ports with the conditions of their DynamoDB adapters (conditional puts, fenced updates, the
@@ -36,6 +38,10 @@ const clone = <T>(value: T): T => structuredClone(value);
 
 export class InMemorySubscriptions implements SubscriptionsRepository, DueSubscriptions {
   readonly items = new Map<string, Subscription>();
+  /** The created index's state, as the gate sees it: `list` fails as the adapter does while it is not ready. */
+  createdIndexStatus: 'ACTIVE' | 'CREATING' | 'BACKFILLING' = 'ACTIVE';
+  /** How many items each `list` call examines before it answers short, as the adapter's bounded index reads. */
+  listScanBound = 500;
 
   private key(storeId: string, id: string) {
     return `${storeId}#${id}`;
@@ -119,6 +125,29 @@ export class InMemorySubscriptions implements SubscriptionsRepository, DueSubscr
         : {}),
     });
     return true;
+  }
+
+  async list(storeId: string, query: SubscriptionListQuery) {
+    if (this.createdIndexStatus !== 'ACTIVE') {
+      throw new IndexNotReadyError('subscriptions', 'created', this.createdIndexStatus);
+    }
+    const newest = [...this.items.values()].filter((item) => item.storeId === storeId).sort(newestFirst);
+    const start = query.after
+      ? newest.filter((item) => newestFirst(item, query.after as never) <= 0).length
+      : 0;
+    const picked: Subscription[] = [];
+    let examined = 0;
+    for (const item of newest.slice(start)) {
+      if (picked.length === query.limit || examined === this.listScanBound) break;
+      examined += 1;
+      if (query.status === undefined || item.status === query.status) picked.push(item);
+    }
+    const last = newest[start + examined - 1];
+    const more = start + examined < newest.length;
+    return {
+      subscriptions: picked.map(clone),
+      ...(more && last ? { next: { createdAt: last.createdAt, subscriptionId: last.subscriptionId } } : {}),
+    };
   }
 
   async page(
@@ -313,6 +342,13 @@ export class InMemoryRuns implements RunsRepository, RunCounters {
   async get(runId: string) {
     const run = this.runs.get(runId);
     return run ? clone(run) : undefined;
+  }
+
+  async getMany(runIds: readonly string[]) {
+    return [...new Set(runIds)].flatMap((runId) => {
+      const run = this.runs.get(runId);
+      return run ? [clone(run)] : [];
+    });
   }
 
   async acquireLease(runId: string, owner: string, now: number, leaseMs: number) {

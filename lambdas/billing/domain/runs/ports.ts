@@ -14,6 +14,8 @@ import type { RunView } from './view';
 export interface RunsRepository {
   create(run: Run): Promise<{ created: true } | { created: false; existing: Run }>;
   get(runId: string): Promise<Run | undefined>;
+  /** The runs of these ids that exist, in no particular order (read by key, strongly consistent). */
+  getMany(runIds: readonly string[]): Promise<Run[]>;
   /**
    * Renews the lease when `owner` holds it, takes it over when it is free or expired; either way under a new
    * version (+ 1), so that each step is its own holder and fences every earlier one, of its owner too.
