@@ -69,7 +69,8 @@ export function adminView(api: Api, notify: Notifier, initialRuns?: RunView[]): 
     pollTimer = undefined;
   };
 
-  const poll = async (runId: string) => {
+  /** Reads the run with its progress log; follows it every RUN_POLL_MS while it runs (`once`: one read only). */
+  const poll = async (runId: string, once = false) => {
     pollTimer = undefined;
     if (disposed || series?.runId !== runId) return;
     try {
@@ -77,7 +78,7 @@ export function adminView(api: Api, notify: Notifier, initialRuns?: RunView[]): 
       if (disposed || series?.runId !== runId) return;
       renderRun(run);
       if (run.status === 'running') pollTimer = setTimeout(() => void poll(runId), RUN_POLL_MS);
-      else void loadRuns(false);
+      else if (!once) void loadRuns(false);
     } catch (error) {
       notify.error(error, `Following run ${runId}`);
       // A passing failure (a deploy, a throttle) must not end the live chart.
@@ -91,7 +92,8 @@ export function adminView(api: Api, notify: Notifier, initialRuns?: RunView[]): 
     if (series?.runId !== run.runId) series = newSeries(run);
     renderRun(run);
     renderRuns();
-    if (run.status === 'running') pollTimer = setTimeout(() => void poll(run.runId), RUN_POLL_MS);
+    // At once: the list has no progress log, the run's own answer has (a run opened mid-way shows its whole curve).
+    pollTimer = setTimeout(() => void poll(run.runId, run.status !== 'running'), 0);
   };
 
   const renderRuns = () =>

@@ -197,3 +197,14 @@ export function addPoint(
   if (next.length <= max) return next;
   return next.filter((_, index) => index === 0 || index === next.length - 1 || index % 2 === 0);
 }
+
+/** `points` and `more` as one series in time order (the run's logged history, and the polls seen here). */
+export function mergePoints(
+  points: readonly ProgressPoint[],
+  more: readonly ProgressPoint[],
+  max = 1800,
+): ProgressPoint[] {
+  let merged: ProgressPoint[] = [];
+  for (const point of [...points, ...more].sort((a, b) => a.at - b.at)) merged = addPoint(merged, point, max);
+  return merged;
+}

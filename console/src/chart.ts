@@ -1,4 +1,4 @@
-import { addPoint, chartModel, type ProgressPoint } from './chart-scale';
+import { addPoint, chartModel, mergePoints, type ProgressPoint } from './chart-scale';
 import { fill, h, s } from './dom';
 import {
   formatClock,
@@ -13,7 +13,10 @@ import { answered, type RunView } from './types';
 const WIDTH = 640;
 const HEIGHT = 280;
 
-/** What the chart keeps between polls: the points seen since the run was opened, starting at (startedAt, 0). */
+/**
+ * What the chart keeps between polls: the run's logged progress (the API's `progress`, from (startedAt, 0)) and the
+ * points seen since the run was opened.
+ */
 export interface RunSeries {
   readonly runId: string;
   points: ProgressPoint[];
@@ -27,6 +30,10 @@ export function newSeries(run: RunView): RunSeries {
 /** Adds a poll's answer at the time it was seen (the run's completion time once it is complete). */
 export function observe(series: RunSeries, run: RunView, now: number): void {
   const started = Date.parse(run.startedAt);
+  if (run.progress) {
+    const logged = run.progress.map((point) => ({ at: Date.parse(point.at), done: point.answered }));
+    series.points = mergePoints(series.points, logged);
+  }
   const at =
     run.status === 'completed' && run.completedAt ? Date.parse(run.completedAt) : Math.max(now, started);
   series.points = addPoint(series.points, { at, done: answered(run) });

@@ -374,6 +374,11 @@ export function storeView(api: Api, notify: Notifier): View {
       'webhooks',
       'Webhook endpoints',
       [button('Refresh', (control) => busy(control, load), { class: 'secondary', id: 'endpoints-refresh' })],
+      h(
+        'p',
+        { class: 'muted' },
+        'The last 24 hours are counted as deliveries finish and written about every 10 seconds; the attempts below are immediate.',
+      ),
       list,
       detail,
     );

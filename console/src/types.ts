@@ -75,6 +75,8 @@ export interface RunView {
   readonly deadlineAt?: string;
   readonly ratePerMinute: number;
   readonly etaSeconds: number | null;
+  /** The run's progress log (GET of one run only): answered against time, from (startedAt, 0). */
+  readonly progress?: readonly { readonly at: string; readonly answered: number }[];
 }
 
 export interface QueueDepth {

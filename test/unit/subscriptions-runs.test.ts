@@ -1,5 +1,6 @@
 import { runFunctionSettings } from '../../lambdas/billing/adapters/run-settings';
 import { claimFor } from '../../lambdas/billing/domain/charges/charge';
+import { progressPointDue, runProgress } from '../../lambdas/billing/domain/runs/progress-log';
 import { DEFAULT_RUN_SETTINGS } from '../../lambdas/billing/domain/runs/settings';
 import { workOnRun } from '../../lambdas/billing/domain/runs/step';
 import { runView } from '../../lambdas/billing/domain/runs/view';
@@ -367,6 +368,76 @@ describe('run progress', () => {
     expect(view).toMatchObject({ pending: 60, ratePerMinute: 10, etaSeconds: 360 });
     const stalled = runView({ ...base, samples: [{ at: now - 20 * 60_000, done: 40 }] }, now);
     expect(stalled).toMatchObject({ ratePerMinute: 0, etaSeconds: null });
+  });
+
+  it('logs progress points from the steps, and shows them from (startedAt, 0) to the completion', async () => {
+    const world = billingWorld();
+    for (const id of ['a', 'b', 'c']) await world.subscribe(id);
+    await world.trigger();
+    const owner = world.runQueue.messages[0]?.message.owner ?? '';
+    expect(await world.drain(runId, owner)).toBe('completed');
+
+    const run = (await world.runs.get(runId)) as NonNullable<Awaited<ReturnType<typeof world.runs.get>>>;
+    const logged = await world.runs.progressLog(runId);
+    expect(logged.length).toBeGreaterThan(0);
+    expect(run.progressLoggedAt).toBe(logged.at(-1)?.at);
+    const progress = runProgress(run, logged);
+    expect(progress[0]).toEqual({ at: run.startedAt, answered: 0 });
+    expect(progress.at(-1)).toEqual({ at: run.completedAt, answered: 3 });
+    for (const [index, point] of progress.entries()) {
+      if (index === 0) continue;
+      const previous = progress[index - 1] as (typeof progress)[number];
+      expect(Date.parse(point.at)).toBeGreaterThan(Date.parse(previous.at));
+      expect(point.answered).toBeGreaterThanOrEqual(previous.answered);
+    }
+  });
+
+  it('logs a point at most every hundredth of the run’s age (at least 10 s apart), so any run keeps a few hundred', () => {
+    const startedAt = new Date(T0).toISOString();
+    expect(progressPointDue({ startedAt }, T0)).toBe(true);
+    expect(progressPointDue({ startedAt, progressLoggedAt: T0 }, T0 + 9_999)).toBe(false);
+    expect(progressPointDue({ startedAt, progressLoggedAt: T0 }, T0 + 10_000)).toBe(true);
+    // Two hours in: a point every 72 s.
+    const twoHours = T0 + 2 * 3_600_000;
+    expect(progressPointDue({ startedAt, progressLoggedAt: twoHours - 71_000 }, twoHours)).toBe(false);
+    expect(progressPointDue({ startedAt, progressLoggedAt: twoHours - 72_000 }, twoHours)).toBe(true);
+    // A heartbeat every 2 s over 4 hours logs a few hundred points.
+    let loggedAt: number | undefined;
+    let points = 0;
+    for (let now = T0; now <= T0 + 4 * 3_600_000; now += 2_000) {
+      if (!progressPointDue({ startedAt, progressLoggedAt: loggedAt }, now)) continue;
+      loggedAt = now;
+      points += 1;
+    }
+    expect(points).toBeGreaterThan(300);
+    expect(points).toBeLessThan(400);
+  });
+
+  it('shows a log written out of order, twice, or by a late holder as one rising line', () => {
+    const run = {
+      runId,
+      startedAt: new Date(T0).toISOString(),
+      updatedAt: new Date(T0 + 60_000).toISOString(),
+      status: 'running',
+      total: 10,
+      succeeded: 6,
+      failed: 1,
+    } as unknown as Parameters<typeof runProgress>[0];
+    const progress = runProgress(run, [
+      { at: T0 + 30_000, done: 5 },
+      { at: T0 + 10_000, done: 2 },
+      { at: T0 + 30_000, done: 5 },
+      { at: T0 + 40_000, done: 4 },
+      { at: T0 - 5_000, done: 1 },
+      { at: T0 + 90_000, done: 9 },
+    ]);
+    expect(progress).toEqual([
+      { at: new Date(T0).toISOString(), answered: 0 },
+      { at: new Date(T0 + 10_000).toISOString(), answered: 2 },
+      { at: new Date(T0 + 30_000).toISOString(), answered: 5 },
+      { at: new Date(T0 + 40_000).toISOString(), answered: 5 },
+      { at: new Date(T0 + 60_000).toISOString(), answered: 7 },
+    ]);
   });
 });
 

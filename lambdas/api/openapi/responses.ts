@@ -197,6 +197,13 @@ const runFields = {
   etaSeconds: z.int().min(0).nullable().meta({ description: 'Null while nothing moves.' }),
 };
 export const runSchema = z.strictObject(runFields);
+export const runDetailSchema = z.strictObject({
+  ...runFields,
+  progress: z.array(z.strictObject({ at: time(), answered: count() })).meta({
+    description:
+      "The run's charges answered against time, from (startedAt, 0) to its present count: what the console's chart draws. A few hundred points at most, sparser as the run gets older.",
+  }),
+});
 export const triggeredRunSchema = z.strictObject({
   ...runFields,
   outcome: z.enum(['started', 'joined', 'resumed', 'completed']),
@@ -374,6 +381,19 @@ export const exampleCharge = {
   attempts: 1,
   at: '2026-12-07T05:47:45.595Z',
 };
+
+/** The example run with its progress log, as `GET /v1/admin/subscription-runs/{runId}` answers it. */
+export function exampleRunDetail() {
+  return {
+    ...exampleRun(),
+    progress: [
+      { at: '2026-12-07T00:05:01.120Z', answered: 0 },
+      { at: '2026-12-07T00:10:00.000Z', answered: 23_900 },
+      { at: '2026-12-07T00:15:00.000Z', answered: 48_000 },
+      { at: '2026-12-07T00:20:00.000Z', answered: 72_470 },
+    ],
+  };
+}
 
 export function exampleRun() {
   return runView(

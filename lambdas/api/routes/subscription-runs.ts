@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
+import { runProgress } from '../../billing/domain/runs/progress-log';
 import { MAX_AS_OF_AHEAD_MS, triggerRun } from '../../billing/domain/runs/trigger';
 import { runView } from '../../billing/domain/runs/view';
 import { isRunId } from '../../billing/domain/schedule';
@@ -54,7 +55,8 @@ export function subscriptionRunRoutes(services: ApiServices): Route<RouteContext
         const runId = validRunId(params.runId);
         const run = await billing().runs.get(runId);
         if (!run) throw problems.notFound(`No subscription run for ${runId}.`);
-        return { status: 200, body: runView(run, services.now()) };
+        const progress = runProgress(run, await billing().runs.progressLog(runId));
+        return { status: 200, body: { ...runView(run, services.now()), progress } };
       },
     },
     {

@@ -4,16 +4,19 @@ import { batchGetConsistent, isConditionalCheckFailure } from '../../platform/dy
 import type { CounterAddResult, CounterSource, RunCounters } from '../domain/outbox';
 import type { CounterDelta } from '../domain/outbox-effects';
 import type { RunCompletion, RunsRepository } from '../domain/runs/ports';
-import type { Run, RunFence, RunProgressPatch } from '../domain/runs/run';
+import type { ProgressSample, Run, RunFence, RunProgressPatch } from '../domain/runs/run';
 import { putIfAbsent } from './put-if-absent';
 
 /** The sort key of a run's own item; its manifest pages sort after it under `page#`. */
 const RUN_SK = 'run';
 const PAGE_PREFIX = 'page#';
+/** The sort key of a run's progress log (domain/runs/progress-log.ts): a list of points beside the run item. */
+const PROGRESS_SK = 'progress';
 
 /**
  * The runs table (pk `runId`, sk `sk`): the run item (`sk = run`) with its lease, checkpoint and counters, and the
- * run's manifest pages (`sk = page#<page>`, a string set of charge references each).
+ * run's manifest pages (`sk = page#<page>`, a string set of charge references each) and its progress log
+ * (`sk = progress`).
  */
 export class DynamoRunsRepository implements RunsRepository, RunCounters {
   private readonly client: DynamoDBDocumentClient;
@@ -79,6 +82,7 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       'enumerated',
       'samples',
       'progressAt',
+      'progressLoggedAt',
       'lastSweepAt',
       'lastSweepOwed',
     ] as const) {
@@ -150,6 +154,25 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
         ExpressionAttributeValues: { ':refs': new Set(refs) },
       }),
     );
+  }
+
+  async logProgress(runId: string, point: ProgressSample): Promise<void> {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { runId, sk: PROGRESS_SK },
+        UpdateExpression: 'SET points = list_append(if_not_exists(points, :none), :point)',
+        ExpressionAttributeValues: { ':none': [], ':point': [{ at: point.at, done: point.done }] },
+      }),
+    );
+  }
+
+  async progressLog(runId: string): Promise<ProgressSample[]> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { runId, sk: PROGRESS_SK }, ConsistentRead: true }),
+    );
+    const points = (Item?.points as { at: unknown; done: unknown }[] | undefined) ?? [];
+    return points.map((point) => ({ at: Number(point.at), done: Number(point.done) }));
   }
 
   async manifest(runId: string): Promise<string[]> {

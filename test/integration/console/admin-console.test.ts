@@ -138,6 +138,21 @@ describe('the console with the admin key', () => {
     adminPage = page;
   }, 90_000);
 
+  it('draws a run opened after it ended from its logged progress, not a straight line', async () => {
+    const page = await openPage();
+    await signIn(page, consoleUrl, adminKey);
+    await page.waitForSelector('#run-chart');
+    await waitFor(
+      () => readChart(page),
+      (reading) => reading.done === DUE && reading.points >= 3,
+      { timeoutMs: 10_000, intervalMs: 200, what: 'the chart drawn from the run’s progress log' },
+    );
+    const answer = await billing.admin.call('GET', `/v1/admin/subscription-runs/${runId}`);
+    expect(answer.body.progress[0]).toEqual({ at: answer.body.startedAt, answered: 0 });
+    expect(answer.body.progress.at(-1)).toEqual({ at: answer.body.completedAt, answered: DUE });
+    await page.close();
+  }, 30_000);
+
   it('lists the queues and the reconciliations, and a redrive moves the dead letter back', async () => {
     const reconciliation = await billing.admin.call('POST', '/v1/admin/reconciliations', { date: runId });
     expect(reconciliation.status).toBe(202);

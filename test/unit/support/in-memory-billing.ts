@@ -20,7 +20,12 @@ import type {
   RunQueue,
   RunsRepository,
 } from '../../../lambdas/billing/domain/runs/ports';
-import type { Run, RunFence, RunProgressPatch } from '../../../lambdas/billing/domain/runs/run';
+import type {
+  ProgressSample,
+  Run,
+  RunFence,
+  RunProgressPatch,
+} from '../../../lambdas/billing/domain/runs/run';
 import {
   dueShardOf,
   type Subscription,
@@ -331,6 +336,15 @@ export class InMemoryCharges implements ChargesRepository {
 export class InMemoryRuns implements RunsRepository, RunCounters {
   readonly runs = new Map<string, Run>();
   readonly manifests = new Map<string, Set<string>>();
+  readonly progress = new Map<string, ProgressSample[]>();
+
+  async logProgress(runId: string, point: ProgressSample) {
+    this.progress.set(runId, [...(this.progress.get(runId) ?? []), { ...point }]);
+  }
+
+  async progressLog(runId: string) {
+    return [...(this.progress.get(runId) ?? [])];
+  }
 
   async create(run: Run) {
     const existing = this.runs.get(run.runId);

@@ -18,11 +18,12 @@ import {
   exampleCompletedRun,
   exampleReconciliation,
   exampleRun,
+  exampleRunDetail,
   reconciliationListSchema,
   reconciliationRequestedSchema,
   reconciliationSchema,
+  runDetailSchema,
   runListSchema,
-  runSchema,
   triggeredRunSchema,
 } from '../responses';
 
@@ -116,7 +117,12 @@ export function runOperations(): OperationSpec[] {
       security: 'admin',
       pathParams: [runIdParam('runId', 'The UTC date of the run, `YYYY-MM-DD`.')],
       answers: [
-        json(200, 'The run', out('SubscriptionRun', runSchema), run),
+        json(
+          200,
+          'The run with its progress log',
+          out('SubscriptionRunDetail', runDetailSchema),
+          exampleRunDetail(),
+        ),
         ...adminKey(),
         badRunId(),
         notFound('No subscription run for 2026-12-07.'),

@@ -4,7 +4,7 @@ import type { DatafeedSubscriptions } from '../datafeed';
 import type { ChargeMessage, RunMessage } from '../messages';
 import type { Subscription } from '../subscription';
 import type { SubscriptionsRepository } from '../subscriptions-repository';
-import type { Run, RunFence, RunProgressPatch } from './run';
+import type { ProgressSample, Run, RunFence, RunProgressPatch } from './run';
 import type { RunSettings } from './settings';
 import type { RunView } from './view';
 
@@ -33,6 +33,10 @@ export interface RunsRepository {
   addToManifest(runId: string, pageId: string, refs: readonly string[]): Promise<void>;
   /** Every charge reference in the run's manifest. */
   manifest(runId: string): Promise<string[]>;
+  /** Appends a point to the run's progress log (progress-log.ts); not fenced: every point is a true reading. */
+  logProgress(runId: string, point: ProgressSample): Promise<void>;
+  /** The run's progress log, as written (possibly out of order). */
+  progressLog(runId: string): Promise<ProgressSample[]>;
 }
 
 /** Port: the due index. */

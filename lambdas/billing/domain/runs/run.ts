@@ -55,6 +55,8 @@ export interface Run {
   readonly samples: readonly ProgressSample[];
   /** When the number of resolved charges last changed, epoch ms. */
   readonly progressAt?: number;
+  /** When the last point of the progress log (progress-log.ts) was written, epoch ms. */
+  readonly progressLoggedAt?: number;
   readonly lastSweepAt?: number;
   /** Subscriptions the last sweep found still due (another sweep follows only while some are). */
   readonly lastSweepOwed?: number;
@@ -92,6 +94,7 @@ export interface RunProgressPatch {
   readonly enumerated?: boolean;
   readonly samples?: readonly ProgressSample[];
   readonly progressAt?: number;
+  readonly progressLoggedAt?: number;
   readonly lastSweepAt?: number;
   readonly lastSweepOwed?: number;
   /** Added to the run's own claim count. */

@@ -3,6 +3,7 @@ import { allDueShards } from '../subscription';
 import { chargeMessageOf, claimAndSend, pageIdOf } from './claims';
 import { announce, chargesOfRun, finish } from './finish';
 import type { RunQueue, RunWorkDeps } from './ports';
+import { progressPointDue } from './progress-log';
 import { answeredOf, type RunCursor, type RunFence, type RunProgressPatch } from './run';
 import { DEFAULT_RUN_SETTINGS } from './settings';
 import { START_SWEEP, sweepPass, sweepPatch } from './sweep';
@@ -141,7 +142,14 @@ export async function workOnRun(
     .filter((sample) => sample.at >= now - 15 * 60_000)
     .slice(-30);
   const moved = !previous || previous.done !== done;
-  const beat = await save({ samples, ...(moved ? { progressAt: now } : {}) });
+  // The chart's log: a point that cannot be written now is written by a later heartbeat (progressLoggedAt stays),
+  // so a throttled log never fails the step that keeps the run going.
+  const logged = progressPointDue(run, now) && (await logProgressPoint(deps, run.runId, { at: now, done }));
+  const beat = await save({
+    samples,
+    ...(moved ? { progressAt: now } : {}),
+    ...(logged ? { progressLoggedAt: now } : {}),
+  });
   if (!beat) return 'fenced';
   deps.onProgress?.(beat, runView(beat, now));
   return 'continue';
@@ -170,4 +178,17 @@ export async function consumeRunMessage(
   const result = await workOnRun(deps, message, deadline);
   if (result === 'continue') await deps.queue.send(message, deps.pollSeconds);
   return result;
+}
+
+async function logProgressPoint(
+  deps: RunWorkDeps,
+  runId: string,
+  point: { at: number; done: number },
+): Promise<boolean> {
+  try {
+    await deps.runs.logProgress(runId, point);
+    return true;
+  } catch {
+    return false;
+  }
 }
