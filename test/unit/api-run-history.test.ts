@@ -106,7 +106,9 @@ describe('GET /v1/admin/subscription-runs', () => {
       '2024-06-01',
     ]);
     const one = await call('GET', '/v1/admin/subscription-runs/2024-06-29', { headers: admin });
-    expect(answer.body.data[1]).toEqual(one.body);
+    // As GET /{runId} shows it, less the progress log that only the one run's answer carries.
+    const { progress: _progress, ...withoutProgress } = one.body;
+    expect(answer.body.data[1]).toEqual(withoutProgress);
     expect(answer.body.data[0]).toEqual(runView(run('2024-06-30', 'running'), Date.parse(NOW)));
     // One read by key of the 30 dates: no scan.
     expect(getMany).toHaveBeenCalledTimes(1);

@@ -289,6 +289,42 @@ describe('the console with a store key', () => {
     await page.close();
   }, 30_000);
 
+  it('names every control, and is usable from the keyboard alone', async () => {
+    const { page } = await openPage();
+    await signIn(page, consoleUrl, storeKey);
+    await page.waitForSelector('#endpoints-table');
+
+    // Every control has a name a screen reader reads: a <label>, aria-label(ledby) or its own text.
+    const unnamed =
+      await page.evaluate(`[...document.querySelectorAll('input, select, textarea, button, a[href]')]
+      .filter((control) => !(control.labels?.length > 0 || control.getAttribute('aria-label')
+        || control.getAttribute('aria-labelledby') || control.textContent.trim()))
+      .map((control) => control.outerHTML)`);
+    expect(unnamed).toEqual([]);
+
+    // Tab to the failing endpoint's button and open it with Enter, then Tab to "Send test event" and press it.
+    const tabTo = async (predicate: string, most = 80) => {
+      for (let presses = 0; presses < most; presses += 1) {
+        await page.keyboard.press('Tab');
+        if (await page.evaluate(`(() => { const el = document.activeElement; return ${predicate}; })()`))
+          return;
+      }
+      throw new Error(`No control matching ${predicate} within ${most} Tab presses`);
+    };
+    await tabTo(
+      `el?.getAttribute('aria-label') === ${JSON.stringify(`Attempts and actions of ${failing.url}`)}`,
+    );
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#attempts-table');
+    const before = failing.received.length;
+    await tabTo(`el?.textContent === 'Send test event'`);
+    // The focused control is visibly marked.
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await failing.waitFor((receiver) => receiver.received.length > before);
+    await page.close();
+  }, 45_000);
+
   it('made no request to any other origin', () => {
     const origins = new Set(pages.flatMap(({ requests }) => requests.map((url) => new URL(url).origin)));
     const apiOrigin = new URL(stack.apiUrl).origin;

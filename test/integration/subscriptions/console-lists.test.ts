@@ -216,7 +216,9 @@ describe('the last days: runs, reconciliations, datafeeds', () => {
       runIds.twoDaysAgo,
     ]);
     const one = await billing.admin.call('GET', `/v1/admin/subscription-runs/${runIds.twoDaysAgo}`);
-    expect(answer.body.data[1]).toEqual(one.body);
+    // As GET /{runId} shows it, less the progress log that only the one run's answer carries.
+    const { progress: _progress, ...withoutProgress } = one.body;
+    expect(answer.body.data[1]).toEqual(withoutProgress);
     const longer = await billing.admin.call('GET', '/v1/admin/subscription-runs?days=41');
     expect(longer.body.data.map((run: { runId: string }) => run.runId)).toEqual([
       runIds.today,
