@@ -1,6 +1,6 @@
 import { runFunctionSettings } from '../../lambdas/billing/adapters/run-settings';
 import { claimFor } from '../../lambdas/billing/domain/charges/charge';
-import { progressPointDue, runProgress } from '../../lambdas/billing/domain/runs/progress-log';
+import { progressPointsToLog, runProgress } from '../../lambdas/billing/domain/runs/progress-log';
 import { DEFAULT_RUN_SETTINGS } from '../../lambdas/billing/domain/runs/settings';
 import { workOnRun } from '../../lambdas/billing/domain/runs/step';
 import { runView } from '../../lambdas/billing/domain/runs/view';
@@ -380,7 +380,7 @@ describe('run progress', () => {
     const run = (await world.runs.get(runId)) as NonNullable<Awaited<ReturnType<typeof world.runs.get>>>;
     const logged = await world.runs.progressLog(runId);
     expect(logged.length).toBeGreaterThan(0);
-    expect(run.progressLoggedAt).toBe(logged.at(-1)?.at);
+    expect(run.progressLogged).toEqual(logged.at(-1));
     const progress = runProgress(run, logged);
     expect(progress[0]).toEqual({ at: run.startedAt, answered: 0 });
     expect(progress.at(-1)).toEqual({ at: run.completedAt, answered: 3 });
@@ -392,25 +392,51 @@ describe('run progress', () => {
     }
   });
 
-  it('logs a point at most every hundredth of the run’s age (at least 10 s apart), so any run keeps a few hundred', () => {
+  it('logs a moved count at most every hundredth of the run’s age (at least 10 s apart): a few hundred points', () => {
     const startedAt = new Date(T0).toISOString();
-    expect(progressPointDue({ startedAt }, T0)).toBe(true);
-    expect(progressPointDue({ startedAt, progressLoggedAt: T0 }, T0 + 9_999)).toBe(false);
-    expect(progressPointDue({ startedAt, progressLoggedAt: T0 }, T0 + 10_000)).toBe(true);
+    const due = (logged: { at: number; done: number } | undefined, now: number, done: number) =>
+      progressPointsToLog({ startedAt, progressLogged: logged, samples: [] }, now, done);
+    expect(due(undefined, T0, 0)).toEqual([{ at: T0, done: 0 }]);
+    expect(due({ at: T0, done: 0 }, T0 + 9_999, 5)).toEqual([]);
+    expect(due({ at: T0, done: 0 }, T0 + 10_000, 5)).toEqual([{ at: T0 + 10_000, done: 5 }]);
+    // Nothing moved: nothing to log, however long ago the last point was.
+    expect(due({ at: T0, done: 5 }, T0 + 3_600_000, 5)).toEqual([]);
     // Two hours in: a point every 72 s.
     const twoHours = T0 + 2 * 3_600_000;
-    expect(progressPointDue({ startedAt, progressLoggedAt: twoHours - 71_000 }, twoHours)).toBe(false);
-    expect(progressPointDue({ startedAt, progressLoggedAt: twoHours - 72_000 }, twoHours)).toBe(true);
-    // A heartbeat every 2 s over 4 hours logs a few hundred points.
-    let loggedAt: number | undefined;
+    expect(due({ at: twoHours - 71_000, done: 1 }, twoHours, 2)).toEqual([]);
+    expect(due({ at: twoHours - 72_000, done: 1 }, twoHours, 2)).toHaveLength(1);
+    // A heartbeat every 2 s over 4 hours, the count moving at each, logs a few hundred points.
+    let logged: { at: number; done: number } | undefined;
     let points = 0;
-    for (let now = T0; now <= T0 + 4 * 3_600_000; now += 2_000) {
-      if (!progressPointDue({ startedAt, progressLoggedAt: loggedAt }, now)) continue;
-      loggedAt = now;
-      points += 1;
+    for (let now = T0, done = 0; now <= T0 + 4 * 3_600_000; now += 2_000, done += 1) {
+      const added = due(logged, now, done);
+      if (added.length === 0) continue;
+      logged = { at: now, done };
+      points += added.length;
     }
     expect(points).toBeGreaterThan(300);
     expect(points).toBeLessThan(400);
+  });
+
+  it('logs the end of a stall with the point that ends it, so the chart draws a stall flat', () => {
+    const startedAt = new Date(T0).toISOString();
+    const stalledUntil = T0 + 600_000;
+    const points = progressPointsToLog(
+      {
+        startedAt,
+        progressLogged: { at: T0 + 60_000, done: 40 },
+        samples: [
+          { at: T0 + 500_000, done: 40 },
+          { at: stalledUntil, done: 40 },
+        ],
+      },
+      stalledUntil + 5_000,
+      55,
+    );
+    expect(points).toEqual([
+      { at: stalledUntil, done: 40 },
+      { at: stalledUntil + 5_000, done: 55 },
+    ]);
   });
 
   it('shows a log written out of order, twice, or by a late holder as one rising line', () => {

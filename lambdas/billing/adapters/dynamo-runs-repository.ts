@@ -82,7 +82,7 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
       'enumerated',
       'samples',
       'progressAt',
-      'progressLoggedAt',
+      'progressLogged',
       'lastSweepAt',
       'lastSweepOwed',
     ] as const) {
@@ -156,13 +156,16 @@ export class DynamoRunsRepository implements RunsRepository, RunCounters {
     );
   }
 
-  async logProgress(runId: string, point: ProgressSample): Promise<void> {
+  async logProgress(runId: string, points: readonly ProgressSample[]): Promise<void> {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { runId, sk: PROGRESS_SK },
         UpdateExpression: 'SET points = list_append(if_not_exists(points, :none), :point)',
-        ExpressionAttributeValues: { ':none': [], ':point': [{ at: point.at, done: point.done }] },
+        ExpressionAttributeValues: {
+          ':none': [],
+          ':point': points.map((point) => ({ at: point.at, done: point.done })),
+        },
       }),
     );
   }

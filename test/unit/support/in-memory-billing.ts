@@ -338,8 +338,8 @@ export class InMemoryRuns implements RunsRepository, RunCounters {
   readonly manifests = new Map<string, Set<string>>();
   readonly progress = new Map<string, ProgressSample[]>();
 
-  async logProgress(runId: string, point: ProgressSample) {
-    this.progress.set(runId, [...(this.progress.get(runId) ?? []), { ...point }]);
+  async logProgress(runId: string, points: readonly ProgressSample[]) {
+    this.progress.set(runId, [...(this.progress.get(runId) ?? []), ...points.map((point) => ({ ...point }))]);
   }
 
   async progressLog(runId: string) {

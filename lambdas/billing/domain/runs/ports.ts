@@ -33,8 +33,8 @@ export interface RunsRepository {
   addToManifest(runId: string, pageId: string, refs: readonly string[]): Promise<void>;
   /** Every charge reference in the run's manifest. */
   manifest(runId: string): Promise<string[]>;
-  /** Appends a point to the run's progress log (progress-log.ts); not fenced: every point is a true reading. */
-  logProgress(runId: string, point: ProgressSample): Promise<void>;
+  /** Appends points to the run's progress log (progress-log.ts); not fenced: every point is a true reading. */
+  logProgress(runId: string, points: readonly ProgressSample[]): Promise<void>;
   /** The run's progress log, as written (possibly out of order). */
   progressLog(runId: string): Promise<ProgressSample[]>;
 }

@@ -1,19 +1,31 @@
 import { answeredOf, type ProgressSample, type Run } from './run';
 
 /**
- * A run's progress over its whole life, for the console's chart (done against time): one point logged by a step's
- * heartbeat whenever enough time has passed since the last one. The gap grows with the run's age (a hundredth of
- * it, at least MIN_GAP_MS), so a run of any length keeps a few hundred points (a 4-hour run about 370, some 7 KB),
- * and logging one is one small write beside the run item, never a bigger run item: the run item is rewritten by
- * every counter update, and its size is what each of those writes costs.
+ * A run's progress over its whole life, for the console's chart (done against time): points logged by a step's
+ * heartbeat when the count has moved and enough time has passed since the last point. The gap grows with the run's
+ * age (a hundredth of it, at least MIN_GAP_MS), so a run of any length keeps a few hundred points (a 4-hour run
+ * about 370, some 7 KB), and logging is one small write beside the run item, never a bigger run item: the run item
+ * is rewritten by every counter update, and its size is what each of those writes costs. A heartbeat that finds
+ * the count where the last point left it logs nothing; when the count moves again, the last heartbeat before (the
+ * end of the flat stretch) is logged with the new point, so the chart draws a stall as a stall, not as slow progress.
  */
 const MIN_GAP_MS = 10_000;
 
-/** Whether a heartbeat at `now` logs a progress point. */
-export function progressPointDue(run: Pick<Run, 'startedAt' | 'progressLoggedAt'>, now: number): boolean {
-  if (run.progressLoggedAt === undefined) return true;
+/** The points a heartbeat at `now`, finding `done` charges answered, adds to the log (none, one or two). */
+export function progressPointsToLog(
+  run: Pick<Run, 'startedAt' | 'progressLogged' | 'samples'>,
+  now: number,
+  done: number,
+): ProgressSample[] {
+  const last = run.progressLogged;
+  if (!last) return [{ at: now, done }];
+  if (done === last.done) return [];
   const age = now - Date.parse(run.startedAt);
-  return now - run.progressLoggedAt >= Math.max(MIN_GAP_MS, age / 100);
+  if (now - last.at < Math.max(MIN_GAP_MS, age / 100)) return [];
+  const previous = run.samples[run.samples.length - 1];
+  const flatEnd =
+    previous && previous.done === last.done && previous.at > last.at && previous.at < now ? [previous] : [];
+  return [...flatEnd, { at: now, done }];
 }
 
 /** A point of the progress log as the API shows it. */

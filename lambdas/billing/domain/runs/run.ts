@@ -55,8 +55,8 @@ export interface Run {
   readonly samples: readonly ProgressSample[];
   /** When the number of resolved charges last changed, epoch ms. */
   readonly progressAt?: number;
-  /** When the last point of the progress log (progress-log.ts) was written, epoch ms. */
-  readonly progressLoggedAt?: number;
+  /** The last point of the progress log (progress-log.ts) this run's steps wrote. */
+  readonly progressLogged?: ProgressSample;
   readonly lastSweepAt?: number;
   /** Subscriptions the last sweep found still due (another sweep follows only while some are). */
   readonly lastSweepOwed?: number;
@@ -94,7 +94,7 @@ export interface RunProgressPatch {
   readonly enumerated?: boolean;
   readonly samples?: readonly ProgressSample[];
   readonly progressAt?: number;
-  readonly progressLoggedAt?: number;
+  readonly progressLogged?: ProgressSample;
   readonly lastSweepAt?: number;
   readonly lastSweepOwed?: number;
   /** Added to the run's own claim count. */

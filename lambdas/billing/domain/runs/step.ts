@@ -3,8 +3,8 @@ import { allDueShards } from '../subscription';
 import { chargeMessageOf, claimAndSend, pageIdOf } from './claims';
 import { announce, chargesOfRun, finish } from './finish';
 import type { RunQueue, RunWorkDeps } from './ports';
-import { progressPointDue } from './progress-log';
-import { answeredOf, type RunCursor, type RunFence, type RunProgressPatch } from './run';
+import { progressPointsToLog } from './progress-log';
+import { answeredOf, type ProgressSample, type RunCursor, type RunFence, type RunProgressPatch } from './run';
 import { DEFAULT_RUN_SETTINGS } from './settings';
 import { START_SWEEP, sweepPass, sweepPatch } from './sweep';
 import { runView } from './view';
@@ -144,11 +144,12 @@ export async function workOnRun(
   const moved = !previous || previous.done !== done;
   // The chart's log: a point that cannot be written now is written by a later heartbeat (progressLoggedAt stays),
   // so a throttled log never fails the step that keeps the run going.
-  const logged = progressPointDue(run, now) && (await logProgressPoint(deps, run.runId, { at: now, done }));
+  const toLog = progressPointsToLog(run, now, done);
+  const logged = toLog.length > 0 && (await logProgressPoints(deps, run.runId, toLog));
   const beat = await save({
     samples,
     ...(moved ? { progressAt: now } : {}),
-    ...(logged ? { progressLoggedAt: now } : {}),
+    ...(logged ? { progressLogged: { at: now, done } } : {}),
   });
   if (!beat) return 'fenced';
   deps.onProgress?.(beat, runView(beat, now));
@@ -180,13 +181,13 @@ export async function consumeRunMessage(
   return result;
 }
 
-async function logProgressPoint(
+async function logProgressPoints(
   deps: RunWorkDeps,
   runId: string,
-  point: { at: number; done: number },
+  points: readonly ProgressSample[],
 ): Promise<boolean> {
   try {
-    await deps.runs.logProgress(runId, point);
+    await deps.runs.logProgress(runId, points);
     return true;
   } catch {
     return false;
