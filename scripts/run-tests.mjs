@@ -3,7 +3,7 @@
 // Jest's own summary is not machine-read, so the counts come from `jest --json`.
 //
 // A whole run (no arguments) has two phases: every test but the charge-path chaos property, on two workers; then
-// the chaos property alone. The property's 1000 schedules are CPU-bound (about 4 minutes alone on 2 cores); beside
+// the chaos property alone. The property's 1000 schedules are CPU-bound (about 5 minutes alone on 2 cores); beside
 // the browser and emulator tests of the other worker they took more than twice that and ran into the property's
 // time limit. Alone they take the same share of the machine on every run, and the whole suite about as long.
 // With arguments (a file, a project, `-t`), one jest run with those arguments.
