@@ -112,6 +112,16 @@ export function billingOf(services: ApiServices): BillingDependencies {
   return services.deps.billing;
 }
 
+/** The reconciliations' reports and queue, beside the runs they reconcile. */
+export function reconciliationsOf(
+  services: ApiServices,
+): NonNullable<BillingDependencies['reconciliations']> & Pick<BillingDependencies, 'runs'> {
+  const found = services.deps.billing?.reconciliations;
+  if (!found || !services.deps.billing)
+    throw new Error('The API was built without its reconciliation dependencies.');
+  return { ...found, runs: services.deps.billing.runs };
+}
+
 export function storeScope(storeId: string): string {
   return `store:${storeId}`;
 }

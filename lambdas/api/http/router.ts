@@ -28,8 +28,16 @@ interface CompiledRoute<Context> extends Route<Context> {
 }
 
 function compile<Context>(route: Route<Context>): CompiledRoute<Context> {
+  return { ...route, ...pathPattern(route.path) };
+}
+
+/**
+ * The pattern of a route path (`/v1/webhooks/{id}`): each `{name}` one segment, a trailing slash allowed; `names`
+ * in the order their segments capture. The OpenAPI test helper matches the document's paths with it too.
+ */
+export function pathPattern(path: string): { pattern: RegExp; names: string[] } {
   const names: string[] = [];
-  const source = route.path
+  const source = path
     .split('/')
     .map((segment) => {
       const param = /^\{(\w+)\}$/.exec(segment);
@@ -38,7 +46,7 @@ function compile<Context>(route: Route<Context>): CompiledRoute<Context> {
       return '([^/]+)';
     })
     .join('/');
-  return { ...route, pattern: new RegExp(`^${source}/?$`), names };
+  return { pattern: new RegExp(`^${source}/?$`), names };
 }
 
 export function createRouter<Context>(routes: readonly Route<Context>[]) {

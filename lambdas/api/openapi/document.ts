@@ -159,16 +159,3 @@ function withoutUnusedComponents(document: Json): Json {
   }
   return document;
 }
-
-const built = new Map<string, Json>();
-
-/** The document, built once per server URL (one per execution environment in practice). */
-export function openApiDocument(serverUrl?: string): Json {
-  const key = serverUrl ?? '';
-  let document = built.get(key);
-  if (!document) {
-    document = buildOpenApiDocument(serverUrl);
-    built.set(key, document);
-  }
-  return document;
-}

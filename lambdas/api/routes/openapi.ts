@@ -1,5 +1,5 @@
 import type { Route } from '../http/router';
-import { openApiDocument } from '../openapi/document';
+import { buildOpenApiDocument } from '../openapi/document';
 import type { RouteContext } from '../route-context';
 import type { ApiServices } from '../services';
 
@@ -14,7 +14,7 @@ export function openApiRoutes(services: ApiServices): Route<RouteContext>[] {
       method: 'GET',
       path: '/openapi.json',
       handle: async () => {
-        body ??= JSON.stringify(openApiDocument(services.deps.manageLinks?.baseUrl));
+        body ??= JSON.stringify(buildOpenApiDocument(services.deps.manageLinks?.baseUrl));
         return {
           status: 200,
           headers: { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' },

@@ -5,7 +5,7 @@ import { HttpProblem, problems } from '../http/problem';
 import { readJsonBody, validateBody } from '../http/request-body';
 import type { Route } from '../http/router';
 import type { RouteContext } from '../route-context';
-import type { ApiServices } from '../services';
+import { type ApiServices, reconciliationsOf } from '../services';
 
 const PATH = '/v1/admin/reconciliations';
 
@@ -20,12 +20,7 @@ export const requestBody = z.strictObject({
  * by the run's completion, worked by RunFunction, read here.
  */
 export function reconciliationRoutes(services: ApiServices): Route<RouteContext>[] {
-  const reconciliations = () => {
-    const found = services.deps.billing?.reconciliations;
-    if (!found || !services.deps.billing)
-      throw new Error('The API was built without its reconciliation dependencies.');
-    return { ...found, runs: services.deps.billing.runs };
-  };
+  const reconciliations = () => reconciliationsOf(services);
   return [
     {
       method: 'POST',

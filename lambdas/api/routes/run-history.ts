@@ -9,7 +9,7 @@ import { runView } from '../../billing/domain/runs/view';
 import type { Route } from '../http/router';
 import { limitParam, validateQuery } from '../query';
 import type { RouteContext } from '../route-context';
-import { type ApiServices, billingOf } from '../services';
+import { type ApiServices, billingOf, reconciliationsOf } from '../services';
 
 /** The query of the lists of runs, reconciliations and datafeeds: the last `days` UTC dates, today's included. */
 export const runHistoryQuery = z.object({ days: limitParam(MAX_HISTORY_DAYS) });
@@ -41,7 +41,7 @@ export function runHistoryRoutes(services: ApiServices): Route<RouteContext>[] {
       handle: async (request, _params, context) => {
         services.auth.admin(request, context.secrets.adminApiKey);
         const dates = runIds(request);
-        const reports = await reconciliationReports(services).getMany(dates);
+        const reports = await reconciliationsOf(services).reports.getMany(dates);
         return {
           status: 200,
           // Each as GET /v1/admin/reconciliations/{date} answers it.
@@ -68,10 +68,4 @@ export function runHistoryRoutes(services: ApiServices): Route<RouteContext>[] {
       },
     },
   ];
-}
-
-function reconciliationReports(services: ApiServices) {
-  const reports = services.deps.billing?.reconciliations?.reports;
-  if (!reports) throw new Error('The API was built without its reconciliation dependencies.');
-  return reports;
 }

@@ -1,3 +1,4 @@
+import { decodeCursor, encodeCursor } from '../../platform/opaque-cursor';
 import type { Subscription, SubscriptionStatus } from './subscription';
 import { SUBSCRIPTION_ID_PATTERN } from './subscription';
 
@@ -55,27 +56,18 @@ export function newestFirst(a: SubscriptionListPosition, b: SubscriptionListPosi
   return a.subscriptionId < b.subscriptionId ? -1 : 1;
 }
 
-const CURSOR_VERSION = 1;
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
 export function encodeSubscriptionsCursor(position: SubscriptionListPosition): string {
-  return Buffer.from(
-    JSON.stringify({ v: CURSOR_VERSION, c: position.createdAt, i: position.subscriptionId }),
-  ).toString('base64url');
+  return encodeCursor({ c: position.createdAt, i: position.subscriptionId });
 }
 
 /** The position a cursor names, or undefined when it is not one of ours (a client's mistake: 400). */
 export function decodeSubscriptionsCursor(cursor: string): SubscriptionListPosition | undefined {
-  if (cursor.length > 400 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) return undefined;
-  const { v, c, i, ...rest } = decoded as { v?: unknown; c?: unknown; i?: unknown };
-  if (v !== CURSOR_VERSION || Object.keys(rest).length > 0) return undefined;
+  const fields = decodeCursor(cursor, 400);
+  if (!fields) return undefined;
+  const { c, i, ...rest } = fields;
+  if (Object.keys(rest).length > 0) return undefined;
   if (typeof c !== 'string' || !ISO_TIME.test(c) || Number.isNaN(Date.parse(c))) return undefined;
   if (typeof i !== 'string' || !SUBSCRIPTION_ID_PATTERN.test(i)) return undefined;
   return { createdAt: c, subscriptionId: i };

@@ -15,7 +15,15 @@ export function queueAgeReader(
   environment: Readonly<Record<string, string | undefined>> = process.env,
 ): OldestAgeReader {
   const emulator = environment.AWS_ENDPOINT_URL_SQS;
-  return emulator ? fauxqsAges(emulator, 2_000) : cloudWatchAges(new CloudWatchClient({ maxAttempts: 2 }));
+  if (emulator) return fauxqsAges(emulator, 2_000);
+  // Made on the first read, not at the API's cold start: only the admin's queue view reads ages.
+  let cloudwatch: CloudWatchClient | undefined;
+  return cloudWatchAges({
+    send: (command) => {
+      cloudwatch ??= new CloudWatchClient({ maxAttempts: 2 });
+      return cloudwatch.send(command);
+    },
+  });
 }
 
 /** The queue operations on SQS, for `pairs`. */

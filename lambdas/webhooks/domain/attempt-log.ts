@@ -1,3 +1,4 @@
+import { decodeCursor, encodeCursor } from '../../platform/opaque-cursor';
 import type { DeliveryAttempt } from './attempts';
 import type { DeliveryTrigger } from './messages';
 
@@ -53,11 +54,10 @@ export function eventPosition(eventId: string): string {
 
 const ID = '[A-Za-z0-9_]{1,100}';
 const POSITION = new RegExp(`^(${ID})#(${ID})#(ok|\\d{3})$`);
-const CURSOR_VERSION = 1;
 
-/** `next` as the API shows it: opaque to clients (base64url of a versioned JSON), so its shape may change. */
+/** `next` as the API shows it: opaque to clients (platform/opaque-cursor.ts), so its shape may change. */
 export function encodeAttemptsCursor(position: string): string {
-  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, after: position })).toString('base64url');
+  return encodeCursor({ after: position });
 }
 
 /**
@@ -65,16 +65,8 @@ export function encodeAttemptsCursor(position: string): string {
  * `eventId` filter the cursor must come from a page of that event's attempts (it is a key of that range).
  */
 export function decodeAttemptsCursor(cursor: string, eventId?: string): string | undefined {
-  if (cursor.length > 600 || !/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (typeof decoded !== 'object' || decoded === null) return undefined;
-  const { v, after } = decoded as { v?: unknown; after?: unknown };
-  if (v !== CURSOR_VERSION || typeof after !== 'string' || !POSITION.test(after)) return undefined;
+  const after = decodeCursor(cursor, 600)?.after;
+  if (typeof after !== 'string' || !POSITION.test(after)) return undefined;
   if (eventId !== undefined && !after.startsWith(eventPosition(eventId))) return undefined;
   return after;
 }

@@ -1,5 +1,6 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import { pathPattern } from '../../../lambdas/api/http/router';
 import { buildOpenApiDocument } from '../../../lambdas/api/openapi/document';
 
 /**
@@ -56,7 +57,7 @@ export function compiledOpenApi(): Compiled {
       operations.push({
         method: method.toUpperCase(),
         template,
-        pattern: templatePattern(template),
+        pattern: pathPattern(template).pattern,
         params: (template.match(/\{/g) ?? []).length,
         responses: operation.responses as Record<string, Json>,
       });
@@ -91,15 +92,6 @@ export function schemaValidator(schema: Json): ValidateFunction {
     validators.set(schema, validate);
   }
   return validate;
-}
-
-function templatePattern(template: string): RegExp {
-  const source = template
-    .split('/')
-    .map((segment) => (/^\{\w+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('/');
-  // The router takes a trailing slash too.
-  return new RegExp(`^${source}/?$`);
 }
 
 function headerOf(
